@@ -1,0 +1,1 @@
+"""Chat bridges: how the service talks to people (Slack today; a local web chat could follow)."""

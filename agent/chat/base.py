@@ -1,0 +1,69 @@
+"""The chat-bridge interface the turn engine talks to.
+
+A bridge delivers people's messages and button clicks to the service, and
+posts, updates and uploads on its behalf. It drops what is not a person
+talking (bot messages, its own messages, edits, retries); the allowlist is
+enforced by the service behind it, so every bridge gets it for free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    channel: str
+    ts: str
+    user: str
+    text: str
+    # Root of the thread the message is in; None for a top-level message.
+    thread_ts: str | None = None
+    is_dm: bool = False
+
+    @property
+    def thread_root(self) -> str:
+        """The thread a reply belongs in: the existing one, or a new one under this message."""
+        return self.thread_ts or self.ts
+
+
+@dataclass(frozen=True)
+class ButtonClick:
+    action_id: str  # "approve" or "reject"
+    value: str  # what the button carries: a proposal id
+    user: str
+    channel: str
+    message_ts: str  # the card's ts
+    thread_ts: str | None = None
+
+
+MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+ClickHandler = Callable[[ButtonClick], Awaitable[None]]
+
+
+class ChatBridge(Protocol):
+    async def start(self, on_message: MessageHandler, on_click: ClickHandler) -> None:
+        """Connect and start delivering; returns once connected."""
+
+    async def stop(self) -> None: ...
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """Post a message (model Markdown is converted and split by the bridge); returns its ts."""
+
+    async def update(
+        self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
+    ) -> None: ...
+
+    async def upload(
+        self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None
+    ) -> None: ...

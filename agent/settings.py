@@ -1,0 +1,136 @@
+"""The service's one typed settings object: environment, then `.env`, then defaults.
+
+A missing or invalid value fails at start with the variable's name, never in the
+middle of a turn. Skills run as their own processes and read only the variables
+the supervisor hands them (see `agent.opencode_config`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+DEFAULT_CONFIRM_PHRASES = ("yes", "go ahead", "approve", "kör på")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MLOPS_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # The model: any OpenAI-compatible endpoint.
+    model_base_url: str | None = None
+    model: str | None = None
+    model_api_key: str = "none"
+    model_context: int = Field(32768, gt=1024)
+    model_max_output: int = Field(4096, gt=0)
+
+    # Event intake.
+    webhook_secret: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    webhook_max_bytes: int = Field(256 * 1024, gt=0)
+
+    # State and turns.
+    state_dir: Path = Path("state")
+    brief_dir: Path = Path(__file__).resolve().parent.parent / "brief"
+    max_concurrent_turns: int = Field(4, ge=1)
+    turn_timeout_s: float = Field(300.0, gt=0)
+    model_down_grace_s: float = Field(120.0, ge=0)
+    opencode_bin: Path | None = None
+
+    # Chat.
+    allowed_users: Annotated[frozenset[str], NoDecode] = frozenset()
+    notify_channel: str | None = None
+    slack_api_url: str | None = None
+    slack_mode: Literal["socket", "http"] = "socket"
+    confirm_phrases: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONFIRM_PHRASES
+    slack_bot_token: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_app_token: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_signing_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+
+    # Skills: each backend is one setting away from the real thing.
+    scheduler: Literal["local", "slurm"] = "local"
+    local_gpus: int | None = Field(None, ge=0)
+    mlflow_tracking_uri: str | None = None  # None: the service starts a local MLflow server
+    datasets_root: Path | None = None  # None: <state_dir>/datasets
+    git_repos: str | None = None  # JSON, see mcp_servers.git
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_users(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(u.strip() for u in value.split(",") if u.strip())
+        return value
+
+    @field_validator("confirm_phrases", mode="before")
+    @classmethod
+    def _split_phrases(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip().lower() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("whsec_"):
+            raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
+        return value
+
+    @field_validator("model_base_url", "slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @property
+    def resolved_datasets_root(self) -> Path:
+        return (self.datasets_root or self.state_dir / "datasets").resolve()
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(self.slack_bot_token)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's error into one naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"{env_name(field)}: {err['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def env_name(field: str) -> str:
+    if field.startswith("slack_") and field in {
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+    }:
+        return field.upper()
+    return "MLOPS_" + field.upper()
+
+
+def new_webhook_secret() -> str:
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()

@@ -1,0 +1,1 @@
+"""aiqu: the GPU job scheduler skill (local subprocess backend, Slurm)."""

@@ -1,0 +1,93 @@
+"""The scheduler adapter interface every backend implements.
+
+Jobs have a stable logical name (`customer-b/pcb-inspect-v2`) that survives
+requeues; each submission of that name is one attempt. States are normalised
+so the agent reads the same words whatever runs the jobs; the backend's own
+state and reason travel alongside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.PENDING, JobState.STARTING, JobState.RUNNING)
+
+
+class SchedulerError(Exception):
+    """A backend refused or failed; the message says what would be valid."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str  # logical name, e.g. "customer-b/pcb-inspect-v2"
+    command: list[str]  # argv run for the job
+    gpus: int = 0
+    queue: str | None = None  # partition / queue; backend default when None
+    workdir: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    # Who submitted it ("agent" or a person's id) plus sweep/trial ids etc.
+    labels: dict[str, str] = field(default_factory=dict)
+    time_limit_min: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str  # backend id of this attempt
+    name: str
+    attempt: int
+    state: JobState
+    raw_state: str
+    reason: str | None
+    gpus: int
+    queue: str | None
+    labels: dict[str, str]
+    submitted_at: float  # unix seconds
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    spec: JobSpec | None = None
+
+    @property
+    def submitted_by(self) -> str:
+        return self.labels.get("submitted_by", "unknown")
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str
+
+
+class Scheduler(Protocol):
+    def submit(self, spec: JobSpec) -> Job:
+        """Queue a new job; attempt = 1 + attempts already made under this name."""
+
+    def get(self, job_id: str) -> Job:
+        """Raise SchedulerError naming valid ids when unknown."""
+
+    def list(self, *, include_finished: bool = True) -> list[Job]: ...
+
+    def cancel(self, job_id: str) -> Job: ...
+
+    def requeue(self, job_id: str) -> Job:
+        """Submit the same spec again under the same logical name (attempt + 1)."""
+
+    def logs(self, job_id: str, lines: int = 50) -> str:
+        """The last `lines` lines of the job's output."""
+
+    def gpu_total(self) -> int: ...
+
+    def health(self) -> Health: ...
