@@ -1,0 +1,27 @@
+"""The guard ledger shared by the supervisor and the skills (see `store.Ledger`)."""
+
+from agent.ledger.records import (
+    AuditRow,
+    Confirmation,
+    Decision,
+    GateRefused,
+    LedgerError,
+    Proposal,
+    Turn,
+)
+from agent.ledger.signing import create_key, load_key
+from agent.ledger.store import DEFAULT_PROPOSAL_TTL_S, Ledger
+
+__all__ = [
+    "AuditRow",
+    "Confirmation",
+    "DEFAULT_PROPOSAL_TTL_S",
+    "Decision",
+    "GateRefused",
+    "Ledger",
+    "LedgerError",
+    "Proposal",
+    "Turn",
+    "create_key",
+    "load_key",
+]
