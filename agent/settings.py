@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     # State and turns.
     state_dir: Path = Path("state")
     brief_dir: Path = Path(__file__).resolve().parent.parent / "brief"
+    silence_marker: str = Field("<silent/>", min_length=1)
     max_concurrent_turns: int = Field(4, ge=1)
     turn_timeout_s: float = Field(300.0, gt=0)
     model_down_grace_s: float = Field(120.0, ge=0)

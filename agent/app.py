@@ -1,0 +1,42 @@
+"""The HTTP surface: webhook, health, readiness, metrics, and Slack's HTTP mode."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agent.intake import TrainingHook
+
+
+def build_app(
+    hook: TrainingHook,
+    ready: Callable[[], Awaitable[dict[str, bool]]],
+    slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None,
+) -> Starlette:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(_: Request) -> Response:
+        checks = await ready()
+        return JSONResponse(
+            {"ready": all(checks.values()), **checks},
+            status_code=200 if all(checks.values()) else 503,
+        )
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/hooks/training", hook.handle, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if slack_endpoint is not None:
+        routes.append(Route("/slack/events", slack_endpoint, methods=["POST"]))
+    return Starlette(routes=routes)

@@ -1,0 +1,205 @@
+"""`mlops-agent`: serve, emit, doctor, audit.
+
+Errors become one clear message and a non-zero exit here, at the boundary.
+`emit` needs only the reporter (the base distribution); the other commands
+import the service lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-agent", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("serve", help="run the service (settings from the environment and .env)")
+
+    emit = sub.add_parser("emit", help="send one signed training event")
+    emit.add_argument("--job", required=True, help="logical job name, e.g. customer-b/pcb-v2")
+    emit.add_argument("--type", required=True, help="event type, e.g. started, epoch, crashed")
+    emit.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a metric (repeatable), e.g. --metric val_loss=0.084",
+    )
+    emit.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other field (repeatable), e.g. --field epoch=12",
+    )
+    emit.add_argument(
+        "--traceback", metavar="FILE", help="attach a traceback read from FILE ('-' for stdin)"
+    )
+    emit.add_argument(
+        "--url",
+        default=os.environ.get("MLOPS_URL", "http://127.0.0.1:8080"),
+        help="service base URL (default: $MLOPS_URL or http://127.0.0.1:8080)",
+    )
+    emit.add_argument(
+        "--secret",
+        default=None,
+        help="webhook secret (default: $MLOPS_WEBHOOK_SECRET or state/webhook_secret)",
+    )
+
+    sub.add_parser("doctor", help="check settings and every dependency, one line each")
+
+    audit = sub.add_parser("audit", help="print the audit log")
+    audit.add_argument("--job", help="only this job's conversation and rows naming it")
+    audit.add_argument("--conversation", help="only this conversation, e.g. job:customer-b/x")
+    audit.add_argument("--since", help="ISO time, e.g. 2026-11-26T08:00")
+    audit.add_argument("--until", help="ISO time")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    args = parser.parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except CliError as exc:
+        print(f"mlops-agent {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+class CliError(Exception):
+    pass
+
+
+def cmd_serve(_: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from agent.service import Service
+    from agent.settings import SettingsError, load_settings
+    from agent.setup_help import MODEL_HELP, SLACK_HELP
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    if not (settings.model_base_url and settings.model):
+        print(MODEL_HELP, file=sys.stderr)
+        return 2
+    if not settings.slack_configured:
+        print(SLACK_HELP, file=sys.stderr)
+        print(
+            "\nStarting anyway: events are accepted and every turn is recorded, "
+            "replies go to the log until Slack is configured.\n",
+            file=sys.stderr,
+        )
+    asyncio.run(Service(settings).serve_forever())
+    return 0
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    from standardwebhooks import Webhook
+
+    from mlops_reporter.transport import Outcome, new_message_id, post_event
+
+    secret = args.secret or os.environ.get("MLOPS_WEBHOOK_SECRET") or _saved_secret()
+    if not secret:
+        raise CliError("no webhook secret: pass --secret or set MLOPS_WEBHOOK_SECRET")
+    event: dict[str, Any] = {"type": args.type, "job": args.job}
+    event.update(_pairs(args.field, "--field"))
+    metrics = _pairs(args.metric, "--metric")
+    if metrics:
+        event["metrics"] = metrics
+    if args.traceback:
+        source = sys.stdin if args.traceback == "-" else _open(args.traceback)
+        event["traceback"] = source.read()
+    try:
+        webhook = Webhook(secret)
+    except Exception as exc:
+        raise CliError(f"invalid webhook secret: {exc}") from None
+    endpoint = args.url.rstrip("/") + "/hooks/training"
+    delivery = post_event(endpoint, webhook, new_message_id(), json.dumps(event))
+    if delivery.outcome is not Outcome.SENT:
+        raise CliError(f"not delivered to {endpoint}: {delivery.status or ''} {delivery.detail}")
+    print(f"sent {args.type} for {args.job} ({delivery.status})")
+    return 0
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    from agent.doctor import run_checks
+
+    return run_checks()
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from agent.audit import print_audit
+    from agent.settings import load_settings
+
+    settings = load_settings()
+    return print_audit(
+        settings.state_dir,
+        job=args.job,
+        conversation=args.conversation,
+        since=_iso(args.since),
+        until=_iso(args.until),
+        as_json=args.json,
+    )
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key] = _number(raw)
+    return out
+
+
+def _number(raw: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _open(path: str) -> Any:
+    try:
+        return open(path, encoding="utf-8")  # noqa: SIM115 - read and closed by the caller's exit
+    except OSError as exc:
+        raise CliError(f"cannot read traceback file: {exc}") from None
+
+
+def _saved_secret() -> str | None:
+    path = Path(os.environ.get("MLOPS_STATE_DIR", "state")) / "webhook_secret"
+    return path.read_text().strip() if path.exists() else None
+
+
+def _iso(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"not an ISO time: {value!r} (e.g. 2026-11-26T08:00)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+COMMANDS = {"serve": cmd_serve, "emit": cmd_emit, "doctor": cmd_doctor, "audit": cmd_audit}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""`mlops-agent doctor`: one line per check, non-zero exit when any fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.settings import Settings, SettingsError, load_settings
+
+Check = tuple[str, Callable[[Settings], tuple[bool, str]]]
+
+
+def run_checks() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"FAIL settings    {exc}")
+        return 1
+    print("ok   settings     loaded")
+    failed = 0
+    for name, check in CHECKS:
+        try:
+            ok, detail = check(settings)
+        except Exception as exc:  # a check must never crash the doctor
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        print(f"{'ok  ' if ok else 'FAIL'} {name:<12} {detail}")
+        failed += not ok
+    return 1 if failed else 0
+
+
+def check_opencode(s: Settings) -> tuple[bool, str]:
+    from agent.service import DEFAULT_OPENCODE
+
+    binary = s.opencode_bin or DEFAULT_OPENCODE
+    if not Path(binary).exists():
+        return False, f"not found at {binary}; run `make install`"
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    return out.returncode == 0, f"{binary} {out.stdout.strip()}"
+
+
+def check_model(s: Settings) -> tuple[bool, str]:
+    import httpx
+
+    if not (s.model_base_url and s.model):
+        return (
+            False,
+            "MLOPS_MODEL_BASE_URL / MLOPS_MODEL not set (see README: vLLM, Ollama, llama.cpp)",
+        )
+    headers = {"Authorization": f"Bearer {s.model_api_key}"}
+    r = httpx.get(f"{s.model_base_url}/models", headers=headers, timeout=5)
+    if r.status_code != 200:
+        return False, f"{s.model_base_url}/models answered {r.status_code}"
+    ids = [m.get("id") for m in r.json().get("data", [])]
+    if ids and s.model not in ids:
+        return False, f"model {s.model!r} not served there; available: {', '.join(ids[:5])}"
+    return True, f"{s.model_base_url} serves {s.model}"
+
+
+def check_slack(s: Settings) -> tuple[bool, str]:
+    from slack_sdk import WebClient
+
+    if not s.slack_bot_token:
+        return False, "SLACK_BOT_TOKEN not set (create the app from slack/manifest.yaml)"
+    if s.slack_mode == "socket" and not s.slack_app_token:
+        return False, "SLACK_APP_TOKEN not set (needed for Socket Mode)"
+    base = (s.slack_api_url.rstrip("/") + "/") if s.slack_api_url else WebClient.BASE_URL
+    auth = WebClient(token=s.slack_bot_token, base_url=base).auth_test()
+    if not s.notify_channel:
+        return False, f"auth ok as {auth['user']}, but MLOPS_NOTIFY_CHANNEL is not set"
+    return True, f"auth ok as {auth['user']} in {auth.get('team')}; notify {s.notify_channel}"
+
+
+def check_scheduler(s: Settings) -> tuple[bool, str]:
+    from mcp_servers.aiqu.factory import make_scheduler
+
+    env = dict(os.environ, MLOPS_STATE_DIR=str(s.state_dir.resolve()), MLOPS_SCHEDULER=s.scheduler)
+    health = make_scheduler(env).health()
+    return health.ok, f"{s.scheduler}: {health.detail}"
+
+
+def check_mlflow(s: Settings) -> tuple[bool, str]:
+    if s.mlflow_tracking_uri is None:
+        return True, "embedded: `serve` starts a local MLflow server in the state dir"
+    from agent.mlflow_server import health
+
+    return health(s.mlflow_tracking_uri)
+
+
+def check_datasets(s: Settings) -> tuple[bool, str]:
+    from mcp_servers.datasets.tools import health
+
+    return health(s.resolved_datasets_root)
+
+
+def check_git(s: Settings) -> tuple[bool, str]:
+    if not s.git_repos:
+        return True, "no repos configured (MLOPS_GIT_REPOS): git tools are off"
+    from mcp_servers.git.repos import health
+
+    return health(s.git_repos)
+
+
+CHECKS: list[Check] = [
+    ("opencode", check_opencode),
+    ("model", check_model),
+    ("slack", check_slack),
+    ("scheduler", check_scheduler),
+    ("mlflow", check_mlflow),
+    ("datasets", check_datasets),
+    ("git", check_git),
+]

@@ -1,0 +1,19 @@
+"""Prometheus metrics, exposed at `GET /metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_ACCEPTED = Counter("mlops_events_accepted", "Training events persisted to the inbox")
+EVENTS_REJECTED = Counter(
+    "mlops_events_rejected", "Training events refused at the webhook", ["reason"]
+)
+CHAT_IGNORED = Counter("mlops_chat_ignored", "Chat messages dropped before any model call", ["why"])
+INBOX_DEPTH = Gauge("mlops_inbox_depth", "Inbox items not yet done")
+TURNS = Counter("mlops_turns", "Finished turns by outcome and reason", ["outcome", "reason"])
+TURN_LATENCY = Histogram(
+    "mlops_turn_seconds",
+    "Turn duration, leasing to reply posted",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+MODEL_ERRORS = Counter("mlops_model_errors", "Turns that ended with a model error")

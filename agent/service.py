@@ -1,0 +1,256 @@
+"""Assemble and run the whole service: the supervisor and everything it starts.
+
+Start order: state dir → ledger key → MLflow (embedded unless configured) →
+opencode (with the skills) → database and inbox → chat bridge → turn engine
+→ HTTP. Stop is the reverse. Nothing here decides what to say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from agent.brief import build_prompt
+from agent.chat.base import ChatBridge
+from agent.chat.intake import ChatIntake
+from agent.conversations import Conversations
+from agent.db import Database
+from agent.gate import Gate
+from agent.inbox import Inbox
+from agent.intake import TrainingHook
+from agent.ledger import Ledger
+from agent.model_watch import ModelWatch
+from agent.opencode.config import build_config
+from agent.opencode.runtime import OpencodeRuntime
+from agent.outbox import Outbox
+from agent.settings import Settings
+from agent.skills import skill_environment, skill_specs
+from agent.turns import TurnEngine
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OPENCODE = ROOT / ".tools/opencode/node_modules/.bin/opencode"
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The configured secret, or one generated once and kept in the state dir."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    path = settings.state_dir / "webhook_secret"
+    if not path.exists():
+        from agent.settings import new_webhook_secret
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_webhook_secret())
+        path.chmod(0o600)
+        from agent.setup_help import WEBHOOK_HELP
+
+        log.warning(WEBHOOK_HELP.format(path=path))
+    return path.read_text().strip()
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.model_base_url and settings.model):
+            raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
+        self.settings = settings
+        self.state_dir = settings.state_dir.resolve()
+        self.secret = webhook_secret(settings)
+        self.mlflow: Any = None
+        self.chat: ChatBridge | None = None
+        self._server: uvicorn.Server | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    async def start(self) -> None:
+        s = self.settings
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.state_dir / "ledger.key"
+        self.ledger = Ledger.open(self.state_dir / "ledger.sqlite", key_file, create_key=True)
+
+        tracking_uri = s.mlflow_tracking_uri
+        if tracking_uri is None:
+            from agent.mlflow_server import MlflowServer
+
+            self.mlflow = await asyncio.to_thread(MlflowServer(self.state_dir / "mlflow").start)
+            tracking_uri = self.mlflow.uri
+
+        env = skill_environment(
+            s, tracking_uri=tracking_uri, service_url=self.url, ledger_key_file=key_file
+        )
+        env["MLOPS_WEBHOOK_SECRET"] = self.secret
+        prompt_file = self.state_dir / "opencode" / "prompt.md"
+        prompt_file.parent.mkdir(parents=True, exist_ok=True)
+        prompt_file.write_text(build_prompt(s.brief_dir, s.silence_marker))
+        assert s.model_base_url and s.model
+        config = build_config(
+            base_url=s.model_base_url,
+            model_id=s.model,
+            api_key=s.model_api_key,
+            context=s.model_context,
+            max_output=s.model_max_output,
+            prompt_file=prompt_file,
+            mcp_servers=skill_specs(s, env),
+        )
+        self.runtime = OpencodeRuntime(
+            binary=s.opencode_bin or DEFAULT_OPENCODE,
+            state_dir=self.state_dir,
+            config=config,
+            model_id=s.model,
+            model_base_url=s.model_base_url,
+            model_api_key=s.model_api_key,
+        )
+        await self.runtime.start()
+
+        self.db = Database(self.state_dir / "service.sqlite")
+        await self.db.open()
+        self.inbox = Inbox(self.db)
+        await self.inbox.start()
+        self.conversations = Conversations(self.db)
+        self.chat = self._make_chat()
+        self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
+        self.gate = Gate(self.ledger, self.outbox, s.confirm_phrases, s.allowed_users)
+        self.engine = TurnEngine(
+            db=self.db,
+            inbox=self.inbox,
+            conversations=self.conversations,
+            runtime=self.runtime,
+            outbox=self.outbox,
+            record_turn=self.gate.record_turn,
+            silence_marker=s.silence_marker,
+            max_concurrent=s.max_concurrent_turns,
+            turn_timeout_s=s.turn_timeout_s,
+            before_turn=[self.gate.before_turn],
+            after_turn=[self.gate.after_turn, self._upload_attachments],
+        )
+        self.chat_intake = ChatIntake(
+            allowed_users=s.allowed_users,
+            inbox=self.inbox,
+            conversations=self.conversations,
+            proposal_conversation=self.gate.proposal_conversation,
+            wake=self.engine.wake,
+        )
+        if self.chat is not None:
+            await self.chat.start(self.chat_intake.on_message, self.chat_intake.on_click)
+        self.watch = ModelWatch(
+            reachable=self.runtime.model_reachable,
+            notice=self.outbox.notice,
+            engine=self.engine,
+            grace_s=s.model_down_grace_s,
+            endpoint=s.model_base_url,
+        )
+        self._tasks = [
+            asyncio.create_task(self.engine.run(), name="turn-engine"),
+            asyncio.create_task(self.watch.run(), name="model-watch"),
+        ]
+        await self._start_http()
+
+    def _make_chat(self) -> ChatBridge | None:
+        s = self.settings
+        if not s.slack_bot_token:
+            return None
+        from agent.chat.slack import SlackBridge
+
+        return SlackBridge(
+            bot_token=s.slack_bot_token,
+            app_token=s.slack_app_token,
+            signing_secret=s.slack_signing_secret,
+            api_url=s.slack_api_url,
+            mode=s.slack_mode,
+        )
+
+    async def _start_http(self) -> None:
+        from agent.app import build_app
+
+        hook = TrainingHook(
+            self.secret, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
+        )
+        slack_endpoint = None
+        if self.chat is not None and self.settings.slack_mode == "http":
+            slack_endpoint = self.chat.starlette_endpoint()  # type: ignore[attr-defined]
+        app = build_app(hook, self.readiness, slack_endpoint)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._tasks.append(asyncio.create_task(self._server.serve(), name="http"))
+        for _ in range(200):
+            if self._server.started:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"HTTP server did not start on {self.url}")
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "opencode": await self.runtime.ready(),
+            "model": await self.runtime.model_reachable(),
+        }
+
+    async def _upload_attachments(self, ctx: Any) -> None:
+        """Upload images the tools wrote (e.g. a metric plot) into the conversation's thread."""
+        attachments = self.state_dir / "attachments"
+        for call in getattr(ctx.result, "tool_calls", None) or []:
+            path = _attachment_path(call.output)
+            if path is None:
+                continue
+            resolved = Path(path).resolve()
+            # Only files a skill wrote into the attachments dir: never an arbitrary path.
+            if resolved.is_relative_to(attachments.resolve()) and resolved.is_file():
+                await self.outbox.upload(ctx.conversation, resolved, title=resolved.name)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        await self.engine.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.chat is not None:
+            with contextlib.suppress(Exception):
+                await self.chat.stop()
+        await self.inbox.stop()
+        await self.runtime.stop()
+        await self.db.close()
+        if self.mlflow is not None:
+            await asyncio.to_thread(self.mlflow.stop)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        log.info("mlops-agent listening on %s", self.url)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+
+def _attachment_path(output: Any) -> str | None:
+    import json
+
+    if isinstance(output, str):
+        try:
+            output = json.loads(output)
+        except ValueError:
+            return None
+    if isinstance(output, dict):
+        value = output.get("attachment_path")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def new_turn_id() -> str:
+    return secrets.token_hex(16)
