@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -184,15 +184,20 @@ class SlackBridge:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def starlette_route(self, path: str = "/slack/events") -> Route:
-        """The HTTP-mode endpoint (`POST /slack/events`) for the service to mount."""
+    def starlette_endpoint(self) -> Callable[[Request], Awaitable[Response]]:
+        """The HTTP-mode handler for `POST /slack/events`: it only hands the request to Bolt,
+        which verifies Slack's signature (401 if bad) and acks."""
 
         async def endpoint(request: Request) -> Response:
             if self._http is None:
                 return PlainTextResponse("Slack bridge not started in HTTP mode", status_code=503)
             return await self._http.handle(request)
 
-        return Route(path, endpoint, methods=["POST"])
+        return endpoint
+
+    def starlette_route(self, path: str = "/slack/events") -> Route:
+        """`starlette_endpoint()` as a ready-made route."""
+        return Route(path, self.starlette_endpoint(), methods=["POST"])
 
     async def post(
         self,

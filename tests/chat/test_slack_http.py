@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from agent.chat.slack import SlackBridge
 from tests.chat.conftest import Received
@@ -27,7 +28,8 @@ def _dm(text: str, ts: str = "1700000000.000100") -> dict[str, Any]:
 
 
 async def _post(bridge: SlackBridge, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    app = Starlette(routes=[bridge.starlette_route()])
+    # Mounted as the service mounts it.
+    app = Starlette(routes=[Route("/slack/events", bridge.starlette_endpoint(), methods=["POST"])])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://slack.test") as client:
         return await client.post("/slack/events", content=body, headers=headers)
@@ -100,6 +102,21 @@ async def test_url_verification_is_answered(
 
     assert response.status_code == 200
     assert response.json() == {"challenge": "c-123"}
+
+
+async def test_the_ready_made_route_serves_the_same_endpoint(
+    http_bridge: SlackBridge, fake_slack: FakeSlack, received: Received
+) -> None:
+    route = http_bridge.starlette_route()
+    assert (route.path, route.methods) == ("/slack/events", {"POST"})
+    body, headers = fake_slack.signed_request(fake_slack.event_callback(_dm("via route")))
+    transport = httpx.ASGITransport(app=Starlette(routes=[route]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://slack.test") as client:
+        assert (
+            await client.post("/slack/events", content=body, headers=headers)
+        ).status_code == 200
+    [message] = await received.wait_messages(1)
+    assert message.text == "via route"
 
 
 async def test_the_route_answers_503_until_started(fake_slack: FakeSlack) -> None:
