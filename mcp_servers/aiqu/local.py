@@ -1,0 +1,344 @@
+"""The local backend: jobs are processes on this machine, queued for its GPUs.
+
+Jobs wait in submission order (strict FIFO: a job too big for the free GPUs
+holds the ones behind it, so a big job is never starved) until enough of the
+configured GPUs are free; each gets `CUDA_VISIBLE_DEVICES` set to the GPUs it
+was given. Every job runs under `runner.py` in its own session, so it outlives
+the skill; the runner records the exit code. A job is re-found after a restart
+by pid plus process start time; one whose process vanished without an exit
+code is marked failed with a reason.
+
+Dispatch is a pass over the state (reap finished jobs, enforce time limits and
+stop deadlines, start pending jobs that fit) run by a background thread and at
+the start of every call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from . import local_store as store
+from .backend import Health, Job, JobSpec, JobState, SchedulerError
+from .jobenv import identity_env, job_env
+from .processes import (
+    LOG_FILE,
+    detect_gpus,
+    is_alive,
+    process_start_time,
+    signal_group,
+    spawn_runner,
+    tail_file,
+)
+from .runner import EXIT_CODE_FILE
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("pending", "starting", "running")
+ACTIVE_SQL = "('pending', 'starting', 'running')"
+
+
+class LocalScheduler:
+    def __init__(
+        self,
+        state_dir: Path,
+        gpus: int,
+        *,
+        env: Mapping[str, str] | None = None,
+        cancel_grace_s: float = 10.0,
+        poll_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._root = Path(state_dir) / "aiqu"
+        self._jobs_dir = self._root / "jobs"
+        self._jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._gpus = gpus
+        self._env = dict(os.environ if env is None else env)
+        self._grace = cancel_grace_s
+        self._poll = poll_interval_s
+        self._clock = clock
+        self._conn = store.connect(self._root / "local.sqlite")
+        self._lock = threading.RLock()  # one connection, shared by tool threads and the dispatcher
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LocalScheduler:
+        """`MLOPS_STATE_DIR` (default ./state), `MLOPS_LOCAL_GPUS` (default: nvidia-smi -L)."""
+        state_dir = Path(env.get("MLOPS_STATE_DIR") or "state")
+        raw = env.get("MLOPS_LOCAL_GPUS")
+        if raw is None or raw == "":
+            gpus = detect_gpus()
+        elif raw.isdigit():
+            gpus = int(raw)
+        else:
+            raise SchedulerError(f"MLOPS_LOCAL_GPUS must be a whole number >= 0, got {raw!r}")
+        return cls(state_dir, gpus, env=env)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the dispatcher in a background thread until close()."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="aiqu-dispatch", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop dispatching; running jobs keep running."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> LocalScheduler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._poll):
+            try:
+                self.dispatch()
+            except Exception:  # keep dispatching; the next call reports a persistent fault
+                log.exception("aiqu dispatch pass failed")
+
+    # -- Scheduler ---------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> Job:
+        spec = self._validated(spec)
+        with self._lock, store.write_tx(self._conn) as c:
+            (last,) = c.execute(
+                "SELECT COALESCE(MAX(attempt), 0) FROM jobs WHERE name = ?", (spec.name,)
+            ).fetchone()
+            cur = c.execute(
+                "INSERT INTO jobs (name, attempt, state, raw_state, gpus, spec, submitted_at)"
+                " VALUES (?, ?, 'pending', 'queued', ?, ?, ?)",
+                (spec.name, last + 1, spec.gpus, store.spec_to_json(spec), self._clock()),
+            )
+            job_id = int(cur.lastrowid or 0)
+        return self.get(str(job_id))
+
+    def get(self, job_id: str) -> Job:
+        self.dispatch()
+        return store.row_to_job(self._row(job_id))
+
+    def list(self, *, include_finished: bool = True) -> list[Job]:
+        self.dispatch()
+        where = "" if include_finished else f"WHERE state IN {ACTIVE_SQL}"
+        with self._lock:
+            rows = self._conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC").fetchall()
+        return [store.row_to_job(r) for r in rows]
+
+    def cancel(self, job_id: str) -> Job:
+        """SIGTERM to the job's process group; SIGKILL after the grace period."""
+        with self._lock, store.write_tx(self._conn) as c:
+            row = self._row(job_id)
+            if row["state"] == "pending":
+                store.update(
+                    c,
+                    row["id"],
+                    state="cancelled",
+                    raw_state="cancelled",
+                    reason="cancelled before it started",
+                    ended_at=self._clock(),
+                )
+            elif row["state"] in ACTIVE:
+                if row["stop_reason"] != "cancel":
+                    store.update(c, row["id"], stop_reason="cancel", stop_sent_at=self._clock())
+                    signal_group(row["pid"], row["pid_start"], signal.SIGTERM)
+            else:
+                raise SchedulerError(
+                    f"job {job_id} already {row['state']}; only pending or running jobs can be"
+                    " cancelled"
+                )
+        deadline = time.monotonic() + self._grace + 5
+        while (job := self.get(job_id)).state.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return job
+
+    def requeue(self, job_id: str) -> Job:
+        spec = store.spec_from_json(self._row(job_id)["spec"])
+        return self.submit(spec)
+
+    def logs(self, job_id: str, lines: int = 50) -> str:
+        row = self._row(job_id)
+        return tail_file(self._jobs_dir / str(row["id"]) / LOG_FILE, lines)
+
+    def gpu_total(self) -> int:
+        return self._gpus
+
+    def health(self) -> Health:
+        try:
+            jobs = self.list(include_finished=False)
+        except (sqlite3.Error, OSError) as exc:
+            return Health(False, f"local scheduler state at {self._root} unusable: {exc}")
+        running = sum(j.state is JobState.RUNNING for j in jobs)
+        return Health(
+            True,
+            f"local scheduler: {self._gpus} GPU(s), {running} running,"
+            f" {len(jobs) - running} pending; state in {self._root}",
+        )
+
+    # -- dispatch ------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        """One pass: reap ended jobs, enforce deadlines, start pending jobs that fit."""
+        with self._lock, store.write_tx(self._conn) as c:
+            now = self._clock()
+            busy: set[int] = set()
+            running = c.execute("SELECT * FROM jobs WHERE state IN ('starting', 'running')")
+            for row in running.fetchall():
+                if self._check_running(c, row, now):
+                    busy.update(json.loads(row["gpu_ids"] or "[]"))
+            blocked_by: int | None = None
+            pending = c.execute("SELECT * FROM jobs WHERE state = 'pending' ORDER BY id")
+            for row in pending.fetchall():
+                free = [i for i in range(self._gpus) if i not in busy]
+                if blocked_by is None and row["gpus"] <= len(free):
+                    busy.update(free[: row["gpus"]])
+                    self._launch(c, row, free[: row["gpus"]], now)
+                    continue
+                reason = (
+                    f"queued behind job {blocked_by}"
+                    if blocked_by is not None
+                    else f"needs {row['gpus']} GPU(s), {len(free)} of {self._gpus} free"
+                )
+                blocked_by = blocked_by or row["id"]
+                if row["reason"] != reason:
+                    store.update(c, row["id"], reason=reason)
+        # Reap our own finished runners so they do not linger as zombies.
+        self._children = [p for p in self._children if p.poll() is None]
+
+    def _check_running(self, c: sqlite3.Connection, row: sqlite3.Row, now: float) -> bool:
+        """True while the job's process lives; otherwise record how it ended."""
+        exit_file = self._jobs_dir / str(row["id"]) / EXIT_CODE_FILE
+        alive = is_alive(row["pid"], row["pid_start"])
+        if alive and not exit_file.exists():
+            self._enforce_deadlines(c, row, now)
+            return True
+        code = int(exit_file.read_text()) if exit_file.exists() else None
+        state, raw, reason = _outcome(row, code)
+        store.update(
+            c, row["id"], state=state, raw_state=raw, reason=reason, exit_code=code, ended_at=now
+        )
+        return False
+
+    def _enforce_deadlines(self, c: sqlite3.Connection, row: sqlite3.Row, now: float) -> None:
+        limit_min = store.spec_from_json(row["spec"]).time_limit_min
+        if row["stop_reason"] is None and limit_min and now - row["started_at"] > limit_min * 60:
+            store.update(c, row["id"], stop_reason="timeout", stop_sent_at=now)
+            signal_group(row["pid"], row["pid_start"], signal.SIGTERM)
+        elif row["stop_reason"] is not None and now - row["stop_sent_at"] > self._grace:
+            signal_group(row["pid"], row["pid_start"], signal.SIGKILL)
+
+    def _launch(
+        self, c: sqlite3.Connection, row: sqlite3.Row, gpu_ids: Sequence[int], now: float
+    ) -> None:
+        spec = store.spec_from_json(row["spec"])
+        jobdir = self._jobs_dir / str(row["id"])
+        jobdir.mkdir(parents=True, exist_ok=True)
+        env = job_env(
+            self._env,
+            spec.env,
+            identity_env(str(row["id"]), row["name"], row["attempt"], spec.labels),
+        )
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))  # "" hides every GPU
+        try:
+            proc = spawn_runner(jobdir, spec.command, env, spec.workdir)
+        except OSError as exc:
+            store.update(
+                c,
+                row["id"],
+                state="failed",
+                raw_state="not-started",
+                reason=f"could not start: {exc}",
+                ended_at=now,
+            )
+            return
+        self._children.append(proc)
+        store.update(
+            c,
+            row["id"],
+            state="running",
+            raw_state="running",
+            started_at=now,
+            reason=f"on GPU {','.join(map(str, gpu_ids))}" if gpu_ids else None,
+            pid=proc.pid,
+            pid_start=process_start_time(proc.pid),
+            gpu_ids=json.dumps(gpu_ids),
+        )
+
+    # -- helpers -------------------------------------------------------------
+
+    def _row(self, job_id: str) -> sqlite3.Row:
+        with self._lock:
+            row = None
+            if job_id.isdigit():
+                row = self._conn.execute(
+                    "SELECT * FROM jobs WHERE id = ?", (int(job_id),)
+                ).fetchone()
+            if row is None:
+                recent = [
+                    str(r[0])
+                    for r in self._conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 10")
+                ]
+                raise SchedulerError(
+                    f"unknown job id {job_id!r}; recent ids: {', '.join(recent) or 'none yet'}"
+                )
+            return row
+
+    def _validated(self, spec: JobSpec) -> JobSpec:
+        if not spec.name.strip():
+            raise SchedulerError("job name must not be empty, e.g. 'customer-b/pcb-inspect-v2'")
+        if not spec.command or not all(isinstance(a, str) for a in spec.command):
+            raise SchedulerError("command must be a non-empty list of strings (an argv)")
+        if spec.queue not in (None, store.LOCAL_QUEUE):
+            raise SchedulerError(
+                f"unknown queue {spec.queue!r}; the local backend has one: 'local'"
+            )
+        if not 0 <= spec.gpus <= self._gpus:
+            raise SchedulerError(
+                f"job asks for {spec.gpus} GPU(s); this machine has {self._gpus} (MLOPS_LOCAL_GPUS)"
+            )
+        if spec.time_limit_min is not None and spec.time_limit_min <= 0:
+            raise SchedulerError("time_limit_min must be a positive number of minutes, or None")
+        workdir = Path(spec.workdir or os.getcwd()).resolve()
+        if not workdir.is_dir():
+            raise SchedulerError(f"workdir {workdir} is not a directory")
+        return replace(spec, workdir=str(workdir))
+
+
+def _outcome(row: sqlite3.Row, code: int | None) -> tuple[str, str, str | None]:
+    """(state, raw_state, reason) of a job whose process has ended."""
+    if row["stop_reason"] == "cancel":
+        return "cancelled", "cancelled", "cancelled"
+    if row["stop_reason"] == "timeout":
+        limit = store.spec_from_json(row["spec"]).time_limit_min
+        return "failed", "timeout", f"time limit of {limit} min reached"
+    if code is None:
+        return (
+            "failed",
+            "vanished",
+            (
+                f"process vanished without an exit code (pid {row['pid']}): killed from outside"
+                " this scheduler, or the machine restarted"
+            ),
+        )
+    if code == 0:
+        return "succeeded", "exited", None
+    if code < 0:
+        return "failed", "killed", f"killed by signal {signal.Signals(-code).name}"
+    return "failed", "exited", f"exit code {code}"
