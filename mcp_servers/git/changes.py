@@ -1,0 +1,212 @@
+"""The write tools: propose a change (stored, not made) and apply an approved one.
+
+propose_change fetches, builds the diff against the remote branch head and
+stores it in the guard ledger; nothing in the repo or on the remote changes.
+apply_change passes the ledger's gate, then commits exactly the stored diff
+and pushes it. Every outcome, refusals included, goes to the audit trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from agent.ledger import LedgerError
+
+from .models import ApplyResult, ProposalResult
+from .patches import DiffDoesNotApply, commit_diff, make_diff, push
+from .repos import blob_at
+from .safety import GitSkillError, check_path, path_allowed
+from .skill import GitSkill
+
+MAX_DIFF_CHARS = 64_000
+# A commit message may not carry our own trailers: only the gate writes who confirmed.
+_TRAILER = re.compile(r"^\s*(confirmed-by|proposal)\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+class ReplaceEdit(BaseModel):
+    old: str = Field(description="exact existing text, whitespace included; must occur once")
+    new: str = Field(description="the text that replaces it")
+
+
+def propose_change(
+    skill: GitSkill,
+    turn_id: str,
+    repo: str,
+    path: str,
+    commit_message: str,
+    reason: str,
+    new_content: str | None = None,
+    replace: ReplaceEdit | None = None,
+) -> ProposalResult:
+    try:
+        result = _propose(skill, turn_id, repo, path, commit_message, reason, new_content, replace)
+    except (GitSkillError, LedgerError) as exc:
+        _audit(skill, turn_id, "git.propose_change.refused", repo=repo, path=path, error=str(exc))
+        raise
+    _audit(
+        skill, turn_id, "git.propose_change", proposal=result.proposal_id, repo=repo,
+        path=result.path, base=result.base_commit,
+    )  # fmt: skip
+    return result
+
+
+def apply_change(skill: GitSkill, turn_id: str, proposal_id: str) -> ApplyResult:
+    try:
+        result = _apply(skill, turn_id, proposal_id)
+    except (GitSkillError, LedgerError) as exc:
+        _audit(skill, turn_id, "git.apply_change.refused", proposal=proposal_id, error=str(exc))
+        raise
+    _audit(skill, turn_id, "git.apply_change", **result.model_dump())
+    return result
+
+
+def _propose(
+    skill: GitSkill,
+    turn_id: str,
+    repo: str,
+    path: str,
+    commit_message: str,
+    reason: str,
+    new_content: str | None,
+    replace: ReplaceEdit | None,
+) -> ProposalResult:
+    cfg = skill.repos.config(repo)
+    path = _writable(path, repo, cfg.allow)
+    if (new_content is None) == (replace is None):
+        raise GitSkillError(
+            "give exactly one edit: new_content (the whole file) or replace {old, new}"
+        )
+    message, reason = _text(commit_message, "commit_message"), _text(reason, "reason")
+    if skill.ledger.turn(turn_id) is None:  # before any fetch: a forged id costs nothing
+        raise GitSkillError(
+            f"unknown turn_id {turn_id!r}: pass the turn_id shown in this turn's header"
+        )
+    with skill.repos.locked(repo) as handle:
+        base = skill.repos.fetch(repo, handle)
+        blob = blob_at(handle.commit(base), path)
+        old = blob.data_stream.read() if blob is not None else None
+        new = _edited(old, path, new_content, replace)
+        diff = make_diff(handle, base, path, new, blob.mode if blob is not None else 0o100644)
+    if len(diff) > MAX_DIFF_CHARS:
+        raise GitSkillError(f"the diff is {len(diff)} characters: too large to review; split it")
+    payload = {
+        "repo": repo,
+        "path": path,
+        "base_commit": base,
+        "diff": diff,
+        "diff_sha256": hashlib.sha256(diff.encode()).hexdigest(),
+        "new_content_sha256": hashlib.sha256(new).hexdigest(),
+        "commit_message": message,
+        "reason": reason,
+    }
+    proposal = skill.ledger.propose(turn_id, "git_change", payload, summary=diff)
+    return ProposalResult(
+        proposal_id=proposal.id,
+        repo=repo,
+        path=path,
+        base_commit=base[:12],
+        diff=diff,
+        expires=datetime.fromtimestamp(proposal.expires, UTC).isoformat(timespec="seconds"),
+        next_step=f"End your turn now. A person must approve {proposal.id}; call apply_change "
+        "only in a later turn that tells you it was approved.",
+    )
+
+
+def _apply(skill: GitSkill, turn_id: str, proposal_id: str) -> ApplyResult:
+    # Cheap refusals first, before any network traffic.
+    skill.ledger.gate(proposal_id, turn_id, skill.allowed_users)
+    proposal = skill.ledger.proposal(proposal_id)
+    if proposal is None or proposal.kind != "git_change":
+        kind = proposal.kind if proposal else "unknown"
+        raise GitSkillError(f"proposal {proposal_id} is a {kind} proposal, not a git change")
+    p = proposal.payload
+    cfg = skill.repos.config(p["repo"])
+    path = _writable(p["path"], p["repo"], cfg.allow)  # the allow list may have shrunk since
+    diff = p["diff"]
+    if hashlib.sha256(diff.encode()).hexdigest() != p["diff_sha256"]:
+        raise GitSkillError(f"proposal {proposal_id}'s diff does not match its checksum: refused")
+    with skill.repos.locked(p["repo"]) as handle:
+        head = skill.repos.fetch(p["repo"], handle)
+        confirmation = skill.ledger.gate(proposal_id, turn_id, skill.allowed_users)
+        message = (
+            f"{p['commit_message']}\n\n{p['reason']}\n\n"
+            f"Proposal: {proposal_id}\nConfirmed-by: {confirmation.person}\n"
+        )
+        try:
+            commit = commit_diff(handle, head, diff, path, message, skill.author)
+        except DiffDoesNotApply as exc:
+            note = (
+                f"base moved: {cfg.branch} is at {head[:12]}, proposed on {p['base_commit'][:12]}"
+            )
+            skill.ledger.close(proposal_id, "expired", note)
+            raise GitSkillError(
+                f"{note} and the diff no longer applies ({exc}); read the file again and "
+                "propose the change again"
+            ) from None
+        # Consume the approval right before the push: one approval, one push.
+        skill.ledger.mark_used(proposal_id, turn_id, skill.allowed_users)
+        try:
+            push(handle, cfg, commit)
+        except GitSkillError as exc:
+            skill.ledger.close(proposal_id, "expired", f"push refused: {exc}")
+            raise GitSkillError(f"{exc}; the approval is spent: propose the change again") from None
+        skill.ledger.close(proposal_id, "applied", commit)
+        skill.repos.fetch(p["repo"], handle)  # reads now see the pushed commit
+    return ApplyResult(
+        proposal_id=proposal_id,
+        repo=p["repo"],
+        branch=cfg.branch,
+        commit=commit,
+        confirmed_by=confirmation.person,
+    )
+
+
+def _writable(path: str, repo: str, allow: tuple[str, ...]) -> str:
+    path = check_path(path)
+    if not path_allowed(path, allow):
+        where = f"writable paths: {', '.join(allow)}" if allow else "nothing in it is writable"
+        raise GitSkillError(f"path {path!r} may not be changed in repo {repo!r}; {where}")
+    return path
+
+
+def _text(value: str, name: str) -> str:
+    value = value.strip()
+    if not value:
+        raise GitSkillError(f"{name} is empty: say in a sentence what changes and why")
+    if _TRAILER.search(value):
+        raise GitSkillError(f"{name} may not contain 'Confirmed-by:' or 'Proposal:' lines")
+    return value
+
+
+def _edited(
+    old: bytes | None, path: str, new_content: str | None, edit: ReplaceEdit | None
+) -> bytes:
+    if new_content is not None:
+        new = new_content.encode()
+    else:
+        assert edit is not None
+        if old is None:
+            raise GitSkillError(f"{path!r} does not exist yet: create it with new_content")
+        try:
+            text = old.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GitSkillError(f"{path!r} is not UTF-8 text: give new_content") from None
+        count = text.count(edit.old) if edit.old else 0
+        if count != 1:
+            what = "does not occur" if count == 0 else f"occurs {count} times"
+            raise GitSkillError(
+                f"replace.old {what} in {path!r} at the branch head; it must match exactly once: "
+                "read_file again and copy the exact lines, with enough context to be unique"
+            )
+        new = text.replace(edit.old, edit.new, 1).encode()
+    if new == old:
+        raise GitSkillError("the edit changes nothing")
+    return new
+
+
+def _audit(skill: GitSkill, turn_id: str, action: str, **detail: object) -> None:
+    skill.ledger.audit(action, actor="agent", turn_id=turn_id, detail=detail)

@@ -1,0 +1,114 @@
+"""The read tools: free to call, bounded in what they return, never writing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import git
+
+from .models import DiffResult, FileText, GrepMatch, GrepResult, LogEntry, LogResult
+from .repos import GitRepos, blob_at, stderr_of
+from .safety import GitSkillError, check_glob, check_path, check_rev
+
+MAX_FILE_CHARS = 60_000
+MAX_DIFF_CHARS = 30_000
+MAX_LINE_CHARS = 240
+
+
+def read_file(repos: GitRepos, repo: str, path: str, rev: str | None = None) -> FileText:
+    path = check_path(path)
+    handle = repos.open(repo)
+    commit = repos.resolve(repo, handle, rev)
+    blob = blob_at(commit, path)
+    if blob is None:
+        raise GitSkillError(
+            f"no file {path!r} in {repo!r} at {commit.hexsha[:12]}; try grep or log"
+        )
+    data = blob.data_stream.read()
+    if b"\x00" in data[:8000]:
+        raise GitSkillError(f"{path!r} is a binary file ({len(data)} bytes): not shown")
+    text = data.decode("utf-8", errors="replace")
+    return FileText(
+        repo=repo,
+        path=path,
+        commit=commit.hexsha[:12],
+        text=text[:MAX_FILE_CHARS],
+        lines=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
+        truncated=len(text) > MAX_FILE_CHARS,
+    )
+
+
+def log(repos: GitRepos, repo: str, path: str | None = None, n: int = 10) -> LogResult:
+    paths = check_path(path) if path is not None else ""
+    handle = repos.open(repo)
+    head = repos.resolve(repo, handle, None)
+    commits = handle.iter_commits(head.hexsha, paths=paths, max_count=max(1, min(n, 50)))
+    return LogResult(
+        repo=repo,
+        entries=[
+            LogEntry(
+                commit=c.hexsha[:12],
+                date=datetime.fromtimestamp(c.authored_date, UTC).isoformat(timespec="seconds"),
+                author=str(c.author.name),
+                subject=str(c.summary)[:MAX_LINE_CHARS],
+            )
+            for c in commits
+        ],
+    )
+
+
+def diff(
+    repos: GitRepos, repo: str, rev_a: str, rev_b: str | None = None, path: str | None = None
+) -> DiffResult:
+    handle = repos.open(repo)
+    a = repos.resolve(repo, handle, check_rev(rev_a))
+    b = repos.resolve(repo, handle, check_rev(rev_b) if rev_b is not None else None)
+    args = [a.hexsha, b.hexsha, "--"] + ([check_path(path)] if path is not None else [])
+    text = handle.git.diff(
+        "--no-color", "--no-ext-diff", "--no-textconv", *args, strip_newline_in_stdout=False
+    )
+    return DiffResult(
+        repo=repo,
+        rev_a=a.hexsha[:12],
+        rev_b=b.hexsha[:12],
+        diff=text[:MAX_DIFF_CHARS],
+        truncated=len(text) > MAX_DIFF_CHARS,
+    )
+
+
+def grep(
+    repos: GitRepos,
+    repo: str,
+    pattern: str,
+    path_glob: str | None = None,
+    rev: str | None = None,
+    max_matches: int = 50,
+) -> GrepResult:
+    if not pattern:
+        raise GitSkillError("pattern is empty: give a regular expression, e.g. image_size")
+    handle = repos.open(repo)
+    commit = repos.resolve(repo, handle, rev)
+    spec = [f":(glob){check_glob(path_glob)}"] if path_glob else []
+    try:
+        # -e keeps a pattern starting with '-' from being read as an option.
+        out = handle.git.grep(
+            "-n", "-I", "-E", "-z", "--no-color", "-e", pattern, commit.hexsha, "--", *spec
+        )
+    except git.GitCommandError as exc:
+        if exc.status == 1:  # git grep's "no match"
+            out = ""
+        else:
+            raise GitSkillError(f"grep failed: {stderr_of(exc)}") from None
+    limit = max(1, min(max_matches, 200))
+    matches = []
+    for line in out.splitlines():
+        # "<sha>:<path>\0<line>\0<text>" (-z: paths may contain ':')
+        where, number, text = line.split("\0", 2)
+        file = where[len(commit.hexsha) + 1 :]
+        matches.append(GrepMatch(path=file, line=int(number), text=text[:MAX_LINE_CHARS]))
+    return GrepResult(
+        repo=repo,
+        commit=commit.hexsha[:12],
+        matches=matches[:limit],
+        truncated=len(matches) > limit,
+    )

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+
+from mcp_servers.git import reading
+from mcp_servers.git.safety import GitSkillError
+from mcp_servers.git.skill import GitSkill
+from tests.git.conftest import TRAIN_YAML, Remote
+
+
+def test_read_file_reads_the_branch_head_and_older_revisions(skill: GitSkill) -> None:
+    now = reading.read_file(skill.repos, "vision", "configs/train.yaml")
+    assert now.text == TRAIN_YAML and now.lines == 4 and not now.truncated
+    before = reading.read_file(skill.repos, "vision", "configs/train.yaml", rev="origin/main~1")
+    assert "image_size: 640" in before.text
+
+
+def test_an_unknown_repo_names_the_configured_ones(skill: GitSkill) -> None:
+    with pytest.raises(
+        GitSkillError, match=r"unknown repo 'other'; configured repos: \['vision'\]"
+    ):
+        reading.read_file(skill.repos, "other", "README.md")
+
+
+@pytest.mark.parametrize("rev", ["--output=/tmp/x", "-p", "HEAD; rm", ""])
+def test_revisions_that_look_like_options_are_refused(skill: GitSkill, rev: str) -> None:
+    with pytest.raises(GitSkillError, match="revision .* is invalid"):
+        reading.diff(skill.repos, "vision", rev)
+
+
+@pytest.mark.parametrize(
+    "path", ["../remote.git/config", "/etc/passwd", "configs/../../x", "-rf", ".git/config"]
+)
+def test_paths_leaving_the_repo_are_refused(skill: GitSkill, path: str) -> None:
+    with pytest.raises(GitSkillError, match="path .*(invalid|leaves the repository|inside .git)"):
+        reading.read_file(skill.repos, "vision", path)
+
+
+def test_a_missing_file_says_where_it_looked(skill: GitSkill) -> None:
+    with pytest.raises(
+        GitSkillError, match="no file 'configs/nope.yaml' in 'vision' at [0-9a-f]{12}"
+    ):
+        reading.read_file(skill.repos, "vision", "configs/nope.yaml")
+
+
+def test_log_filters_by_path_and_counts(skill: GitSkill) -> None:
+    everything = reading.log(skill.repos, "vision")
+    assert [e.subject for e in everything.entries] == [
+        "Try larger images",
+        "Initial training setup",
+    ]
+    assert len(reading.log(skill.repos, "vision", n=1).entries) == 1
+    assert [e.subject for e in reading.log(skill.repos, "vision", path="src").entries] == [
+        "Initial training setup"
+    ]
+    assert everything.entries[0].author == "Dana Dev"
+
+
+def test_diff_between_revisions(skill: GitSkill) -> None:
+    result = reading.diff(skill.repos, "vision", "origin/main~1", path="configs")
+    assert "-image_size: 640\n+image_size: 1280\n" in result.diff
+    assert "src/train.py" not in result.diff
+
+
+def test_grep_finds_lines_with_a_glob_and_a_dash_pattern(skill: GitSkill, remote: Remote) -> None:
+    found = reading.grep(skill.repos, "vision", "image_size", path_glob="configs/**")
+    assert [(m.path, m.line, m.text) for m in found.matches] == [
+        ("configs/train.yaml", 2, "image_size: 1280")
+    ]
+    # A pattern starting with '-' is a pattern, not an option.
+    assert reading.grep(skill.repos, "vision", "-rf").matches == []
+    limited = reading.grep(skill.repos, "vision", ".", max_matches=2)
+    assert len(limited.matches) == 2 and limited.truncated
+
+
+def test_grep_refuses_pathspec_magic(skill: GitSkill) -> None:
+    with pytest.raises(GitSkillError, match="path_glob"):
+        reading.grep(skill.repos, "vision", "x", path_glob=":(exclude)src")
