@@ -1,0 +1,1 @@
+"""mlflow: the read-only runs-and-metrics skill over `MlflowClient`."""

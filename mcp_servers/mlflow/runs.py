@@ -1,0 +1,189 @@
+"""Run tools: search, one run in full, several side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mcp.server.mcpserver.exceptions import ToolError
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from mcp_servers.mlflow.lookup import (
+    JOB_TAG,
+    STATUSES,
+    duration_s,
+    experiments,
+    iso,
+    key,
+    number,
+    quote,
+    resolve_run,
+    search,
+)
+from mcp_servers.mlflow.models import (
+    Comparison,
+    RunDetail,
+    RunRef,
+    RunRow,
+    SearchRunsResult,
+    Value,
+)
+
+MAX_LIMIT = 100
+MAX_COMPARED = 10
+DEFAULT_COMPARED_METRICS = 12
+PARAM_CHARS = 200  # long params (JSON configs) are cut: the model pays for every token
+
+
+def search_runs(
+    client: MlflowClient,
+    job: str | None = None,
+    status: str | None = None,
+    tags: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    experiment: str | None = None,
+    order_by_metric: str | None = None,
+    order: str = "asc",
+    metrics: list[str] | None = None,
+    limit: int = 10,
+) -> SearchRunsResult:
+    """Runs across experiments, newest first unless ordered by a metric."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ToolError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+    if order not in ("asc", "desc"):
+        raise ToolError(f"order must be 'asc' or 'desc', got {order!r}")
+    names = experiments(client)
+    ids = list(names)
+    if experiment is not None:
+        ids = [i for i, n in names.items() if n == experiment]
+        if not ids:
+            raise ToolError(f"unknown experiment {experiment!r}; experiments: {_list(names)}")
+    filters = _filters(status, tags, params)
+    order_by = None
+    if order_by_metric:
+        order_by = [f"{key('metrics', order_by_metric)} {order.upper()}"]
+    shown = list(dict.fromkeys([*(metrics or []), *([order_by_metric] if order_by_metric else [])]))
+
+    if job is None:
+        runs = search(client, filters, limit + 1, order_by, ids)
+    else:
+        # A job is named by our tag or, for runs logged without the reporter, the run name.
+        pattern = quote(job)
+        by_tag = search(
+            client, [*filters, f"{key('tags', JOB_TAG)} = {pattern}"], limit + 1, order_by, ids
+        )
+        by_name = search(
+            client, [*filters, f"attributes.run_name = {pattern}"], limit + 1, order_by, ids
+        )
+        runs = list({r.info.run_id: r for r in [*by_tag, *by_name]}.values())
+        runs.sort(key=_sort_key(order_by_metric, order))
+    rows = [_row(r, names, shown) for r in runs[:limit]]
+    return SearchRunsResult(runs=rows, more=len(runs) > limit)
+
+
+def _filters(
+    status: str | None, tags: dict[str, str] | None, params: dict[str, str] | None
+) -> list[str]:
+    filters = []
+    if status is not None:
+        if status.upper() not in STATUSES:
+            raise ToolError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
+        filters.append(f"attributes.status = '{status.upper()}'")
+    for name, value in (tags or {}).items():
+        filters.append(f"{key('tags', name)} = {quote(value)}")
+    for name, value in (params or {}).items():
+        filters.append(f"{key('params', name)} = {quote(value)}")
+    return filters
+
+
+def _sort_key(metric: str | None, order: str) -> Callable[[Run], tuple[bool, float]]:
+    """The order MLflow itself returns: by the metric (runs without it last), else newest."""
+    if metric is None:
+        return lambda r: (False, -float(r.info.start_time or 0))
+    sign = 1.0 if order == "asc" else -1.0
+    return lambda r: (metric not in r.data.metrics, sign * r.data.metrics.get(metric, 0.0))
+
+
+def _row(run: Run, experiment_names: dict[str, str], metrics: list[str]) -> RunRow:
+    return RunRow(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name,
+        job=run.data.tags.get(JOB_TAG),
+        experiment=experiment_names.get(run.info.experiment_id, run.info.experiment_id),
+        status=run.info.status,
+        started=iso(run.info.start_time),
+        duration_s=duration_s(run),
+        metrics={m: number(run.data.metrics[m]) for m in metrics if m in run.data.metrics},
+    )
+
+
+def get_run(client: MlflowClient, run: str) -> RunDetail:
+    """One run: params, latest metrics, user tags, status and duration."""
+    found = resolve_run(client, run)
+    names = {found.info.experiment_id: _experiment_name(client, found.info.experiment_id)}
+    row = _row(found, names, sorted(found.data.metrics))
+    return RunDetail(
+        **row.model_dump(),
+        ended=iso(found.info.end_time),
+        params={k: _cut(v) for k, v in sorted(found.data.params.items())},
+        tags={
+            k: _cut(v)
+            for k, v in sorted(found.data.tags.items())
+            if not k.startswith("mlflow.") and k != JOB_TAG
+        },
+    )
+
+
+def compare_runs(
+    client: MlflowClient, runs: list[str], metrics: list[str] | None = None
+) -> Comparison:
+    """Params that differ and latest metrics, one column per run."""
+    if not 2 <= len(runs) <= MAX_COMPARED:
+        raise ToolError(f"give 2..{MAX_COMPARED} runs to compare, got {len(runs)}")
+    found = [resolve_run(client, r) for r in runs]
+    if len({r.info.run_id for r in found}) < len(found):
+        raise ToolError("two of the given references name the same run; give distinct runs")
+    param_names = sorted(set().union(*(r.data.params for r in found)))
+    differing: dict[str, list[str | None]] = {}
+    for name in param_names:
+        values = [r.data.params.get(name) for r in found]
+        if len(set(values)) > 1:
+            differing[name] = [None if v is None else _cut(v) for v in values]
+    if metrics:
+        for m in metrics:
+            if not any(m in r.data.metrics for r in found):
+                logged = ", ".join(sorted(set().union(*(r.data.metrics for r in found))))
+                raise ToolError(f"metric {m!r} not logged in any of these runs; metrics: {logged}")
+        shown = metrics
+    else:
+        shown = sorted(set().union(*(r.data.metrics for r in found)))[:DEFAULT_COMPARED_METRICS]
+    table: dict[str, list[Value | None]] = {
+        m: [number(r.data.metrics[m]) if m in r.data.metrics else None for r in found]
+        for m in shown
+    }
+    return Comparison(
+        runs=[
+            RunRef(
+                run_id=r.info.run_id,
+                run_name=r.info.run_name,
+                job=r.data.tags.get(JOB_TAG),
+                status=r.info.status,
+            )
+            for r in found
+        ],
+        params_differing=differing,
+        params_identical=len(param_names) - len(differing),
+        metrics=table,
+    )
+
+
+def _experiment_name(client: MlflowClient, experiment_id: str) -> str:
+    return str(client.get_experiment(experiment_id).name)
+
+
+def _cut(value: str) -> str:
+    return value if len(value) <= PARAM_CHARS else value[:PARAM_CHARS] + "…"
+
+
+def _list(names: dict[str, str]) -> str:
+    return ", ".join(sorted(names.values())) or "(none)"
