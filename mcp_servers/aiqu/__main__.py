@@ -1,0 +1,34 @@
+"""`python -m mcp_servers.aiqu`: the aiqu skill over stdio (logs go to stderr)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from .backend import SchedulerError
+from .factory import close_skill, make_skill
+from .server import build_server
+
+
+def main() -> int:
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="aiqu %(levelname)s %(message)s"
+    )
+    try:
+        skill = make_skill(os.environ)
+    except (SchedulerError, ValueError) as exc:
+        print(f"aiqu: {exc}", file=sys.stderr)
+        return 2
+    start = getattr(skill.scheduler, "start", None)
+    if callable(start):
+        start()  # the local backend's dispatcher: pending jobs start when GPUs free up
+    try:
+        build_server(skill).run("stdio")
+    finally:
+        close_skill(skill)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

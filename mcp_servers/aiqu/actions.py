@@ -1,0 +1,143 @@
+"""Reversible actions the agent takes on its own: submit, requeue, cancel.
+
+The model never writes a command: a submission clones the spec of a job that
+already exists and may only append `--key=value` arguments whose keys look
+like option names. Every start goes through the budget; every stop through
+the ownership rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from .backend import Job
+from .errors import InvalidRequest
+from .models import ActionResult, JobDetail
+from .ownership import AGENT, SUBMITTED_BY, check_cancel_allowed, check_requeue_allowed
+from .tools import AiquSkill, resolve_job
+
+# An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
+PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
+MAX_PARAMS = 32
+MAX_LABELS = 16
+MAX_VALUE_CHARS = 256
+
+ParamValue = str | int | float
+
+
+def submit_job(
+    skill: AiquSkill,
+    from_job: str,
+    name: str | None = None,
+    params: dict[str, ParamValue] | None = None,
+    gpus: int | None = None,
+    time_limit_min: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> ActionResult:
+    source = resolve_job(skill.scheduler, from_job)
+    if source.spec is None:
+        raise InvalidRequest(f"job {source.id} has no stored spec to clone; pick another job")
+    if name is not None and not JOB_NAME.fullmatch(name):
+        raise InvalidRequest(
+            f"invalid job name {name!r}: use letters, digits and . _ / - (up to 128),"
+            " e.g. 'customer-b/pcb-inspect-v2-lr3e-4'"
+        )
+    spec = replace(
+        source.spec,
+        name=name or source.name,
+        command=with_params(source.spec.command, params or {}),
+        gpus=source.spec.gpus if gpus is None else gpus,
+        time_limit_min=time_limit_min or skill.budget.limits.default_time_limit_min,
+        labels=agent_labels(source.spec.labels, labels or {}, cloned_from=source.id),
+    )
+    with skill.budget.spend(
+        skill.count_active_agent_jobs,
+        gpus=spec.gpus,
+        time_limit_min=spec.time_limit_min or 0,
+        action="submit",
+    ) as record:
+        job = skill.scheduler.submit(spec)
+        record(job.id)
+    return _result(skill, f"submitted job {job.id} ({job.name}, attempt {job.attempt})", job)
+
+
+def requeue_job(skill: AiquSkill, job: str) -> ActionResult:
+    found = resolve_job(skill.scheduler, job)
+    if found.state.active:
+        raise InvalidRequest(
+            f"job {found.id} ({found.name}) is still {found.state.value}; requeue applies to"
+            " jobs that ended"
+        )
+    check_requeue_allowed(found)
+    limit = (found.spec.time_limit_min if found.spec else None) or (
+        skill.budget.limits.default_time_limit_min
+    )
+    with skill.budget.spend(
+        skill.count_active_agent_jobs, gpus=found.gpus, time_limit_min=limit, action="requeue"
+    ) as record:
+        new = skill.scheduler.requeue(found.id)
+        record(new.id)
+    return _result(skill, f"requeued {found.name} as job {new.id} (attempt {new.attempt})", new)
+
+
+def cancel_job(skill: AiquSkill, job: str) -> ActionResult:
+    found = resolve_job(skill.scheduler, job)
+    check_cancel_allowed(found)
+    if not found.state.active:
+        raise InvalidRequest(
+            f"job {found.id} ({found.name}) already {found.state.value}; only pending or"
+            " running jobs can be cancelled"
+        )
+    stopped = skill.scheduler.cancel(found.id)
+    return _result(skill, f"cancelled job {stopped.id} ({stopped.name})", stopped)
+
+
+def with_params(command: list[str], params: dict[str, ParamValue]) -> list[str]:
+    """The command with `--key=value` per param, replacing an earlier `--key=` of the same key."""
+    if len(params) > MAX_PARAMS:
+        raise InvalidRequest(f"at most {MAX_PARAMS} params per job, got {len(params)}")
+    for key, value in params.items():
+        if not PARAM_KEY.fullmatch(key):
+            raise InvalidRequest(
+                f"invalid param name {key!r}: start with a letter or _, then letters, digits,"
+                " _ . - (e.g. lr, optimizer.momentum, warmup_steps)"
+            )
+        _check_value(f"param {key!r}", str(value))
+    prefixes = tuple(f"--{k}=" for k in params)
+    kept = [arg for arg in command if not (prefixes and arg.startswith(prefixes))]
+    return kept + [f"--{k}={v}" for k, v in params.items()]
+
+
+def agent_labels(
+    source: dict[str, str], extra: dict[str, str], *, cloned_from: str
+) -> dict[str, str]:
+    if len(extra) > MAX_LABELS:
+        raise InvalidRequest(f"at most {MAX_LABELS} labels, got {len(extra)}")
+    for key, value in extra.items():
+        if key == SUBMITTED_BY:
+            raise InvalidRequest("label 'submitted_by' is set by the skill; choose another key")
+        if not PARAM_KEY.fullmatch(key):
+            raise InvalidRequest(
+                f"invalid label key {key!r}: start with a letter or _, then letters, digits,"
+                " _ . - (e.g. sweep, trial)"
+            )
+        _check_value(f"label {key!r}", value)
+    labels = {k: v for k, v in source.items() if k != SUBMITTED_BY}
+    labels["cloned_from"] = cloned_from
+    labels.update(extra)
+    labels[SUBMITTED_BY] = AGENT
+    return labels
+
+
+def _check_value(what: str, value: str) -> None:
+    if len(value) > MAX_VALUE_CHARS or any(ch < " " for ch in value):
+        raise InvalidRequest(
+            f"{what}: values are at most {MAX_VALUE_CHARS} characters without control characters"
+        )
+
+
+def _result(skill: AiquSkill, message: str, job: Job) -> ActionResult:
+    message += f": {job.state.value}" + (f", {job.reason}" if job.reason else "")
+    return ActionResult(message=message, job=JobDetail.of(job), agent_budget=skill.agent_usage())

@@ -1,0 +1,76 @@
+"""Choosing the backend from the environment, and the doctor's health check."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mcp_servers.aiqu.backend import SchedulerError
+from mcp_servers.aiqu.factory import close_skill, health, make_scheduler, make_skill
+from mcp_servers.aiqu.local import LocalScheduler
+from mcp_servers.aiqu.processes import detect_gpus
+
+
+def test_local_is_the_default_and_keeps_state_in_the_state_dir(state_dir: Path):
+    scheduler = make_scheduler({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_LOCAL_GPUS": "3"})
+    assert isinstance(scheduler, LocalScheduler)
+    assert scheduler.gpu_total() == 3
+    scheduler.close()
+    assert (state_dir / "aiqu" / "local.sqlite").exists()
+
+
+def test_slurm_is_one_setting_away(state_dir: Path):
+    scheduler = make_scheduler({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_SCHEDULER": "slurm"})
+    assert type(scheduler).__name__ == "SlurmScheduler"
+
+
+def test_unknown_backend_names_the_valid_ones(state_dir: Path):
+    with pytest.raises(
+        SchedulerError, match="MLOPS_SCHEDULER must be one of local, slurm; got 'k8s'"
+    ):
+        make_scheduler({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_SCHEDULER": "k8s"})
+
+
+def test_invalid_gpu_count_names_the_variable(state_dir: Path):
+    with pytest.raises(SchedulerError, match="MLOPS_LOCAL_GPUS must be a whole number >= 0"):
+        make_scheduler({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_LOCAL_GPUS": "two"})
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has nvidia-smi")
+def test_without_nvidia_smi_the_machine_has_no_gpus(state_dir: Path):
+    assert detect_gpus() == 0
+    scheduler = make_scheduler({"MLOPS_STATE_DIR": str(state_dir)})
+    assert scheduler.gpu_total() == 0
+
+
+def test_skill_reads_budget_limits(state_dir: Path):
+    skill = make_skill(
+        {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_LOCAL_GPUS": "0", "MLOPS_AGENT_MAX_JOBS": "4"}
+    )
+    try:
+        assert skill.budget.limits.max_jobs == 4
+        assert (state_dir / "aiqu" / "budget.sqlite").exists()
+    finally:
+        close_skill(skill)
+
+
+def test_health_reports_the_local_backend(state_dir: Path):
+    report = health({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_LOCAL_GPUS": "2"})
+    assert report.ok
+    assert report.detail.startswith("local scheduler: 2 GPU(s), 0 running, 0 pending")
+
+
+def test_health_turns_a_bad_setting_into_a_failed_check(state_dir: Path):
+    report = health({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_AGENT_GPU_HOURS": "lots"})
+    assert not report.ok
+    assert "MLOPS_AGENT_GPU_HOURS" in report.detail
+
+
+def test_health_fails_when_the_state_dir_is_unusable(tmp_path: Path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    report = health({"MLOPS_STATE_DIR": str(blocker), "MLOPS_LOCAL_GPUS": "1"})
+    assert not report.ok
+    assert str(blocker) in report.detail
