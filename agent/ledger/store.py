@@ -131,13 +131,16 @@ class Ledger:
         return self.proposals_of_turn(turn_id)
 
     def close(self, proposal_id: str, status: str, outcome: str) -> Proposal:
-        """Mark a proposal applied (outcome: the commit) or expired (outcome: why)."""
+        """Mark an open proposal applied (outcome: the commit) or expired (outcome: why).
+        A proposal already closed stays as it is and is returned unchanged."""
         if status not in ("applied", "expired"):
             raise LedgerError(f"close() takes status 'applied' or 'expired', not {status!r}")
         with self._db.write() as conn:
             proposal = self._db.proposal(conn, proposal_id)
             if proposal is None:
                 raise LedgerError(f"unknown proposal {proposal_id!r}")
+            if proposal.status != "open":
+                return proposal  # closed already (e.g. applied by another process): keep that
             closed = replace(proposal, status=status, outcome=outcome)
             self._db.update(conn, "proposals", closed, "id")
             detail = {"proposal": proposal_id, "status": status, "outcome": outcome}

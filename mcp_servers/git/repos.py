@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from io import BytesIO
@@ -21,6 +22,9 @@ from .config import RepoConfig
 from .safety import GitSkillError, check_rev
 
 NETWORK_TIMEOUT_S = 120.0
+# Reads of the branch fetch first, at most this often: fresh enough, without a round
+# trip per call.
+REFRESH_S = 30.0
 # Never wait on a password prompt: credentials come from the environment or not at all.
 NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 
@@ -30,7 +34,8 @@ class GitRepos:
 
     def __init__(self, configs: dict[str, RepoConfig]) -> None:
         self.configs = dict(configs)
-        self._locks = {name: threading.Lock() for name in configs}
+        self._locks = {name: threading.RLock() for name in configs}
+        self._fetched: dict[str, float] = {}
 
     def config(self, name: str) -> RepoConfig:
         if name not in self.configs:
@@ -71,10 +76,25 @@ class GitRepos:
             )
         except git.GitCommandError as exc:
             raise GitSkillError(f"fetch from {cfg.remote} failed: {stderr_of(exc)}") from None
+        self._fetched[name] = time.monotonic()
         return repo.commit(self.tracking_ref(name)).hexsha
 
+    def refresh(self, name: str, repo: git.Repo) -> None:
+        """Fetch unless that happened in the last REFRESH_S seconds."""
+        with self._locks[name]:
+            if time.monotonic() - self._fetched.get(name, -REFRESH_S) >= REFRESH_S:
+                self.fetch(name, repo)
+
     def resolve(self, name: str, repo: git.Repo, rev: str | None) -> git.Commit:
-        """A commit; None means the configured branch as last fetched."""
+        """A commit; None means the configured branch, fetched if not fetched recently."""
+        if rev is None:
+            try:
+                self.refresh(name, repo)
+            except GitSkillError as exc:
+                cfg = self.config(name)
+                raise GitSkillError(
+                    f"{exc}; to read the last fetched state pass rev='{cfg.remote}/{cfg.branch}'"
+                ) from None
         target = self.tracking_ref(name) if rev is None else check_rev(rev)
         try:
             return repo.commit(target)

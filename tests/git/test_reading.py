@@ -76,3 +76,19 @@ def test_grep_finds_lines_with_a_glob_and_a_dash_pattern(skill: GitSkill, remote
 def test_grep_refuses_pathspec_magic(skill: GitSkill) -> None:
     with pytest.raises(GitSkillError, match="path_glob"):
         reading.grep(skill.repos, "vision", "x", path_glob=":(exclude)src")
+
+
+def test_reads_of_the_branch_fetch_what_others_pushed(skill: GitSkill, remote: Remote) -> None:
+    pushed = remote.push_other_change("configs/train.yaml", "image_size: 960\n", "Use 960")
+    result = reading.read_file(skill.repos, "vision", "configs/train.yaml")
+    assert (result.commit, result.text) == (pushed[:12], "image_size: 960\n")
+
+
+def test_an_unreachable_remote_is_reported_with_a_way_to_read_anyway(
+    skill: GitSkill, remote: Remote
+) -> None:
+    remote.bare.rename(remote.bare.with_name("gone.git"))
+    with pytest.raises(GitSkillError, match="fetch from origin failed: .*pass rev='origin/main'"):
+        reading.read_file(skill.repos, "vision", "configs/train.yaml")
+    stale = reading.read_file(skill.repos, "vision", "configs/train.yaml", rev="origin/main")
+    assert stale.text == TRAIN_YAML

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from agent.ledger import GateRefused, Ledger, Proposal, Turn
+from agent.ledger import GateRefused, Ledger, LedgerError, Proposal, Turn
 from tests.ledger.conftest import Clock
 
 ALLOWED = frozenset({"U1"})
@@ -148,3 +148,12 @@ def test_audit_rows_filter_by_time(ledger: Ledger, clock: Clock) -> None:
     ledger.audit("late", actor="x")
     assert [r.action for r in ledger.audit_rows(since=clock.now - 50)] == ["late"]
     assert [r.action for r in ledger.audit_rows(until=clock.now - 50)] == ["early"]
+
+
+def test_closing_never_overwrites_a_closed_proposal(ledger: Ledger) -> None:
+    proposal, _ = _approved(ledger)
+    ledger.close(proposal.id, "applied", "abc123")
+    late = ledger.close(proposal.id, "expired", "base moved")
+    assert (late.status, late.outcome) == ("applied", "abc123")
+    with pytest.raises(LedgerError, match="'applied' or 'expired'"):
+        ledger.close(proposal.id, "open", "x")
