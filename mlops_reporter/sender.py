@@ -1,0 +1,264 @@
+"""The background thread that gets events to the agent, in order, without ever blocking
+the thread that hands them in.
+
+Path of an event: `submit` (caller's thread) appends to a bounded in-memory queue — or,
+when the queue is full, straight to the spool. The sender thread posts the head of the
+queue directly while the spool is empty; while it is not, everything goes through the
+spool so that order holds: the spool is drained in order (earlier runs' events first),
+retried with capped exponential backoff while the agent is unreachable. An item leaves
+the queue only once it was sent, rejected or spooled, so whatever is still queued at
+exit can be spooled by `close`.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from standardwebhooks import Webhook
+
+from mlops_reporter.events import finalize
+from mlops_reporter.spool import Spool, SpoolEntry
+from mlops_reporter.transport import Delivery, Outcome, post_event
+
+log = logging.getLogger("mlops_reporter")
+
+_REMOVE_BATCH = 50
+_URGENT_RETRY_S = 0.25
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    rejected: int = 0
+    spooled: int = 0
+
+
+class _Item:
+    __slots__ = ("seq", "raw")
+
+    def __init__(self, seq: int, raw: dict[str, Any]) -> None:
+        self.seq = seq
+        self.raw = raw
+
+
+class Sender:
+    def __init__(
+        self,
+        endpoint: str,
+        webhook: Webhook,
+        spool: Spool,
+        job: str,
+        context: Callable[[], Mapping[str, Any]],
+        *,
+        max_queue: int = 1000,
+        timeout_s: float = 5.0,
+        retry_base_s: float = 0.5,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self._endpoint = endpoint
+        self._webhook = webhook
+        self._spool = spool
+        self._job = job
+        self._context_fn = context
+        self._context: Mapping[str, Any] | None = None
+        self._max_queue = max_queue
+        self._timeout_s = timeout_s
+        self._retry_base_s = retry_base_s
+        self._retry_max_s = retry_max_s
+
+        # One random session id per process: webhook-ids are unique without a
+        # uuid per event (which would cost the training thread microseconds).
+        self._session = uuid.uuid4().hex
+        self._seq = itertools.count()
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
+        self._urgent = False
+        self._closed = False
+        self.stats = SenderStats()
+
+    # -- caller's thread -------------------------------------------------------------
+
+    def submit(self, raw: dict[str, Any]) -> None:
+        item = _Item(next(self._seq), raw)
+        if len(self._queue) >= self._max_queue:
+            self._to_spool([item], sync=False)  # a full queue never blocks: the disk takes it
+        else:
+            self._queue.append(item)
+        if self._thread is None:
+            self._start()
+        self._wake.set()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until everything submitted so far was sent, rejected or spooled."""
+        last = next(self._seq) - 1  # a skipped number is harmless; order is what counts
+        self._wake.set()
+        return self._wait(lambda: not self._queue or self._queue[0].seq > last, timeout_s)
+
+    def close(self, timeout_s: float, urgent: bool) -> bool:
+        """Flush for at most `timeout_s`; `urgent` (a crash report is pending) also retries
+        the spool every quarter second, ignoring backoff, until it is empty. Whatever is
+        still queued at the deadline is spooled for the next run. Returns True when nothing
+        is left for later."""
+        if urgent:
+            self._urgent = True
+            self._retry_at = 0.0
+        self._wake.set()
+        if urgent:
+            done = self._wait(lambda: not self._queue and self._spool.is_empty(), timeout_s)
+        else:
+            done = self._wait(lambda: not self._queue, timeout_s)
+        self._closed = True
+        leftovers = list(self._queue)
+        if leftovers:
+            # The head may be in flight right now: if it arrives as well, the service
+            # drops the replay by its webhook-id.
+            self._to_spool(leftovers)
+        return done and not leftovers and self._spool.is_empty()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="mlops-reporter", daemon=True
+                )
+                self._thread.start()
+
+    def _wait(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._progress:
+            while not done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(min(remaining, 0.05))
+        return True
+
+    # -- sender thread ---------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._closed:
+            timeout = None
+            if not self._spool.is_empty():
+                timeout = max(0.0, self._retry_at - time.monotonic())
+            self._wake.wait(timeout)
+            self._wake.clear()
+            try:
+                self._step()
+            except Exception:  # the thread must outlive any surprise
+                log.exception("mlops_reporter: sender error; retrying later")
+                self._failed()
+            with self._progress:
+                self._progress.notify_all()
+
+    def _step(self) -> None:
+        while self._queue and not self._closed:
+            if not self._spool.is_empty():
+                # Something waits on disk: queue behind it to keep the order.
+                items = list(self._queue)
+                self._to_spool(items)
+                for _ in items:
+                    self._queue.popleft()
+                break
+            item = self._queue[0]
+            body = self._body(item)
+            delivery = post_event(
+                self._endpoint, self._webhook, self._message_id(item), body, self._timeout_s
+            )
+            if delivery.outcome is Outcome.RETRY:
+                self._to_spool([item])
+                self._failed(delivery)
+            else:
+                self._count(delivery, item.raw["type"])
+            self._queue.popleft()
+            with self._progress:
+                self._progress.notify_all()
+        if not self._closed and time.monotonic() >= self._retry_at and not self._spool.is_empty():
+            self._drain()
+
+    def _drain(self) -> None:
+        delivered: set[str] = set()
+        stopped = False
+        for entry in self._spool.read():
+            if self._closed:
+                return
+            body = json.dumps(entry.event, separators=(",", ":"))
+            delivery = post_event(self._endpoint, self._webhook, entry.id, body, self._timeout_s)
+            if delivery.outcome is Outcome.RETRY:
+                self._failed(delivery)
+                stopped = True
+                break
+            self._count(delivery, entry.event.get("type"))
+            delivered.add(entry.id)
+            if len(delivered) >= _REMOVE_BATCH:
+                self._spool.remove(delivered)
+                delivered = set()
+        if delivered or not stopped:
+            # Also when nothing was read: rewriting drops lines a crash left unreadable.
+            self._spool.remove(delivered)
+
+    def _count(self, delivery: Delivery, event_type: object) -> None:
+        if delivery.outcome is Outcome.SENT:
+            if self._failures:
+                log.warning("mlops_reporter: the agent is reachable again")
+            self.stats.sent += 1
+            self._failures = 0
+            self._retry_at = 0.0
+        else:
+            self.stats.rejected += 1
+            log.warning(
+                "mlops_reporter: the agent rejected a %r event with HTTP %s (%s); dropped it "
+                "(a 4xx other than 408/429 would be rejected again)",
+                event_type,
+                delivery.status,
+                delivery.detail[:200] or "no detail",
+            )
+
+    def _failed(self, delivery: Delivery | None = None) -> None:
+        if delivery is not None and self._failures == 0:
+            log.warning(
+                "mlops_reporter: cannot reach the agent at %s (%s); keeping events in %s",
+                self._endpoint,
+                f"HTTP {delivery.status}" if delivery.status else delivery.detail,
+                self._spool.path,
+            )
+        self._failures += 1
+        if self._urgent:
+            delay = _URGENT_RETRY_S
+        else:
+            delay = min(self._retry_max_s, self._retry_base_s * 2 ** (self._failures - 1))
+            delay *= random.uniform(0.75, 1.0)  # many jobs must not retry in lockstep
+        self._retry_at = time.monotonic() + delay
+
+    # -- both ------------------------------------------------------------------------
+
+    def _to_spool(self, items: list[_Item], sync: bool = True) -> None:
+        entries = [
+            SpoolEntry(self._message_id(i), self._session, i.seq, self._finalized(i)) for i in items
+        ]
+        self.stats.spooled += self._spool.append(entries, sync=sync)
+
+    def _body(self, item: _Item) -> str:
+        return json.dumps(self._finalized(item), separators=(",", ":"))
+
+    def _finalized(self, item: _Item) -> dict[str, Any]:
+        if self._context is None:
+            self._context = dict(self._context_fn())
+        return finalize(item.raw, self._job, self._context)
+
+    def _message_id(self, item: _Item) -> str:
+        return f"msg_{self._session}_{item.seq}"
