@@ -95,9 +95,10 @@ def main() -> None:
             over_mcp = asyncio.run(mcp_median_ms(skill, args.runs))
             db.close()
         finally:
-            for job in scheduler.list(include_finished=False):
-                if job.state.value == "running":
-                    scheduler.cancel(job.id)
+            # Pending first: cancelling the running job would start the next one.
+            active = scheduler.list(include_finished=False)
+            for job in sorted(active, key=lambda j: j.state.value != "pending"):
+                scheduler.cancel(job.id)
             conn = sqlite3.connect(state / "aiqu" / "local.sqlite")
             for pid, start in conn.execute("SELECT pid, pid_start FROM jobs WHERE pid IS NOT NULL"):
                 signal_group(pid, start, signal.SIGKILL)

@@ -230,7 +230,7 @@ class LocalScheduler:
             self._enforce_deadlines(c, row, now)
             return True
         code = int(exit_file.read_text()) if exit_file.exists() else None
-        state, raw, reason = _outcome(row, code)
+        state, raw, reason = store.outcome(row, code)
         store.update(
             c, row["id"], state=state, raw_state=raw, reason=reason, exit_code=code, ended_at=now
         )
@@ -319,26 +319,3 @@ class LocalScheduler:
         if not workdir.is_dir():
             raise SchedulerError(f"workdir {workdir} is not a directory")
         return replace(spec, workdir=str(workdir))
-
-
-def _outcome(row: sqlite3.Row, code: int | None) -> tuple[str, str, str | None]:
-    """(state, raw_state, reason) of a job whose process has ended."""
-    if row["stop_reason"] == "cancel":
-        return "cancelled", "cancelled", "cancelled"
-    if row["stop_reason"] == "timeout":
-        limit = store.spec_from_json(row["spec"]).time_limit_min
-        return "failed", "timeout", f"time limit of {limit} min reached"
-    if code is None:
-        return (
-            "failed",
-            "vanished",
-            (
-                f"process vanished without an exit code (pid {row['pid']}): killed from outside"
-                " this scheduler, or the machine restarted"
-            ),
-        )
-    if code == 0:
-        return "succeeded", "exited", None
-    if code < 0:
-        return "failed", "killed", f"killed by signal {signal.Signals(-code).name}"
-    return "failed", "exited", f"exit code {code}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,3 +97,26 @@ def row_to_job(row: sqlite3.Row) -> Job:
 def update(conn: sqlite3.Connection, job_id: int, **values: object) -> None:
     columns = ", ".join(f"{key} = ?" for key in values)
     conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id))
+
+
+def outcome(row: sqlite3.Row, code: int | None) -> tuple[str, str, str | None]:
+    """(state, raw_state, reason) of a job whose process has ended."""
+    if row["stop_reason"] == "cancel":
+        return "cancelled", "cancelled", "cancelled"
+    if row["stop_reason"] == "timeout":
+        limit = spec_from_json(row["spec"]).time_limit_min
+        return "failed", "timeout", f"time limit of {limit} min reached"
+    if code is None:
+        return (
+            "failed",
+            "vanished",
+            (
+                f"process vanished without an exit code (pid {row['pid']}): killed from outside"
+                " this scheduler, or the machine restarted"
+            ),
+        )
+    if code == 0:
+        return "succeeded", "exited", None
+    if code < 0:
+        return "failed", "killed", f"killed by signal {signal.Signals(-code).name}"
+    return "failed", "exited", f"exit code {code}"
