@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from mcp_servers.datasets import DatasetStore, check_labels, version_stats
+from mcp_servers.datasets import DatasetStore, check_labels, list_datasets, version_stats
 
 SIZES = [(640, 480), (1280, 720), (1920, 1080), (800, 800)]
 CLASSES = ["solder_bridge", "missing_part", "scratch", "tombstone", "misalignment"]
@@ -99,11 +99,13 @@ def main() -> None:
         baseline = median_s(lambda: read_everything_raw(str(version_dir)), args.runs)
         stats_s = median_s(lambda: version_stats(store, "pcb", "v1"), args.runs)
         check_s = median_s(lambda: check_labels(store, "pcb", "v1"), args.runs)
+        list_s = median_s(lambda: list_datasets(store), args.runs)
         stats = version_stats(store, "pcb", "v1")
         print(f"instances={stats.instances} labelled={stats.labelled_images}", file=sys.stderr)
         print(f"baseline (list + raw read of all files): {baseline:.2f} s  (median of {args.runs})")
         print(f"version_stats: {stats_s:.2f} s  = {stats_s / baseline:.1f}x baseline")
         print(f"check_labels:  {check_s:.2f} s  = {check_s / baseline:.1f}x baseline")
+        print(f"list_datasets: {list_s:.2f} s  (counts images, no manifest)")
 
 
 if __name__ == "__main__":

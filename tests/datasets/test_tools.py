@@ -237,3 +237,39 @@ def test_manifest_counts_block_is_read(root: Path) -> None:
     (root / "traffic" / "v1" / "manifest.json").write_text(json.dumps(manifest))
     traffic = list_datasets(DatasetStore(root)).datasets[1].versions[0]
     assert (traffic.images, traffic.images_from, traffic.created) == (99, "manifest", "2026-02-01")
+
+
+def test_class_names_from_labels_classes_txt(root: Path) -> None:
+    v2 = root / "pcb" / "v2"
+    (v2 / "classes.txt").rename(v2 / "labels" / "classes.txt")
+    stats = version_stats(DatasetStore(root), "pcb", "v2")
+    assert stats.class_names_source == "labels/classes.txt"
+    assert check_labels(DatasetStore(root), "pcb", "v2").labels_without_images.count == 0
+
+
+def test_class_names_from_the_dataset_folder(root: Path) -> None:
+    (root / "pcb" / "v1" / "data.yaml").rename(root / "pcb" / "data.yaml")
+    stats = version_stats(DatasetStore(root), "pcb", "v1")
+    assert stats.class_names_source == "../data.yaml"
+    assert stats.classes[2].name == "scratch"
+
+
+def test_many_classes_are_cut_to_the_most_frequent(root: Path) -> None:
+    v1 = root / "pcb" / "v1"
+    (v1 / "data.yaml").write_text("names: [" + ", ".join(f"c{i}" for i in range(80)) + "]\n")
+    stats = version_stats(DatasetStore(root), "pcb", "v1")
+    assert (len(stats.classes), stats.classes_omitted) == (50, 30)
+    assert {"c0", "c1", "c2"} <= {c.name for c in stats.classes}  # the ones with boxes stay
+
+
+def test_diff_of_coco_versions_sees_a_moved_box(root: Path) -> None:
+    import shutil
+
+    shutil.copytree(root / "traffic" / "v1", root / "traffic" / "v2")
+    path = root / "traffic" / "v2" / "annotations" / "instances_train.json"
+    doc = json.loads(path.read_text())
+    doc["annotations"][0]["bbox"] = [12, 10, 50, 40]
+    path.write_text(json.dumps(doc))
+    diff = diff_versions(DatasetStore(root), "traffic", "v1", "v2")
+    assert (diff.relabelled.examples, diff.unchanged) == (["images/1.jpg"], 3)
+    assert (diff.added.count, diff.removed.count) == (0, 0)
