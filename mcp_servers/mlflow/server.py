@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from pydantic import Field
 
 from mcp_servers.mlflow import plots, summary
@@ -19,6 +22,18 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 WRITES_ATTACHMENT = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False
 )
+
+T = TypeVar("T")
+MESSAGE_CHARS = 400
+
+
+def answer(call: Callable[[], T]) -> T:
+    """Run a tool; MLflow's own failures (server down, bad request) reach the model as text."""
+    try:
+        return call()
+    except MlflowException as exc:
+        raise ToolError(f"MLflow failed: {exc.message[:MESSAGE_CHARS]}") from None
+
 
 RunRef = Annotated[
     str,
@@ -69,14 +84,25 @@ def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
         limit: Annotated[int, Field(description="rows to return, 1-100")] = 10,
     ) -> SearchRunsResult:
         """Find MLflow runs across experiments; newest first unless ordered by a metric."""
-        return run_tools.search_runs(
-            client, job, status, tags, params, experiment, order_by_metric, order, metrics, limit
+        return answer(
+            lambda: run_tools.search_runs(
+                client,
+                job,
+                status,
+                tags,
+                params,
+                experiment,
+                order_by_metric,
+                order,
+                metrics,
+                limit,
+            )
         )
 
     @server.tool(annotations=READ_ONLY)
     def get_run(run: RunRef) -> RunDetail:
         """One run: params, latest metric values, user tags, status, start/end and duration."""
-        return run_tools.get_run(client, run)
+        return answer(lambda: run_tools.get_run(client, run))
 
     @server.tool(annotations=READ_ONLY)
     def metric_summary(
@@ -97,7 +123,7 @@ def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
         """Summarise a metric's whole history in a few numbers: first, last, best and its
         step, change over the trailing window, and whether the best improved inside the
         window (plateau check). Cheap on long histories."""
-        return summary.metric_summary(client, run, metric, goal, window_steps)
+        return answer(lambda: summary.metric_summary(client, run, metric, goal, window_steps))
 
     @server.tool(annotations=READ_ONLY)
     def compare_runs(
@@ -107,7 +133,7 @@ def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
         ] = None,
     ) -> Comparison:
         """Compare runs side by side: only the params that differ, and latest metric values."""
-        return run_tools.compare_runs(client, runs, metrics)
+        return answer(lambda: run_tools.compare_runs(client, runs, metrics))
 
     @server.tool(annotations=WRITES_ATTACHMENT)
     def plot_metrics(
@@ -116,6 +142,6 @@ def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
         log_y: Annotated[bool, Field(description="logarithmic y axis")] = False,
     ) -> Plot:
         """Plot metric curves (value per step) to a PNG that is posted to the chat thread."""
-        return plots.plot_metrics(client, attachments_dir, runs, metrics, log_y)
+        return answer(lambda: plots.plot_metrics(client, attachments_dir, runs, metrics, log_y))
 
     return server

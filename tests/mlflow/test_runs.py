@@ -6,10 +6,11 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 from mlflow import MlflowClient
 
+from mcp_servers.mlflow.models import SearchRunsResult
 from mcp_servers.mlflow.runs import compare_runs, get_run, search_runs
 
 
-def names(result) -> list[str]:  # type: ignore[no-untyped-def]
+def names(result: SearchRunsResult) -> list[str]:
     return [r.run_name for r in result.runs]
 
 
