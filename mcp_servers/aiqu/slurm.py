@@ -45,7 +45,7 @@ _RAW_STATES = {
     JobState.CANCELLED: "CANCELLED",
 }
 STATES = {raw: state for state, names in _RAW_STATES.items() for raw in names.split()}
-# Not stored as final: the jobcomp log may be readable again later.
+# Stored as final like any other: neither squeue nor jobcomp will know more later.
 FORGOTTEN: Record = {
     "raw_state": "UNKNOWN",
     "reason": "Slurm forgot this job before its end was seen, and no jobcomp text log is"
@@ -254,7 +254,7 @@ class SlurmScheduler:
 
     def _job(self, job_id: str, row: sqlite3.Row | None, seen: Record) -> Job:
         state = STATES.get(seen["raw_state"], JobState.PENDING)
-        if row is not None and not row["final"] and not state.active and seen is not FORGOTTEN:
+        if row is not None and not row["final"] and not state.active:
             with self._write() as conn:
                 conn.execute(
                     "UPDATE jobs SET final = ? WHERE id = ?", (json.dumps(seen), row["id"])

@@ -28,7 +28,8 @@ NAMESPACE_TOOLS = ("unshare", "nsenter", "ip")
 # A non-loopback address on the namespace's lo: Slurm 22.05 fails to resolve
 # its own host when only 127/8 exists. 198.18.0.0/15 is reserved for benchmarks.
 HOST_ADDRESS = "198.18.0.1/32"
-HOLDER_LIFETIME_S = 3600  # the namespace holder dies on its own if a run is killed
+HOLDER_LIFETIME_S = 3600
+CPUS = 16  # the namespace holder dies on its own if a run is killed
 
 SLURM_CONF = """\
 ClusterName=mlopstest
@@ -59,6 +60,9 @@ JobCompLoc={root}/log/jobcomp.txt
 MinJobAge={min_job_age}
 ReturnToService=2
 SchedulerParameters=sched_interval=1,batch_sched_delay=0
+# More CPUs than the machine has, so CPUs never limit the tests: GPUs do. Sleeping
+# test jobs need none, and config_overrides makes slurmd accept the number.
+SlurmdParameters=config_overrides
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=8000 Gres=gpu:fake:{gpus} State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
@@ -117,10 +121,9 @@ class SlurmCluster:
             self._cancel_all_jobs()
         else:
             netns = None
+        # One at a time, newest first: slurmctld stalls its shutdown when munged is gone.
         for proc in reversed(self._processes):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in reversed(self._processes):
+            proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -155,9 +158,7 @@ def start_cluster(
     host = socket.gethostname().split(".")[0]
     conf = root / "slurm.conf"
     conf.write_text(
-        SLURM_CONF.format(
-            host=host, root=root, gpus=gpus, cpus=os.cpu_count() or 2, min_job_age=min_job_age_s
-        )
+        SLURM_CONF.format(host=host, root=root, gpus=gpus, cpus=CPUS, min_job_age=min_job_age_s)
     )
     # gres.conf is read from beside slurm.conf; without File= the node is INVALID.
     last = f"[0-{gpus - 1}]" if gpus > 1 else "0"

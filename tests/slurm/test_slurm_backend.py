@@ -160,14 +160,23 @@ def test_a_job_slurm_already_forgot_is_read_from_the_jobcomp_log(
     scheduler: SlurmScheduler, slurm_cluster: SlurmCluster
 ) -> None:
     job = scheduler.submit(sh("exit 4"))
-    # Nobody asks the backend until slurmctld has purged the job (MinJobAge).
-    wait_until(lambda: not slurm_knows(slurm_cluster, job.id), 30, interval_s=0.5)
+    unlogged = scheduler.submit(sh("true", name="unlogged"))
+    # Nobody asks the backend until slurmctld has purged both jobs (MinJobAge).
+    wait_until(lambda: not any(slurm_knows(slurm_cluster, j.id) for j in (job, unlogged)), 30, 0.5)
 
     gone = scheduler.get(job.id)
+    hidden = slurm_cluster.jobcomp_log.rename(slurm_cluster.jobcomp_log.with_suffix(".away"))
+    try:
+        lost = scheduler.get(unlogged.id)
+    finally:
+        hidden.rename(slurm_cluster.jobcomp_log)
 
     assert (gone.state, gone.raw_state, gone.exit_code) == (JobState.FAILED, "FAILED", 4)
     assert gone.started_at is not None and gone.ended_at is not None
     assert (gone.name, gone.attempt, gone.labels) == (job.name, 1, AGENT)
+    # Without the log nothing says how it ended; the reason says so.
+    assert (lost.state, lost.raw_state, lost.exit_code) == (JobState.FAILED, "UNKNOWN", None)
+    assert lost.reason is not None and "no jobcomp text log is readable" in lost.reason
 
 
 def test_a_final_state_once_seen_is_answered_without_asking_slurm(
@@ -210,3 +219,24 @@ def test_health_reports_the_controller(scheduler: SlurmScheduler, tmp_path: Path
     )
     down = broken.health()
     assert (down.ok, down.detail) == (False, "scontrol did not answer within 1 s")
+
+
+def test_a_job_submitted_outside_aiqu_shows_its_gpus_and_output_but_cannot_be_requeued(
+    scheduler: SlurmScheduler, slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    submitted = slurm_cluster.run(
+        "sbatch", "--parsable", "--job-name=bob-eval", "--gres=gpu:1", f"--chdir={tmp_path}",
+        f"--output={tmp_path}/%x-%j.log", "--wrap=echo from bob; sleep 1",
+    )  # fmt: skip
+    job_id = submitted.stdout.strip()
+
+    running = in_state(scheduler, job_id, JobState.RUNNING)
+    done = finished(scheduler, job_id)
+
+    assert (running.name, running.gpus, running.spec) == ("bob-eval", 1, None)
+    assert done.state is JobState.SUCCEEDED
+    assert scheduler.logs(job_id) == "from bob"
+    with pytest.raises(
+        SchedulerError, match="not submitted through aiqu, so its command is unknown"
+    ):
+        scheduler.requeue(job_id)
