@@ -153,10 +153,7 @@ class SlurmScheduler:
         row = self._row(_checked_id(job_id))
         live = {} if row is not None and row["final"] else self._squeue()
         if row is None and job_id not in live:
-            recent = [str(r[0]) for r in self._rows("ORDER BY id DESC LIMIT 10")]
-            raise SchedulerError(
-                f"unknown Slurm job id {job_id!r}; recent ids: {', '.join(recent) or 'none yet'}"
-            )
+            raise self._unknown(job_id)
         if row is None:
             return self._job(job_id, None, live[job_id])
         return self._job(job_id, row, self._last_seen([row], live)[job_id])
@@ -188,7 +185,8 @@ class SlurmScheduler:
     def requeue(self, job_id: str) -> Job:
         row = self._row(_checked_id(job_id))
         if row is None:
-            self.get(job_id)  # raises for an unknown id
+            if job_id not in self._squeue():
+                raise self._unknown(job_id)
             raise SchedulerError(
                 f"job {job_id} was not submitted through aiqu, so its command is unknown;"
                 " submit it as a new job instead"
@@ -201,8 +199,7 @@ class SlurmScheduler:
             return tail_file(Path(row["log_path"]), lines)
         seen = self._squeue().get(job_id)
         if seen is None:
-            self.get(job_id)  # raises naming the valid ids
-            raise SchedulerError(f"Slurm no longer knows job {job_id}; its output path is lost")
+            raise self._unknown(job_id)
         path = seen["stdout"].replace("%j", job_id).replace("%x", seen["name"])
         return tail_file(Path(path.replace("%u", seen["user"])), lines)
 
@@ -310,6 +307,12 @@ class SlurmScheduler:
             detail = done.stderr.strip() or done.stdout.strip() or "no output"
             raise SchedulerError(f"{args[0]} failed (exit {done.returncode}): {detail}")
         return done.stdout
+
+    def _unknown(self, job_id: str) -> SchedulerError:
+        recent = [str(r["id"]) for r in self._rows("ORDER BY id DESC LIMIT 10")]
+        return SchedulerError(
+            f"unknown Slurm job id {job_id!r}; recent ids: {', '.join(recent) or 'none yet'}"
+        )
 
     def _explained(self, exc: SchedulerError) -> SchedulerError:
         if "partition" not in str(exc).lower():

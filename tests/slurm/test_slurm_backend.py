@@ -203,10 +203,11 @@ def test_unknown_partition_is_refused_naming_the_valid_ones(scheduler: SlurmSche
 def test_unknown_job_id_names_recent_ones(scheduler: SlurmScheduler) -> None:
     job = scheduler.submit(sh("true"))
 
-    with pytest.raises(
-        SchedulerError, match=f"unknown Slurm job id '999999'; recent ids: {job.id}"
-    ):
-        scheduler.get("999999")
+    for call in (scheduler.get, scheduler.cancel, scheduler.requeue, scheduler.logs):
+        with pytest.raises(
+            SchedulerError, match=f"^unknown Slurm job id '999999'; recent ids: {job.id}$"
+        ):
+            call("999999")
 
 
 def test_health_reports_the_controller(scheduler: SlurmScheduler, tmp_path: Path) -> None:
