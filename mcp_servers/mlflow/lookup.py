@@ -71,6 +71,8 @@ def search(
             )
         )
     except MlflowException as exc:
+        if exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise  # server down etc.: the server module reports those
         raise ToolError(f"MLflow rejected the search: {exc.message}") from None
 
 
@@ -80,8 +82,10 @@ def resolve_run(client: MlflowClient, ref: str) -> Run:
     if RUN_ID.match(ref):
         try:
             return client.get_run(ref)
-        except MlflowException:
-            pass  # a 32-hex run name is possible; fall through to names
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            # a 32-hex run name is possible: fall through to names
     ids = list(experiments(client))
     for field in ("attributes.run_name", key("tags", JOB_TAG)):
         runs = search(client, [f"{field} = {quote(ref)}"], 1, experiment_ids=ids)

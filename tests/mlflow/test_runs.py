@@ -145,3 +145,8 @@ def test_compare_runs_refuses_bad_input(client: MlflowClient) -> None:
         compare_runs(client, ["pcb-lr-1e-2", "customer-b/pcb-inspect-v2"])
     with pytest.raises(ToolError, match="metric 'val_los' not logged .*metrics: train_loss"):
         compare_runs(client, ["pcb-lr-1e-3", "pcb-lr-1e-2"], metrics=["val_los"])
+
+
+def test_unknown_run_id_is_reported_like_an_unknown_name(client: MlflowClient) -> None:
+    with pytest.raises(ToolError, match=f"unknown run '{'0' * 32}'; give a run ID"):
+        get_run(client, "0" * 32)
