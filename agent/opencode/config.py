@@ -1,0 +1,103 @@
+"""The opencode configuration the service generates at start.
+
+One OpenAI-compatible provider (`local`), one primary agent (`mlops`) whose
+prompt is the brief file, and one local MCP server per skill. The agent's
+permission denies everything and allows each skill's tool prefix only: a tool
+whose last matching rule is a bare `"*": "deny"` is removed from what the model
+sees, so bash, edit, write, webfetch, question, todo… never reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROVIDER_ID = "local"
+AGENT_NAME = "mlops"
+
+
+@dataclass(frozen=True)
+class McpServerSpec:
+    """A skill's MCP server: opencode names its tools `<name>_<tool>`."""
+
+    name: str
+    command: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_ms: int = 30_000
+
+    def __post_init__(self) -> None:
+        # The name becomes a permission pattern and a tool prefix; anything else
+        # opencode would rewrite to "_" and the allow rule would not match.
+        if not self.name or not all(c.isalnum() or c in "-" for c in self.name):
+            raise ValueError(
+                f"MCP server name {self.name!r} must be letters, digits or '-', e.g. 'aiqu'"
+            )
+        if not self.command:
+            raise ValueError(f"MCP server {self.name!r} needs a command, e.g. ['python', '-m', …]")
+
+
+def build_config(
+    *,
+    base_url: str,
+    model_id: str,
+    api_key: str,
+    context: int,
+    max_output: int,
+    prompt_file: Path,
+    mcp_servers: list[McpServerSpec],
+) -> dict[str, Any]:
+    """The whole opencode config as a JSON-able dict (written to `OPENCODE_CONFIG`)."""
+    names = [s.name for s in mcp_servers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"MCP server names must be unique, got {names}")
+    permission: dict[str, str] = {"*": "deny"}
+    permission.update({f"{name}_*": "allow" for name in names})
+    return {
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {
+            PROVIDER_ID: {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "Self-hosted model",
+                "options": {"baseURL": base_url.rstrip("/"), "apiKey": api_key},
+                "models": {
+                    model_id: {
+                        "name": model_id,
+                        "tool_call": True,
+                        "limit": {"context": context, "output": max_output},
+                    }
+                },
+            }
+        },
+        "enabled_providers": [PROVIDER_ID],
+        "model": f"{PROVIDER_ID}/{model_id}",
+        # The small model titles sessions and summarises; same endpoint, same model.
+        "small_model": f"{PROVIDER_ID}/{model_id}",
+        "agent": {
+            AGENT_NAME: {
+                "mode": "primary",
+                "description": "Watches training jobs and talks about them in chat",
+                "prompt": "{file:" + str(prompt_file.resolve()) + "}",
+                "permission": permission,
+            }
+        },
+        "default_agent": AGENT_NAME,
+        "mcp": {
+            s.name: {
+                "type": "local",
+                "command": list(s.command),
+                "environment": dict(s.environment),
+                "enabled": True,
+                "timeout": s.timeout_ms,
+            }
+            for s in mcp_servers
+        },
+        "instructions": [],
+        "snapshot": False,
+        "share": "disabled",
+        "autoupdate": False,
+        # A job's conversation grows by one turn per event for the whole run.
+        # auto: summarise with the model once usage nears context - output;
+        # prune: drop old tool outputs (metric dumps, log tails) first.
+        "compaction": {"auto": True, "prune": True},
+    }

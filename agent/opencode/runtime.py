@@ -1,0 +1,234 @@
+"""The reasoning core as the turn engine sees it: run a turn, get its result.
+
+The runtime owns one opencode process and keeps it alive: a watcher waits on
+the process and starts a new one whenever it exits unasked. Sessions live in
+opencode's sqlite under the state dir, so session ids survive a restart. A
+turn that was in flight when opencode died raises `OpencodeRestarted` once the
+new process is up, and the caller sends the turn again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from agent.opencode.client import ModelRef, OpencodeClient, TurnResult
+from agent.opencode.config import AGENT_NAME, PROVIDER_ID, McpServerSpec, build_config
+from agent.opencode.errors import (
+    OpencodeError,
+    OpencodeRestarted,
+    OpencodeUnavailable,
+    TurnTimeout,
+)
+from agent.opencode.process import OpencodeProcess
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BINARY = Path(__file__).resolve().parents[2] / ".tools/opencode/node_modules/.bin/opencode"
+# How long a broken turn connection waits for the watcher to see the process gone.
+_DEATH_GRACE_S = 5.0
+_RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class OpencodeRuntime:
+    def __init__(
+        self,
+        *,
+        binary: Path,
+        state_dir: Path,
+        config: dict[str, object],
+        model: ModelRef,
+        model_base_url: str,
+        model_api_key: str = "none",
+        agent: str = AGENT_NAME,
+        startup_timeout_s: float = 30.0,
+    ) -> None:
+        self.model = model
+        self.agent = agent
+        self.model_base_url = model_base_url.rstrip("/")
+        self._model_api_key = model_api_key
+        self._process = OpencodeProcess(
+            binary=binary, state_dir=state_dir, config=config, startup_timeout_s=startup_timeout_s
+        )
+        self._client: OpencodeClient | None = None
+        self._up = asyncio.Event()
+        self._exited: asyncio.Event = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.restarts = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, prompt_file: Path, mcp_servers: list[McpServerSpec]
+    ) -> OpencodeRuntime:
+        if not settings.model_base_url or not settings.model:
+            raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set to run opencode")
+        config = build_config(
+            base_url=settings.model_base_url,
+            model_id=settings.model,
+            api_key=settings.model_api_key,
+            context=settings.model_context,
+            max_output=settings.model_max_output,
+            prompt_file=prompt_file,
+            mcp_servers=mcp_servers,
+        )
+        return cls(
+            binary=settings.opencode_bin or DEFAULT_BINARY,
+            state_dir=settings.state_dir,
+            config=config,
+            model=ModelRef(PROVIDER_ID, settings.model),
+            model_base_url=settings.model_base_url,
+            model_api_key=settings.model_api_key,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start opencode; raises OpencodeStartError if it does not come up."""
+        self._stopping = False
+        await self._launch()
+        self._watcher = asyncio.create_task(self._watch(), name="opencode-watcher")
+
+    async def _launch(self) -> None:
+        url = await self._process.start()
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = OpencodeClient(url, self._process.password)
+        self._exited = asyncio.Event()
+        self._up.set()
+
+    async def _watch(self) -> None:
+        failures = 0
+        while True:
+            code = await self._process.wait()
+            self._up.clear()
+            self._exited.set()
+            if self._stopping:
+                return
+            log.error("opencode exited with %s; restarting\n%s", code, self._process.output_tail())
+            # Reap what the dead process left in its group (its MCP servers).
+            await self._process.stop()
+            while not self._stopping:
+                try:
+                    await self._launch()
+                    self.restarts += 1
+                    failures = 0
+                    break
+                except OpencodeError as exc:
+                    delay = _RESTART_BACKOFF_S[min(failures, len(_RESTART_BACKOFF_S) - 1)]
+                    failures += 1
+                    log.error("opencode restart failed (%s); next try in %s s", exc, delay)
+                    await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._up.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        await self._process.stop()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- health ----------------------------------------------------------------
+
+    async def ready(self) -> bool:
+        """opencode is running and answers its health check."""
+        return self._up.is_set() and self._client is not None and await self._client.health()
+
+    async def model_reachable(self) -> bool:
+        """The model endpoint answers `GET {base_url}/models` within 2 s."""
+        headers = {"Authorization": f"Bearer {self._model_api_key}"}
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as http:
+                response = await http.get(f"{self.model_base_url}/models", headers=headers)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def _connected(self, deadline: float) -> OpencodeClient:
+        """The client of a running opencode, waiting for a restart until `deadline`."""
+        try:
+            await asyncio.wait_for(self._up.wait(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise OpencodeUnavailable("opencode is not running (restarting?)") from None
+        assert self._client is not None
+        return self._client
+
+    # -- sessions and turns ----------------------------------------------------
+
+    async def ensure_session(self, title: str, session_id: str | None = None) -> str:
+        """`session_id` if opencode still has it, else a new session titled `title`."""
+        client = await self._connected(time.monotonic() + 30.0)
+        if session_id is not None and await client.session_exists(session_id):
+            return session_id
+        return await client.create_session(title)
+
+    async def run_turn(self, session_id: str, text: str, timeout_s: float) -> TurnResult:
+        """Send `text` to the session and return the turn's result.
+
+        Raises TurnTimeout (after aborting the turn) when it runs past
+        `timeout_s`, and OpencodeRestarted when opencode died during the turn:
+        it has been restarted by then, and the caller should send the turn again.
+        """
+        deadline = time.monotonic() + timeout_s
+        client = await self._connected(deadline)
+        exited = self._exited
+        turn = asyncio.create_task(
+            client.prompt(session_id, text, agent=self.agent, model=self.model)
+        )
+        died = asyncio.create_task(exited.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {turn, died},
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if turn in done:
+                try:
+                    return turn.result()
+                except OpencodeUnavailable:
+                    # The connection broke: if that was opencode dying, say so.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(exited.wait(), _DEATH_GRACE_S)
+                    if not exited.is_set():
+                        raise
+            if died in done or exited.is_set():
+                # Give the restart its time even when the turn's own time is up.
+                restarted = await self._connected(deadline + 60.0)
+                await self._forget(restarted, session_id, text)
+                raise OpencodeRestarted(f"opencode died during a turn of {session_id}; retry it")
+            await self._abort(client, session_id)
+            raise TurnTimeout(f"turn in {session_id} ran past {timeout_s} s and was aborted")
+        finally:
+            for task in (turn, died):
+                task.cancel()
+            await asyncio.gather(turn, died, return_exceptions=True)
+
+    async def _forget(self, client: OpencodeClient, session_id: str, text: str) -> None:
+        try:
+            await client.forget_interrupted_turn(session_id, text)
+        except OpencodeError as exc:
+            log.warning("could not remove the interrupted turn in %s: %s", session_id, exc)
+
+    async def _abort(self, client: OpencodeClient, session_id: str) -> None:
+        try:
+            await client.abort(session_id)
+        except OpencodeError as exc:
+            log.warning("could not abort the timed-out turn in %s: %s", session_id, exc)

@@ -1,0 +1,152 @@
+"""Keeping opencode alive: restarts, retries, timeouts, health, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.opencode.errors import OpencodeRestarted, TurnTimeout
+from agent.opencode.runtime import OpencodeRuntime
+from tests.fakes.model import Reply, ScriptedModel
+from tests.opencode.conftest import make_runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def _until(predicate_async, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not await predicate_async():
+        assert time.monotonic() < deadline, f"not true within {timeout_s} s"
+        await asyncio.sleep(0.1)
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live pids in process group `pgid` (opencode and the MCP servers it started).
+
+    Zombies don't count: a killed MCP server waits for PID 1 to reap it, and
+    in a container PID 1 may never do so."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+async def test_opencode_killed_mid_turn_restarts_and_the_retry_succeeds(
+    runtime: OpencodeRuntime, model: ScriptedModel
+) -> None:
+    session = await runtime.ensure_session("killed mid-turn")
+    old_pid = runtime.pid
+    assert old_pid is not None
+    model.delay_s = 5.0  # hold the turn open
+    turn = asyncio.create_task(runtime.run_turn(session, "long question", timeout_s=60))
+    await model.wait_for_requests(1, timeout_s=30)
+
+    os.kill(old_pid, signal.SIGKILL)
+    with pytest.raises(OpencodeRestarted):
+        await turn
+
+    assert runtime.pid not in (None, old_pid)
+    model.delay_s = 0.0
+    model.push(Reply.text("answer after restart"))
+    result = await runtime.run_turn(session, "long question", timeout_s=60)
+    assert result.text == "answer after restart"
+    assert result.session_id == session
+    # The interrupted attempt was removed: the model sees the question once.
+    asked = [m for m in model.requests[-1].messages if m.get("content") == "long question"]
+    assert len(asked) == 1
+
+
+async def test_opencode_killed_while_idle_comes_back_with_its_sessions(
+    runtime: OpencodeRuntime, model: ScriptedModel
+) -> None:
+    session = await runtime.ensure_session("killed idle")
+    await runtime.run_turn(session, "before", timeout_s=30)
+    old_pid = runtime.pid
+    restarts = runtime.restarts
+    assert old_pid is not None
+
+    os.kill(old_pid, signal.SIGKILL)
+    await _until(lambda: _restarted(runtime, restarts), 30)
+
+    assert await runtime.ensure_session("killed idle", session) == session
+    model.push(Reply.text("still here"))
+    assert (await runtime.run_turn(session, "after", timeout_s=30)).text == "still here"
+    # The conversation carried over: the model sees the earlier turn.
+    assert "before" in [m.get("content") for m in model.requests[-1].messages]
+
+
+async def _restarted(runtime: OpencodeRuntime, restarts: int) -> bool:
+    return runtime.restarts > restarts and await runtime.ready()
+
+
+async def test_turn_past_its_timeout_is_aborted(
+    runtime: OpencodeRuntime, model: ScriptedModel
+) -> None:
+    session = await runtime.ensure_session("timeout")
+    model.delay_s = 10.0
+    started = time.monotonic()
+
+    with pytest.raises(TurnTimeout):
+        await runtime.run_turn(session, "slow", timeout_s=1.0)
+
+    assert time.monotonic() - started < 3.0
+    # Aborted, not left running: the session takes the next turn at once.
+    model.delay_s = 0.0
+    model.push(Reply.text("fast now"))
+    assert (await runtime.run_turn(session, "again", timeout_s=10)).text == "fast now"
+
+
+async def test_ready_and_model_reachable(runtime: OpencodeRuntime, model: ScriptedModel) -> None:
+    assert await runtime.ready()
+    assert await runtime.model_reachable()
+
+    model.down = True
+    assert not await runtime.model_reachable()
+    assert await runtime.ready()  # opencode itself does not depend on the model
+
+    model.down = False
+    assert await runtime.model_reachable()
+
+
+async def test_ensure_session_replaces_an_unknown_id(runtime: OpencodeRuntime) -> None:
+    fresh = await runtime.ensure_session("replacement", "ses_doesnotexist000000000000")
+    assert fresh.startswith("ses_") and fresh != "ses_doesnotexist000000000000"
+    assert await runtime.ensure_session("again", fresh) == fresh
+
+
+async def test_stop_ends_opencode_and_its_mcp_servers(
+    model: ScriptedModel, brief_file: Path, tmp_path: Path
+) -> None:
+    rt = make_runtime(model, tmp_path, brief_file)
+    await rt.start()
+    session = await rt.ensure_session("own process")
+    model.push(Reply.tool_calls(("echo_say", {"text": "x"})), Reply.text("done"))
+    await rt.run_turn(session, "start the MCP server", timeout_s=30)
+    pid = rt.pid
+    assert pid is not None
+    assert len(_group_members(pid)) >= 2  # opencode and the echo server
+
+    started = time.monotonic()
+    await rt.stop()
+
+    # SIGKILL is delivered asynchronously: give the kernel a moment to end them.
+    await _until(lambda: _async(_group_members(pid) == []), 3)
+    assert not await rt.ready()
+    assert time.monotonic() - started < 6.0
