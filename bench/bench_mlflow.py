@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import sys
@@ -56,27 +57,45 @@ def log_run(client: MlflowClient, points: int) -> str:
     return str(run.info.run_id)
 
 
-def median_s(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm: connection pools, first-query caches
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
-async def mcp_median_s(client: MlflowClient, attachments: Path, run_id: str, runs: int) -> float:
+async def measure(
+    server: MlflowServer, client: MlflowClient, run_id: str, attachments: Path, runs: int
+) -> dict[str, list[float]]:
+    """Seconds per call for each contender, taking turns every round so that load
+    from other processes on a shared machine falls on all of them alike."""
+    raw_url = server.uri + "/api/2.0/mlflow/metrics/get-history"
+    raw_params = {"run_id": run_id, "metric_key": "train_loss"}
+    args = {"run": run_id, "metric": "train_loss"}
     async with mcp.Client(build_server(client, attachments)) as c:
-        args = {"run": run_id, "metric": "train_loss"}
-        await c.call_tool("metric_summary", args)
-        times = []
-        for _ in range(runs):
-            began = time.perf_counter()
+
+        async def over_mcp() -> None:
             result = await c.call_tool("metric_summary", args)
-            times.append(time.perf_counter() - began)
-        assert not result.is_error
-        return statistics.median(times)
+            assert not result.is_error
+
+        contenders: dict[str, Callable[[], object]] = {
+            BASELINE: lambda: client.get_metric_history(run_id, "train_loss"),
+            "same REST call raw (httpx + json, no protobuf)": lambda: httpx.get(
+                raw_url, params=raw_params, timeout=60
+            ).json(),
+            "metric_summary(run id)": lambda: metric_summary(client, run_id, "train_loss"),
+            "metric_summary(job name)": lambda: metric_summary(client, "bench/long", "train_loss"),
+            "metric_summary over in-process MCP": over_mcp,
+            "plot_metrics (PNG)": lambda: plot_metrics(
+                client, attachments, [run_id], ["train_loss"]
+            ),
+        }
+        times: dict[str, list[float]] = {label: [] for label in contenders}
+        for round_ in range(runs + 1):  # round 0 warms connection pools and caches
+            for label, fn in contenders.items():
+                began = time.perf_counter()
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+                if round_:
+                    times[label].append(time.perf_counter() - began)
+        return times
+
+
+BASELINE = "baseline: MlflowClient.get_metric_history"
 
 
 def main() -> None:
@@ -84,6 +103,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
@@ -93,37 +113,13 @@ def main() -> None:
             began = time.perf_counter()
             run_id = log_run(client, args.points)
             print(f"logged {args.points} points in {time.perf_counter() - began:.2f} s")
-
-            raw = median_s(
-                lambda: httpx.get(
-                    server.uri + "/api/2.0/mlflow/metrics/get-history",
-                    params={"run_id": run_id, "metric_key": "train_loss"},
-                    timeout=60,
-                ).json(),
-                args.runs,
-            )
-            baseline = median_s(lambda: client.get_metric_history(run_id, "train_loss"), args.runs)
-            by_id = median_s(lambda: metric_summary(client, run_id, "train_loss"), args.runs)
-            by_name = median_s(
-                lambda: metric_summary(client, "bench/long", "train_loss"), args.runs
-            )
-            over_mcp = asyncio.run(mcp_median_s(client, Path(tmp) / "att", run_id, args.runs))
-            plot = median_s(
-                lambda: plot_metrics(client, Path(tmp) / "att", [run_id], ["train_loss"]),
-                max(3, args.runs // 3),
-            )
+            times = asyncio.run(measure(server, client, run_id, Path(tmp) / "att", args.runs))
             summary = metric_summary(client, run_id, "train_loss")
 
-    print(f"\nmedian of {args.runs} calls, {args.points} points:")
-    rows = [
-        ("baseline: MlflowClient.get_metric_history", baseline),
-        ("same REST call raw (httpx + json, no protobuf)", raw),
-        ("metric_summary(run id)", by_id),
-        ("metric_summary(job name)", by_name),
-        ("metric_summary over in-process MCP", over_mcp),
-        ("plot_metrics (PNG)", plot),
-    ]
-    for label, seconds in rows:
+    print(f"\nmedian of {args.runs} rounds, {args.points} points:")
+    baseline = statistics.median(times[BASELINE])
+    for label, samples in times.items():
+        seconds = statistics.median(samples)
         print(f"  {label:<48} {seconds * 1000:8.1f} ms  ({seconds / baseline:4.2f}x baseline)")
     size = len(summary.model_dump_json())
     print(f"\nsummary result: {size} bytes of JSON instead of {args.points} points")
