@@ -1,21 +1,24 @@
 """The background thread that gets events to the agent, in order, without ever blocking
 the thread that hands them in.
 
-Path of an event: `submit` (caller's thread) appends to a bounded in-memory queue — or,
-when the queue is full, straight to the spool. The sender thread posts the head of the
-queue directly while the spool is empty; while it is not, everything goes through the
-spool so that order holds: the spool is drained in order (earlier runs' events first),
-retried with capped exponential backoff while the agent is unreachable. An item leaves
-the queue only once it was sent, rejected or spooled, so whatever is still queued at
-exit can be spooled by `close`.
+`submit` (the caller's thread) only appends to an in-memory queue. The sender thread
+posts the head of the queue directly while the spool is empty and the queue is short.
+Otherwise it moves the whole queue to the spool (keeping memory bounded) and drains the
+spool in order — earlier runs' events first — retrying with capped exponential backoff
+while the agent is unreachable. An item leaves the queue only once it was sent, rejected
+or spooled, so whatever is still queued at exit can be spooled by `close`. Only if the
+sender is stuck in one slow POST while the queue reaches ten times its size does the
+caller's thread write to the spool itself (no fsync) rather than grow memory further.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import logging
+import queue
 import random
 import threading
 import time
@@ -32,7 +35,8 @@ from mlops_reporter.transport import Delivery, Outcome, post_event
 
 log = logging.getLogger("mlops_reporter")
 
-_REMOVE_BATCH = 50
+_ACK_BATCH = 50
+_SPOOL_CHUNK = 256
 _URGENT_RETRY_S = 0.25
 
 
@@ -72,6 +76,7 @@ class Sender:
         self._context_fn = context
         self._context: Mapping[str, Any] | None = None
         self._max_queue = max_queue
+        self._hard_limit = 10 * max_queue
         self._timeout_s = timeout_s
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
@@ -81,7 +86,11 @@ class Sender:
         self._session = uuid.uuid4().hex
         self._seq = itertools.count()
         self._queue: collections.deque[_Item] = collections.deque()
-        self._wake = threading.Event()
+        # A doorbell, not an Event: SimpleQueue.put never waits on a lock, so the caller's
+        # thread never gives up the GIL here (taking it back can cost milliseconds while
+        # this thread is busy serializing).
+        self._doorbell: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._rung = False
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -95,33 +104,38 @@ class Sender:
 
     def submit(self, raw: dict[str, Any]) -> None:
         item = _Item(next(self._seq), raw)
-        if len(self._queue) >= self._max_queue:
-            self._to_spool([item], sync=False)  # a full queue never blocks: the disk takes it
-        else:
+        # Past the hard limit the caller's thread spools this event itself, but only if
+        # the spool is free this instant: waiting for the lock would stall training.
+        if len(self._queue) < self._hard_limit or not self._to_spool([item], blocking=False):
             self._queue.append(item)
         if self._thread is None:
             self._start()
-        self._wake.set()
+        if not self._rung:
+            self._ring()
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything submitted so far was sent, rejected or spooled."""
         last = next(self._seq) - 1  # a skipped number is harmless; order is what counts
-        self._wake.set()
+        self._ring()
         return self._wait(lambda: not self._queue or self._queue[0].seq > last, timeout_s)
 
     def close(self, timeout_s: float, urgent: bool) -> bool:
-        """Flush for at most `timeout_s`; `urgent` (a crash report is pending) also retries
-        the spool every quarter second, ignoring backoff, until it is empty. Whatever is
-        still queued at the deadline is spooled for the next run. Returns True when nothing
-        is left for later."""
+        """Deliver what is queued and spooled for at most `timeout_s`, then stop. While the
+        agent is unreachable this returns as soon as the queue is spooled — unless `urgent`
+        (a crash report is pending): then the spool is retried every quarter second,
+        ignoring backoff, until the deadline. Whatever is still queued at the deadline is
+        spooled for the next run. Returns True when nothing is left for later."""
         if urgent:
             self._urgent = True
             self._retry_at = 0.0
-        self._wake.set()
-        if urgent:
-            done = self._wait(lambda: not self._queue and self._spool.is_empty(), timeout_s)
-        else:
-            done = self._wait(lambda: not self._queue, timeout_s)
+        self._ring()
+
+        def settled() -> bool:
+            if self._queue:
+                return False
+            return self._spool.is_empty() or (self._failures > 0 and not urgent)
+
+        done = self._wait(settled, timeout_s)
         self._closed = True
         leftovers = list(self._queue)
         if leftovers:
@@ -129,6 +143,10 @@ class Sender:
             # drops the replay by its webhook-id.
             self._to_spool(leftovers)
         return done and not leftovers and self._spool.is_empty()
+
+    def _ring(self) -> None:
+        self._rung = True
+        self._doorbell.put(None)
 
     def _start(self) -> None:
         with self._start_lock:
@@ -155,24 +173,22 @@ class Sender:
             timeout = None
             if not self._spool.is_empty():
                 timeout = max(0.0, self._retry_at - time.monotonic())
-            self._wake.wait(timeout)
-            self._wake.clear()
+            with contextlib.suppress(queue.Empty):
+                self._doorbell.get(timeout=timeout)
+            # Reset before looking at the queue: an item added from here on rings again.
+            self._rung = False
             try:
                 self._step()
             except Exception:  # the thread must outlive any surprise
                 log.exception("mlops_reporter: sender error; retrying later")
                 self._failed()
-            with self._progress:
-                self._progress.notify_all()
+            self._notify()
 
     def _step(self) -> None:
         while self._queue and not self._closed:
-            if not self._spool.is_empty():
-                # Something waits on disk: queue behind it to keep the order.
-                items = list(self._queue)
-                self._to_spool(items)
-                for _ in items:
-                    self._queue.popleft()
+            if len(self._queue) > self._max_queue or not self._spool.is_empty():
+                # A backlog, or something waits on disk: queue behind it, in order.
+                self._sweep()
                 break
             item = self._queue[0]
             body = self._body(item)
@@ -185,14 +201,22 @@ class Sender:
             else:
                 self._count(delivery, item.raw["type"])
             self._queue.popleft()
-            with self._progress:
-                self._progress.notify_all()
+            self._notify()
         if not self._closed and time.monotonic() >= self._retry_at and not self._spool.is_empty():
             self._drain()
 
+    def _sweep(self) -> None:
+        items = list(self._queue)  # atomic under the GIL; the caller only appends
+        if items:
+            self._to_spool(items)
+            for _ in items:
+                self._queue.popleft()
+            self._notify()
+
     def _drain(self) -> None:
-        delivered: set[str] = set()
-        stopped = False
+        self._sweep()  # everything queued goes behind what is on disk
+        delivered: list[str] = []
+        acked = stopped = False
         for entry in self._spool.read():
             if self._closed:
                 return
@@ -203,13 +227,22 @@ class Sender:
                 stopped = True
                 break
             self._count(delivery, entry.event.get("type"))
-            delivered.add(entry.id)
-            if len(delivered) >= _REMOVE_BATCH:
-                self._spool.remove(delivered)
-                delivered = set()
-        if delivered or not stopped:
-            # Also when nothing was read: rewriting drops lines a crash left unreadable.
-            self._spool.remove(delivered)
+            delivered.append(entry.id)
+            if len(delivered) >= _ACK_BATCH:
+                self._spool.ack(delivered)
+                delivered, acked = [], True
+                if len(self._queue) > self._max_queue:
+                    self._sweep()  # a long drain must not let memory grow
+        if delivered:
+            self._spool.ack(delivered)
+            acked = True
+        if acked or not stopped:
+            # Also when nothing was read: compaction drops lines a crash left unreadable.
+            self._spool.compact()
+
+    def _notify(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
 
     def _count(self, delivery: Delivery, event_type: object) -> None:
         if delivery.outcome is Outcome.SENT:
@@ -246,11 +279,23 @@ class Sender:
 
     # -- both ------------------------------------------------------------------------
 
-    def _to_spool(self, items: list[_Item], sync: bool = True) -> None:
-        entries = [
-            SpoolEntry(self._message_id(i), self._session, i.seq, self._finalized(i)) for i in items
-        ]
-        self.stats.spooled += self._spool.append(entries, sync=sync)
+    def _to_spool(self, items: list[_Item], blocking: bool = True) -> bool:
+        """Spool `items`; False only when `blocking=False` and the spool was busy."""
+        # In chunks: one huge join/encode would hold the GIL for many milliseconds, and
+        # the training thread would wait that long for it.
+        for start in range(0, len(items), _SPOOL_CHUNK):
+            entries = [
+                SpoolEntry(self._message_id(i), self._session, i.seq, self._finalized(i))
+                for i in items[start : start + _SPOOL_CHUNK]
+            ]
+            # One fsync, after the last chunk; the caller's thread (non-blocking) skips it:
+            # it must not wait on the disk.
+            last = start + _SPOOL_CHUNK >= len(items)
+            written = self._spool.append(entries, sync=blocking and last, blocking=blocking)
+            if written is None:
+                return False
+            self.stats.spooled += written
+        return True
 
     def _body(self, item: _Item) -> str:
         return json.dumps(self._finalized(item), separators=(",", ":"))

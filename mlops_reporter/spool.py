@@ -1,10 +1,12 @@
 """The on-disk queue of events the agent has not acknowledged yet: one JSONL file per job.
 
-Several processes may share a file (ranks of one job, the next run of the job), so every
-read-modify-write holds an exclusive `flock` on a lock file beside it. Entries are read
-back in order — each writing session in the order it first appears, each session's
-events by sequence number — and deduplicated by `webhook-id`, because a replay after a
-crash may have written the same event twice.
+Two append-only files per job: `<job>.jsonl` holds the events, `<job>.acked` the
+webhook-ids already delivered. Sending from the spool only appends ids; `compact()`
+rewrites the events file once per drain. Several processes may share the files (ranks of
+one job, the next run), so each file operation holds an exclusive `flock` on
+`<job>.lock`, briefly: parsing happens outside it. Entries come back in order — each
+writing session in the order it first appears, its events by sequence number — and
+deduplicated by webhook-id, since a replay after a crash may have written one twice.
 """
 
 from __future__ import annotations
@@ -46,54 +48,89 @@ class Spool:
     def __init__(self, directory: Path, job: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", job)[:120] or "job"
         self.path = directory / f"{name}.jsonl"
+        self._acked_path = directory / f"{name}.acked"
         self._lock_path = directory / f"{name}.lock"
         self._max_bytes = max_bytes
         self._thread_lock = threading.Lock()
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive access across threads and processes (held for file operations only)."""
-        with self._thread_lock:
+    def _locked(self, blocking: bool = True) -> Iterator[bool]:
+        """Hold the lock; with `blocking=False`, yields False at once if it is taken."""
+        if not self._thread_lock.acquire(blocking):
+            yield False
+            return
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self._lock_path, "a") as lock_file:
                 if fcntl is not None:
-                    fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
-                yield
+                    flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
+                    try:
+                        fcntl.flock(lock_file.fileno(), flags)
+                    except BlockingIOError:
+                        yield False
+                        return
+                yield True
+        finally:
+            self._thread_lock.release()
 
-    def append(self, entries: Iterable[SpoolEntry], sync: bool = True) -> int:
-        """Append under the lock; returns how many were written (0 when the disk says no).
-        `sync=False` skips the fsync: for the training thread, which must not wait on disk."""
-        lines = [entry.line() for entry in entries]
-        if not lines:
+    def append(
+        self, entries: Iterable[SpoolEntry], sync: bool = True, blocking: bool = True
+    ) -> int | None:
+        """Append; returns how many were written (0 when the disk says no), or None when
+        `blocking=False` and another writer holds the lock (nothing was written).
+        `sync=False` skips the fsync (a process crash still keeps the data)."""
+        text = "".join(entry.line() for entry in entries)
+        if not text:
             return 0
+        count = text.count("\n")
         try:
-            with self.locked():
-                if self._size() > self._max_bytes:
+            with self._locked(blocking) as held:
+                if not held:
+                    return None
+                if _size(self.path) > self._max_bytes:
                     log.warning(
                         "mlops_reporter: spool %s is over %d bytes; %d event(s) dropped",
                         self.path,
                         self._max_bytes,
-                        len(lines),
+                        count,
                     )
                     return 0
-                with open(self.path, "a", encoding="utf-8") as f:
-                    f.write("".join(lines))
+                # Opened under the lock: compaction may replace the file, never mid-write.
+                f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+                try:
+                    f.write(text)
                     f.flush()
-                    if sync:
-                        os.fsync(f.fileno())
+                except BaseException:
+                    f.close()
+                    raise
+            with f:
+                if sync:  # outside the lock: other writers need not wait for the disk
+                    os.fsync(f.fileno())
         except OSError as err:
             log.warning("mlops_reporter: cannot write spool %s (%s); events lost", self.path, err)
             return 0
-        return len(lines)
+        return count
 
     def read(self) -> list[SpoolEntry]:
-        with self.locked():
-            return _ordered(self._read_lines())
+        """Unacknowledged entries, in delivery order."""
+        with self._locked():
+            events, acked = _read(self.path), _read(self._acked_path)
+        done = set(acked.split())
+        return [e for e in _ordered(_parse(events, self.path)) if e.id not in done]
 
-    def remove(self, ids: set[str]) -> int:
-        """Drop entries whose id is in `ids`; returns how many entries are left."""
-        with self.locked():
-            kept = [e for e in _ordered(self._read_lines()) if e.id not in ids]
+    def ack(self, ids: Iterable[str]) -> None:
+        """Mark entries delivered (or rejected for good): they will not be read again."""
+        text = "".join(f"{i}\n" for i in ids)
+        if text:
+            with self._locked(), open(self._acked_path, "a", encoding="utf-8") as f:
+                f.write(text)
+
+    def compact(self) -> int:
+        """Rewrite the events file without acknowledged or unreadable lines; returns how
+        many entries are left (0: both files are gone)."""
+        with self._locked():
+            done = set(_read(self._acked_path).split())
+            kept = [e for e in _ordered(_parse(_read(self.path), self.path)) if e.id not in done]
             if kept:
                 tmp = self.path.with_suffix(".tmp")
                 with open(tmp, "w", encoding="utf-8") as f:
@@ -104,33 +141,40 @@ class Spool:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self._acked_path.unlink()
             return len(kept)
 
     def is_empty(self) -> bool:
-        return self._size() == 0
+        return _size(self.path) == 0
 
-    def _size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
 
-    def _read_lines(self) -> list[SpoolEntry]:
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def _parse(text: str, path: Path) -> list[SpoolEntry]:
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        entries = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                entries.append(SpoolEntry(raw["id"], raw["session"], int(raw["seq"]), raw["event"]))
-            except (ValueError, KeyError, TypeError):
-                # A line cut short by a crash mid-write; the rest of the file is still good.
-                log.warning("mlops_reporter: skipping unreadable line %d of %s", number, self.path)
-        return entries
+            raw = json.loads(line)
+            entries.append(SpoolEntry(raw["id"], raw["session"], int(raw["seq"]), raw["event"]))
+        except (ValueError, KeyError, TypeError):
+            # A line cut short by a crash mid-write; the rest of the file is still good.
+            log.warning("mlops_reporter: skipping unreadable line %d of %s", number, path)
+    return entries
 
 
 def _ordered(entries: list[SpoolEntry]) -> list[SpoolEntry]:

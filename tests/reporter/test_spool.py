@@ -76,7 +76,8 @@ def test_a_full_queue_spools_instead_of_blocking_and_order_still_holds(
     hanging_port, secret, make_reporter
 ):
     port, listener = hanging_port
-    reporter = make_reporter(url=f"http://127.0.0.1:{port}", queue_size=5, timeout_s=2.0)
+    # Queue size 2: past 20 queued events (10x) the caller's thread spools them itself.
+    reporter = make_reporter(url=f"http://127.0.0.1:{port}", queue_size=2, timeout_s=2.0)
     slowest = 0.0
     for epoch in range(1, 51):
         start = time.perf_counter()
@@ -84,7 +85,7 @@ def test_a_full_queue_spools_instead_of_blocking_and_order_still_holds(
         slowest = max(slowest, time.perf_counter() - start)
     # The first POST hangs for 2 s; the 50 calls must not have waited for it.
     assert slowest < 0.5, f"an epoch() call took {slowest:.3f} s"
-    assert len(spooled(reporter)) >= 40  # overflow went to disk at once
+    assert len(spooled(reporter)) >= 25  # overflow went to disk at once
 
     listener.close()
     agent = Receiver(secret, port)
@@ -140,7 +141,12 @@ def test_spool_reads_back_sessions_in_order_dedupes_and_skips_torn_lines(tmp_pat
         f.write('{"id": "torn", "sess')  # a crash mid-write
     assert spool.path.parent == tmp_path
     assert [e.id for e in spool.read()] == ["a1", "a2", "b1"]
-    assert spool.remove({"a1"}) == 2
+    spool.ack(["a1"])
     assert [e.id for e in spool.read()] == ["a2", "b1"]
-    assert spool.remove({"a2", "b1"}) == 0
-    assert not spool.path.exists()
+    assert spool.compact() == 2
+    assert [e.id for e in spool.read()] == ["a2", "b1"]
+    assert "torn" not in spool.path.read_text()
+    spool.ack(["a2", "b1"])
+    assert spool.compact() == 0
+    assert spool.is_empty()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job_with_odd_chars.lock"]
