@@ -152,7 +152,7 @@ class Spool:
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
-    except FileNotFoundError:
+    except OSError:  # missing, or a spool folder we may not read: nothing to send from it
         return 0
 
 

@@ -95,3 +95,17 @@ def test_importing_and_using_the_reporter_pulls_in_no_service_dependency(tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_an_unwritable_spool_folder_costs_the_events_not_the_training(
+    down_receiver, make_reporter, tmp_path, caplog
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the spool folder should be")
+    reporter = make_reporter(down_receiver, spool_dir=blocker / "spool")
+    with caplog.at_level(logging.WARNING, logger="mlops_reporter"):
+        reporter.started()
+        reporter.epoch(1)
+        assert reporter.flush(5)
+        reporter.close(1)  # must not raise either
+    assert "cannot write spool" in caplog.text
