@@ -137,12 +137,15 @@ class Sender:
 
         done = self._wait(settled, timeout_s)
         self._closed = True
+        self._ring()  # the thread ends at its next wake-up (or when a slow POST returns)
         leftovers = list(self._queue)
         if leftovers:
             # The head may be in flight right now: if it arrives as well, the service
             # drops the replay by its webhook-id.
             self._to_spool(leftovers)
-        return done and not leftovers and self._spool.is_empty()
+        left = not self._spool.is_empty()
+        self._spool.close()
+        return done and not leftovers and not left
 
     def _ring(self) -> None:
         self._rung = True

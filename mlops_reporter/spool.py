@@ -52,6 +52,7 @@ class Spool:
         self._lock_path = directory / f"{name}.lock"
         self._max_bytes = max_bytes
         self._thread_lock = threading.Lock()
+        self._lock_fd: int | None = None
 
     @contextlib.contextmanager
     def _locked(self, blocking: bool = True) -> Iterator[bool]:
@@ -60,18 +61,33 @@ class Spool:
             yield False
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self._lock_path, "a") as lock_file:
-                if fcntl is not None:
-                    flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
-                    try:
-                        fcntl.flock(lock_file.fileno(), flags)
-                    except BlockingIOError:
-                        yield False
-                        return
+            if self._lock_fd is None:
+                # Opened once and kept: every syscall saved is time the training
+                # thread does not spend when it has to spool an event itself.
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            if fcntl is None:
                 yield True
+                return
+            flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
+            try:
+                fcntl.flock(self._lock_fd, flags)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def close(self) -> None:
+        """Release the lock file descriptor (reopened if the spool is used again)."""
+        with self._thread_lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def append(
         self, entries: Iterable[SpoolEntry], sync: bool = True, blocking: bool = True

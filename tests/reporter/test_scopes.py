@@ -3,12 +3,15 @@ crash report survives the process exiting, even while the agent restarts."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import pytest
 
 from mlops_reporter import report
 from mlops_reporter.events import MAX_MESSAGE_CHARS, MAX_TRACEBACK_CHARS, crash_fields
+from mlops_reporter.spool import Spool
 from tests.reporter.conftest import run_script, script_env, start_script
 
 
@@ -127,3 +130,27 @@ def test_exit_with_a_dead_agent_is_bounded_and_keeps_everything(down_receiver, s
     assert elapsed < 5, f"exit took {elapsed:.1f} s"
     lines = (spool_dir / "dead.jsonl").read_text().splitlines()
     assert len(lines) == 102
+
+
+def test_closed_reporters_leave_no_thread_or_file_descriptor_behind(
+    down_receiver, make_reporter, spool_dir
+):
+    # e.g. an in-process hyperparameter search with a decorated objective: one reporter
+    # per trial, thousands of trials. The agent is down, so every reporter uses the spool.
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def reporter_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "mlops-reporter")
+
+    threads_before, fds_before = reporter_threads(), open_fds()
+    for trial in range(20):
+        reporter = make_reporter(down_receiver)
+        reporter.started(trial=trial)
+        assert not reporter.close(5)  # left in the spool for later
+    deadline = time.monotonic() + 5
+    while reporter_threads() > threads_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reporter_threads() == threads_before
+    assert open_fds() == fds_before
+    assert len(Spool(spool_dir, "test-job").read()) == 20
