@@ -31,9 +31,9 @@ def run_checks() -> int:
 
 
 def check_opencode(s: Settings) -> tuple[bool, str]:
-    from agent.service import DEFAULT_OPENCODE
+    from agent.opencode.runtime import DEFAULT_BINARY
 
-    binary = s.opencode_bin or DEFAULT_OPENCODE
+    binary = s.opencode_bin or DEFAULT_BINARY
     if not Path(binary).exists():
         return False, f"not found at {binary}; run `make install`"
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)

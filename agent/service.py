@@ -8,9 +8,8 @@ opencode (with the skills) → database and inbox → chat bridge → turn engin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,8 @@ from agent.db import Database
 from agent.gate import Gate
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
-from agent.ledger import Ledger
+from agent.ledger import Ledger, create_key
 from agent.model_watch import ModelWatch
-from agent.opencode.config import build_config
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
 from agent.settings import Settings
@@ -34,9 +32,6 @@ from agent.skills import skill_environment, skill_specs
 from agent.turns import TurnEngine
 
 log = logging.getLogger(__name__)
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OPENCODE = ROOT / ".tools/opencode/node_modules/.bin/opencode"
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -76,7 +71,8 @@ class Service:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
         key_file = self.state_dir / "ledger.key"
-        self.ledger = Ledger.open(self.state_dir / "ledger.sqlite", key_file, create_key=True)
+        create_key(key_file)  # once; an existing key is kept
+        self.ledger = Ledger.from_files(self.state_dir / "ledger.sqlite", key_file)
 
         tracking_uri = s.mlflow_tracking_uri
         if tracking_uri is None:
@@ -92,23 +88,8 @@ class Service:
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         prompt_file.parent.mkdir(parents=True, exist_ok=True)
         prompt_file.write_text(build_prompt(s.brief_dir, s.silence_marker))
-        assert s.model_base_url and s.model
-        config = build_config(
-            base_url=s.model_base_url,
-            model_id=s.model,
-            api_key=s.model_api_key,
-            context=s.model_context,
-            max_output=s.model_max_output,
-            prompt_file=prompt_file,
-            mcp_servers=skill_specs(s, env),
-        )
-        self.runtime = OpencodeRuntime(
-            binary=s.opencode_bin or DEFAULT_OPENCODE,
-            state_dir=self.state_dir,
-            config=config,
-            model_id=s.model,
-            model_base_url=s.model_base_url,
-            model_api_key=s.model_api_key,
+        self.runtime = OpencodeRuntime.from_settings(
+            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env)
         )
         await self.runtime.start()
 
@@ -119,7 +100,7 @@ class Service:
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
         self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
-        self.gate = Gate(self.ledger, self.outbox, s.confirm_phrases, s.allowed_users)
+        self.gate = Gate(self.ledger, self.db, self.outbox, s.confirm_phrases, s.allowed_users)
         self.engine = TurnEngine(
             db=self.db,
             inbox=self.inbox,
@@ -214,20 +195,20 @@ class Service:
                 await self.outbox.upload(ctx.conversation, resolved, title=resolved.name)
 
     async def stop(self) -> None:
+        """Stop in reverse order; each step is bounded so one stuck part cannot hang the rest."""
         if self._server is not None:
             self._server.should_exit = True
-        await self.engine.stop()
+        await _bounded("turn engine", self.engine.stop())
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _bounded("tasks", asyncio.gather(*self._tasks, return_exceptions=True))
         if self.chat is not None:
-            with contextlib.suppress(Exception):
-                await self.chat.stop()
-        await self.inbox.stop()
-        await self.runtime.stop()
-        await self.db.close()
+            await _bounded("chat bridge", self.chat.stop())
+        await _bounded("inbox", self.inbox.stop())
+        await _bounded("opencode", self.runtime.stop())
+        await _bounded("database", self.db.close())
         if self.mlflow is not None:
-            await asyncio.to_thread(self.mlflow.stop)
+            await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -236,6 +217,15 @@ class Service:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+async def _bounded(name: str, step: Awaitable[Any], timeout_s: float = 15.0) -> None:
+    try:
+        await asyncio.wait_for(step, timeout_s)
+    except TimeoutError:
+        log.error("stopping %s took longer than %.0f s; going on", name, timeout_s)
+    except Exception:
+        log.exception("stopping %s failed; going on", name)
 
 
 def _attachment_path(output: Any) -> str | None:
@@ -250,7 +240,3 @@ def _attachment_path(output: Any) -> str | None:
         value = output.get("attachment_path")
         return value if isinstance(value, str) else None
     return None
-
-
-def new_turn_id() -> str:
-    return secrets.token_hex(16)

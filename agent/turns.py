@@ -22,6 +22,7 @@ from agent.brief import is_silent
 from agent.conversations import Conversations
 from agent.db import Database
 from agent.inbox import Inbox, Item
+from agent.opencode.errors import OpencodeRestarted, TurnTimeout
 from agent.render import render_turn
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,9 @@ class TurnEngine:
         items = await self.inbox.lease(conversation, "")
         if not items:
             return
-        source = ",".join(sorted({i.kind for i in items}))
+        kinds = {i.kind for i in items}
+        # A person's words or click outrank the events that came with them.
+        source = next(k for k in ("click", "chat", "event", "tick") if k in kinds or k == "tick")
         senders = sorted({str(i.payload.get("user") or i.payload.get("job")) for i in items})
         turn_id, seq = await self.record_turn(conversation, source, ",".join(senders))
         await self.db.run(_start_turn, turn_id, conversation, seq, source, senders, len(items))
@@ -172,8 +175,6 @@ class TurnEngine:
         await self.inbox.done(items)
 
     async def _run_with_restarts(self, conversation: str, text: str) -> Any:
-        from agent.opencode.runtime import OpencodeRestarted, TurnTimeout
-
         for attempt in range(MAX_RESTART_RETRIES + 1):
             session_id = await self._session(conversation)
             try:
