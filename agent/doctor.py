@@ -73,11 +73,13 @@ def check_slack(s: Settings) -> tuple[bool, str]:
 
 
 def check_scheduler(s: Settings) -> tuple[bool, str]:
-    from mcp_servers.aiqu.factory import make_scheduler
+    from mcp_servers.aiqu.factory import health
 
     env = dict(os.environ, MLOPS_STATE_DIR=str(s.state_dir.resolve()), MLOPS_SCHEDULER=s.scheduler)
-    health = make_scheduler(env).health()
-    return health.ok, f"{s.scheduler}: {health.detail}"
+    if s.local_gpus is not None:
+        env["MLOPS_LOCAL_GPUS"] = str(s.local_gpus)
+    result = health(env)
+    return result.ok, f"{s.scheduler}: {result.detail}"
 
 
 def check_mlflow(s: Settings) -> tuple[bool, str]:
@@ -97,9 +99,28 @@ def check_datasets(s: Settings) -> tuple[bool, str]:
 def check_git(s: Settings) -> tuple[bool, str]:
     if not s.git_repos:
         return True, "no repos configured (MLOPS_GIT_REPOS): git tools are off"
-    from mcp_servers.git.repos import health
+    from mcp_servers.git.config import ConfigError, parse_repos
 
-    return health(s.git_repos)
+    try:
+        repos = parse_repos(s.git_repos)
+    except ConfigError as exc:
+        return False, f"MLOPS_GIT_REPOS: {exc}"
+    problems = []
+    for name, repo in repos.items():
+        probe = subprocess.run(
+            ["git", "-C", str(repo.path), "ls-remote", "--heads", repo.remote, repo.branch],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(os.environ, GIT_TERMINAL_PROMPT="0"),
+        )
+        if probe.returncode != 0 or not probe.stdout.strip():
+            problems.append(
+                f"{name}: cannot see {repo.remote}/{repo.branch} ({probe.stderr.strip()[:120]})"
+            )
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"{len(repos)} repo(s) reachable: {', '.join(repos)}"
 
 
 CHECKS: list[Check] = [

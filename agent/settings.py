@@ -2,7 +2,7 @@
 
 A missing or invalid value fails at start with the variable's name, never in the
 middle of a turn. Skills run as their own processes and read only the variables
-the supervisor hands them (see `agent.opencode_config`).
+the supervisor hands them (see `agent.skills`).
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None  # None: the service starts a local MLflow server
     datasets_root: Path | None = None  # None: <state_dir>/datasets
     git_repos: str | None = None  # JSON, see mcp_servers.git
+    proposal_ttl_s: float = Field(24 * 3600.0, gt=0)
+
+    # Budgets the skills enforce on what the agent starts by itself.
+    agent_max_jobs: int = Field(2, ge=0)
+    agent_gpu_hours: float = Field(8.0, ge=0)
+    agent_default_time_limit_min: int = Field(60, gt=0)
 
     @field_validator("allowed_users", mode="before")
     @classmethod

@@ -42,6 +42,10 @@ def skill_environment(
             "MLOPS_ALLOWED_USERS": ",".join(sorted(settings.allowed_users)),
             "MLOPS_URL": service_url,
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+            "MLOPS_PROPOSAL_TTL_S": str(settings.proposal_ttl_s),
+            "MLOPS_AGENT_MAX_JOBS": str(settings.agent_max_jobs),
+            "MLOPS_AGENT_GPU_HOURS": str(settings.agent_gpu_hours),
+            "MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN": str(settings.agent_default_time_limit_min),
         }
     )
     if settings.local_gpus is not None:

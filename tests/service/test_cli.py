@@ -1,0 +1,177 @@
+"""The CLI as a person uses it: real subprocesses, real exit codes, real messages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from agent.app import build_app
+from agent.db import Database
+from agent.inbox import Inbox
+from agent.intake import TrainingHook
+from agent.settings import new_webhook_secret
+from tests.conftest import ROOT, free_port
+from tests.fakes import slack as fake_slack
+from tests.fakes.model import ScriptedModel
+from tests.fakes.slack import FakeSlack
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "SLACK_"))}
+    env.update(extra)
+    return env
+
+
+async def cli(*args: str, env: dict[str, str], cwd: Path, stdin: str | None = None):
+    """Run `python -m agent …` without blocking the loop (fakes serve from this loop)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent",
+        *args,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_invalid_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
+    code, _, err = await cli("serve", env=clean_env(MLOPS_PORT="eighty"), cwd=tmp_path)
+    assert code == 2 and "MLOPS_PORT" in err
+    code, _, err = await cli("serve", env=clean_env(MLOPS_WEBHOOK_SECRET="hunter2"), cwd=tmp_path)
+    assert code == 2 and "MLOPS_WEBHOOK_SECRET" in err and "whsec_" in err
+
+
+async def test_serve_without_model_says_exactly_what_to_set(tmp_path: Path) -> None:
+    code, _, err = await cli("serve", env=clean_env(), cwd=tmp_path)
+    assert code == 2
+    for needed in ("MLOPS_MODEL_BASE_URL", "MLOPS_MODEL", "vLLM", "Ollama", "llama.cpp"):
+        assert needed in err
+
+
+async def test_doctor_fails_on_a_fresh_machine_one_line_per_check(tmp_path: Path) -> None:
+    code, out, _ = await cli("doctor", env=clean_env(MLOPS_STATE_DIR=str(tmp_path)), cwd=tmp_path)
+    assert code == 1
+    lines = {line.split()[1]: line for line in out.splitlines()}
+    assert lines["model"].startswith("FAIL") and "MLOPS_MODEL_BASE_URL" in lines["model"]
+    assert lines["slack"].startswith("FAIL") and "SLACK_BOT_TOKEN" in lines["slack"]
+    assert lines["opencode"].startswith("ok")
+
+
+async def test_doctor_passes_when_everything_answers(tmp_path: Path) -> None:
+    (tmp_path / "datasets").mkdir()
+    slack = FakeSlack()
+    await slack.start()
+    try:
+        with ScriptedModel() as model:
+            env = clean_env(
+                MLOPS_STATE_DIR=str(tmp_path / "state"),
+                MLOPS_MODEL_BASE_URL=model.base_url,
+                MLOPS_MODEL=model.model_id,
+                MLOPS_SLACK_API_URL=slack.api_url,
+                SLACK_BOT_TOKEN=fake_slack.BOT_TOKEN,
+                SLACK_APP_TOKEN=fake_slack.APP_TOKEN,
+                MLOPS_NOTIFY_CHANNEL="CNOTIFY",
+                MLOPS_DATASETS_ROOT=str(tmp_path / "datasets"),
+                MLOPS_LOCAL_GPUS="1",
+            )
+            code, out, _ = await cli("doctor", env=env, cwd=tmp_path)
+    finally:
+        await slack.stop()
+    assert code == 0, out
+    assert all(line.startswith("ok") for line in out.splitlines()), out
+    assert "auth ok" in out and "scripted" in out
+
+
+@pytest.fixture
+async def intake(tmp_path: Path) -> AsyncIterator[tuple[str, str, Inbox]]:
+    """Just the webhook, served for real by uvicorn, for `emit` to talk to."""
+    secret = new_webhook_secret()
+    db = Database(tmp_path / "s.sqlite")
+    await db.open()
+    inbox = Inbox(db)
+    await inbox.start()
+
+    async def ready() -> dict[str, bool]:
+        return {}
+
+    port = free_port()
+    app = build_app(TrainingHook(secret, inbox, 256 * 1024), ready)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", secret, inbox
+    server.should_exit = True
+    await task
+    await inbox.stop()
+    await db.close()
+
+
+async def test_emit_sends_a_signed_event_with_metrics_and_traceback(intake, tmp_path) -> None:
+    url, secret, inbox = intake
+    code, out, err = await cli(
+        "emit",
+        "--job",
+        "cust/pcb",
+        "--type",
+        "crashed",
+        "--metric",
+        "val_loss=0.5",
+        "--field",
+        "epoch=12",
+        "--traceback",
+        "-",
+        "--url",
+        url,
+        env=clean_env(MLOPS_WEBHOOK_SECRET=secret),
+        cwd=tmp_path,
+        stdin="Traceback (most recent call last):\nRuntimeError: CUDA OOM\n",
+    )
+    assert code == 0, err
+    (item,) = await inbox.lease("job:cust/pcb", "t")
+    assert item.payload["metrics"] == {"val_loss": 0.5} and item.payload["epoch"] == 12
+    assert item.payload["traceback"].endswith("RuntimeError: CUDA OOM\n")
+
+
+async def test_emit_with_wrong_secret_exits_non_zero_with_the_reason(intake, tmp_path) -> None:
+    url, _, inbox = intake
+    code, _, err = await cli(
+        "emit",
+        "--job",
+        "a",
+        "--type",
+        "epoch",
+        "--url",
+        url,
+        env=clean_env(MLOPS_WEBHOOK_SECRET=new_webhook_secret()),
+        cwd=tmp_path,
+    )
+    assert code == 2 and "401" in err and "signature" in err
+    assert await inbox.depth() == 0
+
+
+async def test_emit_rejects_a_malformed_metric(tmp_path: Path) -> None:
+    code, _, err = await cli(
+        "emit",
+        "--job",
+        "a",
+        "--type",
+        "epoch",
+        "--metric",
+        "loss",
+        env=clean_env(MLOPS_WEBHOOK_SECRET=new_webhook_secret()),
+        cwd=tmp_path,
+    )
+    assert code == 2 and "KEY=VALUE" in err
