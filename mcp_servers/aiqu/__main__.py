@@ -8,6 +8,7 @@ import sys
 
 from .backend import SchedulerError
 from .factory import close_skill, make_skill
+from .ownership import CancelGate
 from .server import build_server
 
 
@@ -17,6 +18,7 @@ def main() -> int:
     )
     try:
         skill = make_skill(os.environ)
+        cancel_gate = CancelGate.from_env(os.environ)
     except (SchedulerError, ValueError) as exc:
         print(f"aiqu: {exc}", file=sys.stderr)
         return 2
@@ -24,7 +26,7 @@ def main() -> int:
     if callable(start):
         start()  # the local backend's dispatcher: pending jobs start when GPUs free up
     try:
-        build_server(skill).run("stdio")
+        build_server(skill, cancel_gate).run("stdio")
     finally:
         close_skill(skill)
     return 0

@@ -3,7 +3,7 @@
 The model never writes a command: a submission clones the spec of a job that
 already exists and may only append `--key=value` arguments whose keys look
 like option names. Every start goes through the budget; every stop through
-the ownership rule.
+the ownership rule, and stopping someone else's job through the write gate.
 """
 
 from __future__ import annotations
@@ -11,10 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .backend import Job
-from .errors import InvalidRequest
+from pydantic import Field
+
+from .backend import Job, SchedulerError
+from .errors import InvalidRequest, NeedsHuman
 from .models import ActionResult, JobDetail
-from .ownership import AGENT, SUBMITTED_BY, check_cancel_allowed, check_requeue_allowed
+from .ownership import (
+    AGENT,
+    SUBMITTED_BY,
+    CancelGate,
+    check_cancel_allowed,
+    check_requeue_allowed,
+    is_agent_owned,
+)
 from .tools import AiquSkill, resolve_job
 
 # An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
@@ -82,16 +91,100 @@ def requeue_job(skill: AiquSkill, job: str) -> ActionResult:
     return _result(skill, f"requeued {found.name} as job {new.id} (attempt {new.attempt})", new)
 
 
-def cancel_job(skill: AiquSkill, job: str) -> ActionResult:
+class CancelResult(ActionResult):
+    proposal_id: str | None = Field(
+        None, description="set when a person must approve the cancel first: the proposal's id"
+    )
+
+
+def cancel_job(
+    skill: AiquSkill,
+    job: str,
+    turn_id: str | None = None,
+    proposal_id: str | None = None,
+    gate: CancelGate | None = None,
+) -> CancelResult:
+    """Stop the agent's own job at once; someone else's only through the write gate:
+    without `proposal_id` it files a proposal, with it the approved cancel runs."""
+    if proposal_id is not None:
+        return _apply_cancel(skill, job, turn_id, proposal_id, gate)
     found = resolve_job(skill.scheduler, job)
-    check_cancel_allowed(found)
-    if not found.state.active:
+    if gate is None:
+        check_cancel_allowed(found)
+    _check_active(found)
+    if is_agent_owned(found):
+        stopped = skill.scheduler.cancel(found.id)
+        return _cancel_result(skill, f"cancelled job {stopped.id} ({stopped.name})", stopped)
+    assert gate is not None
+    if not turn_id:
+        raise NeedsHuman(
+            f"job {found.id} ({found.name}) was submitted by {found.submitted_by}: cancelling it"
+            " needs a human's confirmation; pass this turn's turn_id to file a proposal"
+        )
+    proposal = gate.propose(found, turn_id)
+    return _cancel_result(
+        skill,
+        f"not cancelled yet: job {found.id} ({found.name}) was submitted by"
+        f" {found.submitted_by}, so a person must approve proposal {proposal.id}. End your turn"
+        f" now; call cancel_job again with proposal_id={proposal.id} only in a later turn that"
+        " tells you it was approved",
+        found,
+        proposal.id,
+    )
+
+
+def _apply_cancel(
+    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str, gate: CancelGate | None
+) -> CancelResult:
+    if gate is None:
+        raise NeedsHuman(
+            "no guard ledger is configured for this skill, so no cancel proposal can be"
+            " approved; ask a person to cancel the job"
+        )
+    if not turn_id:
+        raise InvalidRequest("pass this turn's turn_id together with proposal_id")
+    payload = gate.approved(proposal_id, turn_id)
+    if job.strip() not in (payload["job_id"], payload["job"]):
         raise InvalidRequest(
-            f"job {found.id} ({found.name}) already {found.state.value}; only pending or"
+            f"proposal {proposal_id} is for job {payload['job_id']} ({payload['job']}),"
+            f" not {job!r}; pass that job"
+        )
+    # The job the person approved, by id: never a later attempt under the same name.
+    target = skill.scheduler.get(payload["job_id"])
+    if not target.state.active:
+        gate.close(proposal_id, "expired", f"job already {target.state.value}")
+        raise InvalidRequest(
+            f"job {target.id} ({target.name}) already {target.state.value}: nothing to cancel;"
+            f" proposal {proposal_id} is closed"
+        )
+    confirmation = gate.spend(proposal_id, turn_id)
+    try:
+        stopped = skill.scheduler.cancel(target.id)
+    except SchedulerError as exc:
+        gate.close(proposal_id, "expired", f"cancel failed: {exc}")
+        raise
+    gate.close(proposal_id, "applied", f"cancelled job {stopped.id}")
+    return _cancel_result(
+        skill,
+        f"cancelled job {stopped.id} ({stopped.name}), approved by {confirmation.person}",
+        stopped,
+        proposal_id,
+    )
+
+
+def _check_active(job: Job) -> None:
+    if not job.state.active:
+        raise InvalidRequest(
+            f"job {job.id} ({job.name}) already {job.state.value}; only pending or"
             " running jobs can be cancelled"
         )
-    stopped = skill.scheduler.cancel(found.id)
-    return _result(skill, f"cancelled job {stopped.id} ({stopped.name})", stopped)
+
+
+def _cancel_result(
+    skill: AiquSkill, message: str, job: Job, proposal_id: str | None = None
+) -> CancelResult:
+    result = _result(skill, message, job)
+    return CancelResult(**result.model_dump(), proposal_id=proposal_id)
 
 
 def with_params(command: list[str], params: dict[str, ParamValue]) -> list[str]:

@@ -14,6 +14,7 @@ from . import actions, tools
 from .backend import SchedulerError
 from .errors import InvalidRequest, Refused
 from .models import ActionResult, JobDetail, JobList, LogTail, QueueOverview
+from .ownership import CancelGate
 from .tools import AiquSkill
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ def _answer(call: Callable[[], T]) -> T:
         raise ToolError(str(exc)) from exc
 
 
-def build_server(skill: AiquSkill) -> MCPServer:
+def build_server(skill: AiquSkill, cancel_gate: CancelGate | None = None) -> MCPServer:
     server = MCPServer(
         "aiqu",
         instructions="AiQu, the GPU job scheduler: see jobs, queues and logs; start, requeue"
@@ -143,9 +144,27 @@ def build_server(skill: AiquSkill) -> MCPServer:
         return _answer(lambda: actions.requeue_job(skill, job))
 
     @server.tool(annotations=STOP)
-    def cancel_job(job: JobRef) -> ActionResult:
-        """Stop a pending or running job the agent itself submitted (e.g. stop early a trial
-        that stopped improving). Someone else's job is refused: that needs a human."""
-        return _answer(lambda: actions.cancel_job(skill, job))
+    def cancel_job(
+        job: JobRef,
+        turn_id: Annotated[
+            str | None,
+            Field(
+                description="the turn_id from this turn's header, verbatim; needed for someone"
+                " else's job"
+            ),
+        ] = None,
+        proposal_id: Annotated[
+            str | None,
+            Field(
+                description="only in a later turn that says a person approved it: the proposal"
+                " id an earlier cancel_job returned, e.g. P1a2b3c4d5e"
+            ),
+        ] = None,
+    ) -> actions.CancelResult:
+        """Stop a pending or running job. The agent's own job stops at once. Someone else's job
+        is not stopped: the call files a proposal (returns proposal_id) that a person must
+        approve; end your turn, and call again with that proposal_id in the turn that tells
+        you it was approved."""
+        return _answer(lambda: actions.cancel_job(skill, job, turn_id, proposal_id, cancel_gate))
 
     return server
