@@ -21,6 +21,8 @@ from types import TracebackType
 
 import httpx
 
+from agent.children import die_with_parent
+
 log = logging.getLogger(__name__)
 
 # ~7 s on an idle 2-core machine; a loaded CI box has been far slower.
@@ -120,6 +122,7 @@ class MlflowServer:
                 env=env,
                 cwd=self.data_dir,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         began = time.monotonic()
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,9 @@ class Service:
         if tracking_uri is None:
             from agent.mlflow_server import MlflowServer
 
-            self.mlflow = await asyncio.to_thread(MlflowServer(self.state_dir / "mlflow").start)
+            # Started from the loop's own thread on purpose: its parent-death signal is
+            # tied to the forking thread, and a pool thread may exit before we do.
+            self.mlflow = MlflowServer(self.state_dir / "mlflow").start()
             tracking_uri = self.mlflow.uri
 
         env = skill_environment(
@@ -129,6 +132,7 @@ class Service:
             engine=self.engine,
             grace_s=s.model_down_grace_s,
             endpoint=s.model_base_url,
+            interval_s=s.model_check_interval_s,
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),
@@ -211,10 +215,15 @@ class Service:
             await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))
 
     async def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly (turns in flight are re-delivered)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         await self.start()
         log.info("mlops-agent listening on %s", self.url)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await self.stop()
 

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     max_concurrent_turns: int = Field(4, ge=1)
     turn_timeout_s: float = Field(300.0, gt=0)
     model_down_grace_s: float = Field(120.0, ge=0)
+    model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
 
     # Chat.

@@ -22,6 +22,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from agent.children import die_with_parent
 from agent.opencode.errors import OpencodeStartError
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class OpencodeProcess:
             stderr=asyncio.subprocess.PIPE,
             # Its own process group: stop() takes the MCP servers down with it.
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         try:
