@@ -57,6 +57,7 @@ class Service:
         if not (settings.model_base_url and settings.model):
             raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
         self.settings = settings
+        self.model_url: str = settings.model_base_url
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
         self.mlflow: Any = None
@@ -131,7 +132,7 @@ class Service:
             notice=self.outbox.notice,
             engine=self.engine,
             grace_s=s.model_down_grace_s,
-            endpoint=s.model_base_url,
+            endpoint=self.model_url,
             interval_s=s.model_check_interval_s,
         )
         self._tasks = [
