@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--conversation", help="only this conversation, e.g. job:customer-b/x")
     audit.add_argument("--since", help="ISO time, e.g. 2026-11-26T08:00")
     audit.add_argument("--until", help="ISO time")
-    audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
     args = parser.parse_args(argv)
     try:
@@ -140,18 +138,22 @@ def cmd_doctor(_: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from agent.audit import print_audit
-    from agent.settings import load_settings
+    from agent.audit import AuditQueryError, audit_report
+    from agent.settings import SettingsError, load_settings
 
-    settings = load_settings()
-    return print_audit(
-        settings.state_dir,
-        job=args.job,
-        conversation=args.conversation,
-        since=_iso(args.since),
-        until=_iso(args.until),
-        as_json=args.json,
-    )
+    try:
+        settings = load_settings()
+        report = audit_report(
+            settings.state_dir,
+            job=args.job,
+            conversation=args.conversation,
+            since=args.since,
+            until=args.until,
+        )
+    except (SettingsError, AuditQueryError) as exc:
+        raise CliError(str(exc)) from None
+    print(report)
+    return 0
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, Any]:
@@ -183,20 +185,6 @@ def _open(path: str) -> Any:
 def _saved_secret() -> str | None:
     path = Path(os.environ.get("MLOPS_STATE_DIR", "state")) / "webhook_secret"
     return path.read_text().strip() if path.exists() else None
-
-
-def _iso(value: str | None) -> float | None:
-    if value is None:
-        return None
-    from datetime import datetime
-
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"not an ISO time: {value!r} (e.g. 2026-11-26T08:00)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 COMMANDS = {"serve": cmd_serve, "emit": cmd_emit, "doctor": cmd_doctor, "audit": cmd_audit}

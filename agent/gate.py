@@ -47,6 +47,15 @@ class Gate:
 
     async def record_turn(self, conversation: str, source: str, sender: str) -> tuple[str, int]:
         turn = await asyncio.to_thread(self.ledger.record_turn, conversation, source, sender)
+        # Every turn opens its part of the trail, so the audit tells the story of quiet
+        # turns too (an event the agent only diagnosed, a person's request).
+        await asyncio.to_thread(
+            self.ledger.audit,
+            "turn",
+            actor=sender,
+            turn_id=turn.turn_id,
+            detail={"seq": turn.seq, "source": source},
+        )
         return turn.turn_id, turn.seq
 
     async def proposal_conversation(self, proposal_id: str) -> str | None:
