@@ -1,0 +1,224 @@
+"""Hyperparameter sweeps: Optuna ask-and-tell over agent-owned jobs, inside hard limits.
+
+A trial is one job cloned from the sweep's base job with the trial's
+parameters appended as `--key=value` (the model never writes a command),
+labelled `sweep=<id>` and `trial=<n>` so its events reach the sweep's
+conversation. Optuna's storage (`<state_dir>/aiqu/sweeps.db`, sqlite) keeps
+the trials, so a sweep survives restarts; the job id is stored on the trial.
+
+Limits, each a refusal that states usage and limit: the sweep's max trials
+and max parallel trials, the agent's job and GPU-hour budget (budget.py), and
+optional quiet hours. Pruner advice is information for the model; pruning is
+its decision.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from . import sweep_index as index
+from .backend import Job
+from .errors import InvalidRequest, Refused
+from .sweep_clock import QuietHours
+from .sweep_models import BestTrial, SweepLimitsUsage, SweepStatus, TrialRow
+from .sweep_spec import CategoricalParam, ParamSpec, SweepSpec
+from .tools import AiquSkill
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+JOB_ATTR = "job_id"
+NOTE_ATTR = "note"
+STATE_WORDS = {
+    TrialState.RUNNING: "running",
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.WAITING: "waiting",
+}
+CLOSED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class SweepLimitReached(Refused):
+    pass
+
+
+class SweepBook:
+    """The sweeps of one state dir: the index table plus Optuna's storage in one sqlite file."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        quiet_hours: QuietHours | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        path = index.sweeps_db(state_dir)
+        self.index = index.connect(path)
+        self.storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
+        self.quiet_hours = quiet_hours
+        self.clock = clock
+        # Tool calls run in worker threads: one sweep operation at a time, so a
+        # check and the start it allows cannot interleave with another start.
+        self.lock = threading.RLock()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SweepBook:
+        """`MLOPS_STATE_DIR`, `MLOPS_QUIET_HOURS`, `MLOPS_TIMEZONE`."""
+        state_dir = Path(env.get("MLOPS_STATE_DIR") or "state")
+        return cls(state_dir, QuietHours.from_env(env))
+
+    def close(self) -> None:
+        self.index.close()
+        self.storage.remove_session()
+        self.storage.engine.dispose()
+
+    def record(self, sweep_id: str) -> index.SweepRecord:
+        found = index.get(self.index, sweep_id)
+        if found is None:
+            known = ", ".join(f"{r.id} ({r.status})" for r in index.all_sweeps(self.index)[:10])
+            raise InvalidRequest(f"no sweep {sweep_id!r}; sweeps: {known or 'none yet'}")
+        return found
+
+    def study(self, sweep_id: str) -> optuna.Study:
+        return optuna.load_study(study_name=sweep_id, storage=self.storage)
+
+    def set_status(self, sweep_id: str, status: str, note: str | None = None) -> None:
+        index.set_status(self.index, sweep_id, status, self.clock(), note)
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+def spec_of(record: index.SweepRecord) -> SweepSpec:
+    return SweepSpec.model_validate(record.spec)
+
+
+def trials_of(study: optuna.Study) -> list[FrozenTrial]:
+    """The sweep's trials, without Optuna's queued (waiting) ones."""
+    return [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+
+
+def sweep_jobs(skill: AiquSkill, sweep_id: str, *, active_only: bool) -> list[Job]:
+    jobs = skill.scheduler.list(include_finished=not active_only)
+    return [j for j in jobs if j.labels.get("sweep") == sweep_id]
+
+
+def best_trial(trials: list[FrozenTrial], direction: str) -> BestTrial | None:
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not done:
+        return None
+    pick = min if direction == "minimize" else max
+    best = pick(done, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    return BestTrial(
+        trial=best.number,
+        value=float(best.value),  # type: ignore[arg-type]
+        params=best.params,
+        job_id=best.user_attrs.get(JOB_ATTR),
+    )
+
+
+def limits_usage(
+    skill: AiquSkill, book: SweepBook, spec: SweepSpec, trials: list[FrozenTrial], running: int
+) -> SweepLimitsUsage:
+    return SweepLimitsUsage(
+        trials_started=len(trials),
+        max_trials=spec.max_trials,
+        trials_running=running,
+        max_parallel=spec.max_parallel,
+        quiet_hours=str(book.quiet_hours) if book.quiet_hours else None,
+        agent_budget=skill.agent_usage(),
+    )
+
+
+def sweep_status(skill: AiquSkill, book: SweepBook, sweep: str) -> SweepStatus:
+    from .sweep_advice import advice_for  # Optuna's pruners, only when a status is read
+
+    with book.lock:
+        record = book.record(sweep)
+        spec = spec_of(record)
+        study = book.study(sweep)
+        trials = trials_of(study)
+        jobs = {j.id: j for j in sweep_jobs(skill, sweep, active_only=False)}
+        rows = []
+        for t in trials:
+            job = jobs.get(t.user_attrs.get(JOB_ATTR, ""))
+            running = t.state == TrialState.RUNNING
+            rows.append(
+                TrialRow(
+                    trial=t.number,
+                    state=STATE_WORDS.get(t.state, t.state.name.lower()),
+                    params=t.params,
+                    value=t.value if t.state == TrialState.COMPLETE else None,
+                    job_id=t.user_attrs.get(JOB_ATTR),
+                    job_state=job.state.value if job else None,
+                    last_step=t.last_step,
+                    note=t.user_attrs.get(NOTE_ATTR),
+                    advice=advice_for(study, t) if running and t.intermediate_values else None,
+                )
+            )
+        active = sum(1 for j in jobs.values() if j.state.active)
+        return SweepStatus(
+            sweep=sweep,
+            status=record.status,
+            status_note=record.status_note,
+            objective=spec.objective,
+            direction=spec.direction,
+            base_job=f"{spec.base_job_name} (id {spec.base_job_id})",
+            best=best_trial(trials, spec.direction),
+            limits=limits_usage(skill, book, spec, trials, active),
+            trials=rows,
+        )
+
+
+# -- checks -------------------------------------------------------------------------
+
+
+def check_first_trials(space: dict[str, ParamSpec], points: list[dict[str, Any]]) -> None:
+    """Points to try first must name known parameters with values inside their range."""
+    for point in points:
+        for name, value in point.items():
+            spec = space.get(name)
+            if spec is None:
+                raise InvalidRequest(
+                    f"first_trials names {name!r}, not in the search space ({', '.join(space)})"
+                )
+            if isinstance(spec, CategoricalParam):
+                if value not in spec.choices:
+                    raise InvalidRequest(
+                        f"first_trials {name}={value!r}: not one of {spec.choices}"
+                    )
+            elif not (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and spec.low <= value <= spec.high
+                and math.isfinite(value)
+            ):
+                raise InvalidRequest(
+                    f"first_trials {name}={value!r}: must be a number in [{spec.low}, {spec.high}]"
+                )
+
+
+def closed_trial_check(trial: FrozenTrial, sweep: str) -> None:
+    if trial.state != TrialState.RUNNING:
+        word = STATE_WORDS.get(trial.state, trial.state.name.lower())
+        raise InvalidRequest(
+            f"trial {trial.number} of sweep {sweep} is already {word}"
+            + (f" with value {trial.value}" if trial.value is not None else "")
+            + "; only running trials can be reported or pruned"
+        )
+
+
+def find_trial(study: optuna.Study, sweep: str, number: int) -> FrozenTrial:
+    trials = trials_of(study)
+    for t in trials:
+        if t.number == number:
+            return t
+    numbers = ", ".join(str(t.number) for t in trials) or "none yet"
+    raise InvalidRequest(f"sweep {sweep} has no trial {number}; its trials: {numbers}")
