@@ -15,6 +15,7 @@ from .backend import SchedulerError
 from .errors import InvalidRequest, Refused
 from .models import ActionResult, JobDetail, JobList, LogTail, QueueOverview
 from .ownership import CancelGate
+from .sweep_server import SweepBookSource, register_sweep_tools
 from .tools import AiquSkill
 
 T = TypeVar("T")
@@ -43,7 +44,9 @@ def _answer(call: Callable[[], T]) -> T:
         raise ToolError(str(exc)) from exc
 
 
-def build_server(skill: AiquSkill, cancel_gate: CancelGate | None = None) -> MCPServer:
+def build_server(
+    skill: AiquSkill, cancel_gate: CancelGate | None = None, sweeps: SweepBookSource = None
+) -> MCPServer:
     server = MCPServer(
         "aiqu",
         instructions="AiQu, the GPU job scheduler: see jobs, queues and logs; start, requeue"
@@ -167,4 +170,5 @@ def build_server(skill: AiquSkill, cancel_gate: CancelGate | None = None) -> MCP
         you it was approved."""
         return _answer(lambda: actions.cancel_job(skill, job, turn_id, proposal_id, cancel_gate))
 
+    register_sweep_tools(server, skill, sweeps)
     return server

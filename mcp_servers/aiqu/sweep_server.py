@@ -193,7 +193,7 @@ def register_sweep_tools(
 
     @server.tool(annotations=CHANGE)
     def resume_sweep(sweep: SweepId, note: Note = None) -> SweepStatus:
-        """Resume a paused or stopped sweep."""
+        """Resume a paused or stopped sweep: next_trial may start trials again."""
         return resume(sweep, note)
 
     @server.tool(annotations=CHANGE)
