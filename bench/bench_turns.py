@@ -107,9 +107,9 @@ async def bench_service(
 class EventSender:
     """Signs on the fly (one fresh webhook-id per event) over one keep-alive client."""
 
-    def __init__(self, service: Service) -> None:
-        self.url = f"{service.url}/hooks/training"
-        self.webhook = Webhook(service.secret)
+    def __init__(self, url: str, secret: str) -> None:
+        self.url = f"{url}/hooks/training"
+        self.webhook = Webhook(secret)
         self.client = httpx.AsyncClient()
 
     async def send(self, **event: Any) -> None:
@@ -184,7 +184,7 @@ def quantiles_ms(values: list[float]) -> str:
 
 
 async def measure_turns(service: Service, slack: FakeSlack, events: int) -> None:
-    sender = EventSender(service)
+    sender = EventSender(service.url, service.secret)
     times: dict[str, list[float]] = {k: [] for k in ("svc new", "raw new", "svc same", "raw same")}
     try:
         # Warm-up: the first turn of a process pays for opencode's and the skills' lazy starts.
@@ -231,7 +231,7 @@ def prompt_sizes(request: ModelRequest) -> tuple[int, int, dict[str, tuple[int, 
 
 async def measure_prompt(service: Service, model: ScriptedModel, slack: FakeSlack) -> None:
     model.requests.clear()
-    sender = EventSender(service)
+    sender = EventSender(service.url, service.secret)
     try:
         await service_turn(sender, slack, "bench/prompt-size", 1)
     finally:
