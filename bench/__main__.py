@@ -1,0 +1,47 @@
+"""`python -m bench` (`make bench`): every bench/bench_*.py in turn, with its defaults.
+
+Each runs as its own subprocess, under a header, and one failing does not stop
+the rest; the exit status says whether any failed. The Slurm bench needs root
+(it starts munged, slurmctld and slurmd in a network namespace) and is skipped
+otherwise. `python -m bench intake turns` runs only the benches named.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+NEEDS_ROOT = {"bench_slurm"}
+
+
+def main(argv: list[str]) -> int:
+    wanted = {f"bench_{name.removeprefix('bench_')}" for name in argv}
+    benches = sorted(p for p in BENCH_DIR.glob("bench_*.py") if not wanted or p.stem in wanted)
+    if unknown := wanted - {p.stem for p in benches}:
+        known = ", ".join(p.stem for p in sorted(BENCH_DIR.glob("bench_*.py")))
+        print(f"unknown bench(es): {', '.join(sorted(unknown))}; known: {known}", file=sys.stderr)
+        return 2
+    results: list[tuple[str, str]] = []
+    for path in benches:
+        print(f"\n===== {path.stem} =====", flush=True)
+        if path.stem in NEEDS_ROOT and os.geteuid() != 0:
+            print("skipped: needs root (it starts a real Slurm in a network namespace)")
+            results.append((path.stem, "skipped (not root)"))
+            continue
+        t0 = time.perf_counter()
+        # Run from the repository root, so `agent`, `mcp_servers` and `tests` import.
+        rc = subprocess.run([sys.executable, str(path)], cwd=BENCH_DIR.parent).returncode
+        status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+        results.append((path.stem, f"{status}, {time.perf_counter() - t0:.0f} s"))
+    print("\n===== summary =====")
+    for name, status in results:
+        print(f"{name:<20} {status}")
+    return 0 if all(not s.startswith("FAILED") for _, s in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
