@@ -205,3 +205,14 @@ async def test_model_sees_only_skill_tools(service: Service, model: ScriptedMode
     assert all(n.startswith(("aiqu_", "mlflow_", "datasets_")) for n in names), names
     for builtin in ("bash", "edit", "write", "read", "webfetch", "question", "todowrite", "task"):
         assert builtin not in names
+
+
+async def test_readyz_reports_opencode_and_model(service: Service) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{service.url}/readyz")
+        metrics = (await client.get(f"{service.url}/metrics")).text
+    assert r.status_code == 200
+    assert r.json() == {"ready": True, "opencode": True, "model": True}
+    assert 'mlops_turns_total{outcome="silent",reason="ok"}' in metrics

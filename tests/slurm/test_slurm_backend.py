@@ -92,7 +92,9 @@ def test_list_shows_own_and_other_peoples_jobs(
 ) -> None:
     done = finished(scheduler, scheduler.submit(sh("true", name="quick")).id)
     ours = scheduler.submit(sh("sleep 30", name="long"))
-    theirs = slurm_cluster.run("sbatch", "--parsable", "--job-name=alice-run", "--wrap=sleep 30")
+    theirs = slurm_cluster.run(
+        "sbatch", "--parsable", "--job-name=alice-run", "--output=/dev/null", "--wrap=sleep 30"
+    )
     theirs_id = theirs.stdout.strip()
 
     everything = {j.id: j for j in scheduler.list()}

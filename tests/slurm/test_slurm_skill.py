@@ -38,7 +38,9 @@ async def test_agent_starts_watches_and_stops_its_own_slurm_job_only(
             labels={"submitted_by": "ann"},
         )
     )
-    theirs = slurm_cluster.run("sbatch", "--parsable", "--job-name=bob-run", "--wrap=sleep 60")
+    theirs = slurm_cluster.run(
+        "sbatch", "--parsable", "--job-name=bob-run", "--output=/dev/null", "--wrap=sleep 60"
+    )
     env = {
         "PATH": os.environ["PATH"],
         "MLOPS_STATE_DIR": str(state_dir),
