@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agent.sqlite import connect
+
 T = TypeVar("T")
 
 SCHEMA = """
@@ -75,11 +77,7 @@ class Database:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn = connect(self.path, check_same_thread=False)
         conn.executescript(SCHEMA)
         self._conn = conn
 
@@ -97,17 +95,3 @@ class Database:
             await self.run(lambda conn: conn.close())
             self._conn = None
         self._pool.shutdown(wait=True)
-
-
-class transaction:
-    """`with transaction(conn):` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agent.db import Database, transaction
+from agent.db import Database
+from agent.sqlite import immediate
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Inbox:
 def _insert(conn: sqlite3.Connection, rows: list[tuple[str, str, str, dict[str, Any]]]):
     now = time.time()
     results: list[tuple[int, bool]] = []
-    with transaction(conn):
+    with immediate(conn):
         for key, kind, conversation, payload in rows:
             cur = conn.execute(
                 "INSERT INTO inbox (dedupe_key, kind, conversation, payload, received)"
@@ -134,7 +135,7 @@ def _ready_conversations(conn: sqlite3.Connection) -> list[str]:
 
 
 def _lease(conn: sqlite3.Connection, conversation: str, turn_id: str) -> list[Item]:
-    with transaction(conn):
+    with immediate(conn):
         rows = conn.execute(
             "UPDATE inbox SET state = 'leased', turn_id = ? WHERE state = 'ready'"
             " AND conversation = ? RETURNING id, kind, conversation, payload, received",
@@ -146,7 +147,7 @@ def _lease(conn: sqlite3.Connection, conversation: str, turn_id: str) -> list[It
 
 def _set_state(conn: sqlite3.Connection, ids: list[int], state: str) -> None:
     finished = time.time() if state == "done" else None
-    with transaction(conn):
+    with immediate(conn):
         conn.executemany(
             "UPDATE inbox SET state = ?, finished = ? WHERE id = ?",
             [(state, finished, i) for i in ids],

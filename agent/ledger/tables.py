@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from agent.ledger import signing
 from agent.ledger.records import AuditRow, Confirmation, Proposal, Turn
+from agent.sqlite import connect, immediate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -51,7 +52,6 @@ class SignedTables:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         try:
-            conn.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
             conn.executescript(SCHEMA)
         finally:
             conn.close()
@@ -72,13 +72,8 @@ class SignedTables:
         check-then-write inside it cannot interleave with another writer's."""
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         finally:
             conn.close()
 
@@ -166,7 +161,4 @@ class SignedTables:
         return out
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
+        return connect(self.path)

@@ -15,7 +15,6 @@ concurrent submissions cannot both squeeze under the limit.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from agent.sqlite import connect, immediate
 
 from .errors import BudgetExceeded
 
@@ -80,10 +81,7 @@ class AgentBudget:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.limits = limits
         self._clock = clock
-        self._conn = sqlite3.connect(
-            path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = connect(path, check_same_thread=False)
         self._conn.executescript(SCHEMA)
         self._lock = threading.RLock()  # tool calls run in worker threads; one connection
 
@@ -109,8 +107,7 @@ class AgentBudget:
     def _spend(
         self, count_active: CountActive, gpus: int, time_limit_min: int, action: str
     ) -> Iterator[Callable[[str], None]]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn):
             self._check(count_active, gpus * time_limit_min / 60)
 
             def record(job_id: str) -> None:
@@ -127,10 +124,6 @@ class AgentBudget:
                 )
 
             yield record
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
 
     def _check(self, count_active: CountActive, new_gpu_hours: float) -> None:
         active = count_active(self._started_ids())

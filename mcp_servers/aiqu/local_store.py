@@ -11,9 +11,9 @@ import dataclasses
 import json
 import signal
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from agent import sqlite
 
 from .backend import Job, JobSpec, JobState
 
@@ -47,23 +47,12 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name);
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Autocommit mode: transactions are opened explicitly by write_tx().
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn = sqlite.connect(path, synchronous="NORMAL", check_same_thread=False)
     conn.executescript(SCHEMA)
     return conn
 
 
-@contextmanager
-def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+write_tx = sqlite.immediate
 
 
 def spec_to_json(spec: JobSpec) -> str:

@@ -28,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.sqlite import connect, immediate
+
 from .backend import Health, Job, JobSpec, JobState, SchedulerError
 from .jobenv import identity_env, job_env
 from .processes import tail_file
@@ -321,22 +323,14 @@ class SlurmScheduler:
         return SchedulerError(f"{exc}; partitions on this cluster: {', '.join(names)}")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._index_path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+        return connect(self._index_path, synchronous="NORMAL")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         finally:
             conn.close()
 
