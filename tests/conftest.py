@@ -31,3 +31,8 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("MLOPS_", "SLACK_")):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -10,6 +10,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from mcp_servers.compact import CompactMCPServer
+
 from . import actions, tools
 from .backend import SchedulerError
 from .errors import InvalidRequest, Refused
@@ -47,7 +49,7 @@ def _answer(call: Callable[[], T]) -> T:
 def build_server(
     skill: AiquSkill, cancel_gate: CancelGate | None = None, sweeps: SweepBookSource = None
 ) -> MCPServer:
-    server = MCPServer(
+    server = CompactMCPServer(
         "aiqu",
         instructions="AiQu, the GPU job scheduler: see jobs, queues and logs; start, requeue"
         " and stop the agent's own jobs within a budget.",

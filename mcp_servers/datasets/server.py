@@ -12,6 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from mcp_servers.compact import CompactMCPServer
 from mcp_servers.datasets import tools
 from mcp_servers.datasets.errors import DatasetError
 from mcp_servers.datasets.models import DatasetList, LabelCheck, VersionDiff, VersionStats
@@ -34,7 +35,7 @@ Version = Annotated[str, Field(description="Version folder name from list_datase
 
 def build_server(root: str | os.PathLike[str]) -> MCPServer:
     store = DatasetStore(root)
-    server = MCPServer(name="datasets", instructions=INSTRUCTIONS)
+    server = CompactMCPServer(name="datasets", instructions=INSTRUCTIONS)
 
     @_read_only_tool(server)
     def list_datasets() -> DatasetList:

@@ -11,6 +11,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from agent.ledger import LedgerError
+from mcp_servers.compact import CompactMCPServer
 
 from . import changes, reading
 from .changes import ReplaceEdit
@@ -44,7 +45,7 @@ def _answer(call: Callable[[], T]) -> T:
 
 
 def build_server(skill: GitSkill) -> MCPServer:
-    server = MCPServer(
+    server = CompactMCPServer(
         "git",
         instructions="The training repos: read files, history, diffs and grep freely. To change "
         "a file: propose_change, end the turn, and apply_change only in a later turn after a "

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import Field
 
+from mcp_servers.compact import CompactMCPServer
 from mcp_servers.mlflow import plots, summary
 from mcp_servers.mlflow import runs as run_tools
 from mcp_servers.mlflow.models import Comparison, MetricSummary, Plot, RunDetail, SearchRunsResult
@@ -46,7 +47,7 @@ RunRefs = Annotated[list[RunRef], Field(description="run IDs, run names or job n
 
 
 def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
-    server = MCPServer(
+    server = CompactMCPServer(
         "mlflow",
         instructions="Read-only access to MLflow runs and metrics: find runs, summarise "
         "metric histories, compare runs, plot curves.",

@@ -1,0 +1,51 @@
+"""Tool schemas sent to the model drop pydantic's name-echo titles, nothing else."""
+
+from __future__ import annotations
+
+import mcp
+import pytest
+from pydantic import Field
+
+from mcp_servers.compact import CompactMCPServer, without_titles
+
+
+def test_titles_go_but_a_property_called_title_stays() -> None:
+    schema = {
+        "title": "fArguments",
+        "type": "object",
+        "properties": {
+            "title": {"title": "Title", "type": "string", "description": "a run's title"},
+            "n": {"title": "N", "anyOf": [{"type": "integer", "title": "Int"}, {"type": "null"}]},
+        },
+        "required": ["title"],
+    }
+    assert without_titles(schema) == {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "description": "a run's title"},
+            "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        },
+        "required": ["title"],
+    }
+
+
+@pytest.mark.anyio
+async def test_listed_tools_are_compact_and_calls_still_validate() -> None:
+    server = CompactMCPServer(name="t")
+
+    @server.tool()
+    def plot(run: str = Field(description="run id or name"), points: int = 10) -> dict:
+        """Plot a run."""
+        return {"run": run, "points": points}
+
+    async with mcp.Client(server) as client:
+        (tool,) = (await client.list_tools()).tools
+        assert "title" not in tool.input_schema
+        assert tool.input_schema["properties"]["run"] == {
+            "description": "run id or name",
+            "type": "string",
+        }
+        bad = await client.call_tool("plot", {"run": "r1", "points": "many"})
+        assert bad.is_error
+        ok = await client.call_tool("plot", {"run": "r1", "points": 3})
+        assert not ok.is_error and '"points": 3' in ok.content[0].text
