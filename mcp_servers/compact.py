@@ -1,9 +1,11 @@
 """An MCP server whose tool schemas cost the model fewer tokens.
 
-Pydantic gives every parameter a `title` that only repeats its name
-("Run", "Metric"); the model reads the name and the description anyway, and
-pays for every character of every tool on every turn. Only the schemas sent
-out are compacted; validation uses the full ones.
+The model pays for every character of every tool on every turn. Pydantic's
+schemas carry two kinds of noise: a `title` on everything that only repeats
+its name ("Run", "Metric"), and optional parameters spelled
+`anyOf: [X, {"type": "null"}], default: null` where "leave it out" says the
+same. Only the schemas sent out are compacted; calls are validated against
+the full ones, so an explicit null is still accepted.
 """
 
 from __future__ import annotations
@@ -27,10 +29,22 @@ def without_titles(schema: Any) -> Any:
         if key == "title" and isinstance(value, str):
             continue
         if key in _NAMED_SCHEMAS and isinstance(value, dict):
-            out[key] = {name: without_titles(sub) for name, sub in value.items()}
+            out[key] = {name: without_titles(_optional(sub)) for name, sub in value.items()}
         else:
             out[key] = without_titles(value)
     return out
+
+
+def _optional(schema: Any) -> Any:
+    """`anyOf: [X, null]` with `default: null` → X: omitting the parameter means null."""
+    if not isinstance(schema, dict) or schema.get("default", 0) is not None:
+        return schema
+    variants = schema.get("anyOf")
+    if not (isinstance(variants, list) and len(variants) == 2 and {"type": "null"} in variants):
+        return schema
+    (kept,) = [v for v in variants if v != {"type": "null"}]
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**kept, **rest}
 
 
 class CompactMCPServer(MCPServer):

@@ -9,13 +9,18 @@ from pydantic import Field
 from mcp_servers.compact import CompactMCPServer, without_titles
 
 
-def test_titles_go_but_a_property_called_title_stays() -> None:
+def test_titles_and_optional_nulls_go_but_a_property_called_title_stays() -> None:
     schema = {
         "title": "fArguments",
         "type": "object",
         "properties": {
             "title": {"title": "Title", "type": "string", "description": "a run's title"},
             "n": {"title": "N", "anyOf": [{"type": "integer", "title": "Int"}, {"type": "null"}]},
+            "k": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "default": None,
+                "description": "optional",
+            },
         },
         "required": ["title"],
     }
@@ -23,7 +28,8 @@ def test_titles_go_but_a_property_called_title_stays() -> None:
         "type": "object",
         "properties": {
             "title": {"type": "string", "description": "a run's title"},
-            "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]},  # required: kept as is
+            "k": {"type": "string", "description": "optional"},
         },
         "required": ["title"],
     }
@@ -34,9 +40,13 @@ async def test_listed_tools_are_compact_and_calls_still_validate() -> None:
     server = CompactMCPServer(name="t")
 
     @server.tool()
-    def plot(run: str = Field(description="run id or name"), points: int = 10) -> dict:
+    def plot(
+        run: str = Field(description="run id or name"),
+        points: int = 10,
+        metric: str | None = None,
+    ) -> dict:
         """Plot a run."""
-        return {"run": run, "points": points}
+        return {"run": run, "points": points, "metric": metric}
 
     async with mcp.Client(server) as client:
         (tool,) = (await client.list_tools()).tools
@@ -47,5 +57,6 @@ async def test_listed_tools_are_compact_and_calls_still_validate() -> None:
         }
         bad = await client.call_tool("plot", {"run": "r1", "points": "many"})
         assert bad.is_error
-        ok = await client.call_tool("plot", {"run": "r1", "points": 3})
+        assert tool.input_schema["properties"]["metric"] == {"type": "string"}
+        ok = await client.call_tool("plot", {"run": "r1", "points": 3, "metric": None})
         assert not ok.is_error and '"points": 3' in ok.content[0].text
