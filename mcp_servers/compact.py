@@ -50,12 +50,8 @@ def _optional(schema: Any) -> Any:
 class CompactMCPServer(MCPServer):
     async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
+        # Output schemas stay whole: clients validate results against them, and the
+        # model never reads them.
         return [
-            t.model_copy(
-                update={
-                    "input_schema": without_titles(t.input_schema),
-                    "output_schema": without_titles(t.output_schema),
-                }
-            )
-            for t in tools
+            t.model_copy(update={"input_schema": without_titles(t.input_schema)}) for t in tools
         ]
