@@ -39,6 +39,7 @@ from .sweeps import (
     closed_trial_check,
     find_trial,
     limits_usage,
+    open_trial_jobs,
     spec_of,
     sweep_jobs,
     sweep_status,
@@ -123,7 +124,7 @@ def next_trial(skill: AiquSkill, book: SweepBook, sweep: str) -> TrialStarted:
             (t for t in trials if t.state == TrialState.RUNNING and JOB_ATTR not in t.user_attrs),
             None,
         )
-        active = sweep_jobs(skill, sweep, active_only=True)
+        active = open_trial_jobs(skill, sweep, trials)
         if orphan is None and len(trials) >= spec.max_trials:
             raise SweepLimitReached(
                 f"refused: sweep {sweep} has started {len(trials)} of {spec.max_trials} trials"
@@ -194,7 +195,9 @@ def _job_of_trial(skill: AiquSkill, sweep: str, number: int) -> str | None:
 def report_trial(
     skill: AiquSkill, book: SweepBook, sweep: str, trial: int, value: float | None
 ) -> TrialClosed:
-    """Tell Optuna a finished trial's objective; None marks it failed (no objective)."""
+    """Tell Optuna a finished trial's objective; None marks it failed (no objective).
+
+    The job may still be exiting: its `finished` event comes before the process ends."""
     if value is not None and not math.isfinite(value):
         raise InvalidRequest(
             f"value must be a finite number, got {value}; pass null if the trial failed"
@@ -203,14 +206,6 @@ def report_trial(
         study = book.study(book.record(sweep).id)
         found = find_trial(study, sweep, trial)
         closed_trial_check(found, sweep)
-        job_id = found.user_attrs.get(JOB_ATTR)
-        if job_id:
-            job = skill.scheduler.get(job_id)
-            if job.state.active:
-                raise InvalidRequest(
-                    f"trial {trial}'s job {job_id} is still {job.state.value}; report it once it"
-                    " ended, or prune_trial to stop it early"
-                )
         if value is None:
             study.tell(found.number, state=TrialState.FAIL)
         else:

@@ -110,6 +110,13 @@ def sweep_jobs(skill: AiquSkill, sweep_id: str, *, active_only: bool) -> list[Jo
     return [j for j in jobs if j.labels.get("sweep") == sweep_id]
 
 
+def open_trial_jobs(skill: AiquSkill, sweep_id: str, trials: list[FrozenTrial]) -> list[Job]:
+    """The sweep's active jobs, less those of trials already reported or pruned (a
+    reported trial's process may take a moment to exit; it no longer counts)."""
+    closed = {t.user_attrs.get(JOB_ATTR) for t in trials if t.state in CLOSED}
+    return [j for j in sweep_jobs(skill, sweep_id, active_only=True) if j.id not in closed]
+
+
 def best_trial(trials: list[FrozenTrial], direction: str) -> BestTrial | None:
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not done:
@@ -163,7 +170,7 @@ def sweep_status(skill: AiquSkill, book: SweepBook, sweep: str) -> SweepStatus:
                     advice=advice_for(study, t) if running and t.intermediate_values else None,
                 )
             )
-        active = sum(1 for j in jobs.values() if j.state.active)
+        active = len(open_trial_jobs(skill, sweep, trials))
         return SweepStatus(
             sweep=sweep,
             status=record.status,

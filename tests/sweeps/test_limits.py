@@ -51,8 +51,9 @@ def test_trial_past_max_parallel_is_refused(
     with pytest.raises(SweepLimitReached, match="2 of 2 parallel trials allowed"):
         act.next_trial(skill, book, "s1")
     assert optuna_trials(book) == 2 and sweep_job_count(skill) == 2
-    # One ends: the next one may start.
-    act.prune_trial(skill, book, "s1", first.trial, "test")
+    # A reported trial no longer counts, even while its process is still exiting.
+    act.report_trial(skill, book, "s1", first.trial, 0.5)
+    assert skill.scheduler.get(first.job_id).state.active
     assert act.next_trial(skill, book, "s1").trial == 2
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -49,13 +50,13 @@ def items(state_dir: Path) -> list[tuple[str, str, str]]:
     return [tuple(r) for r in rows]
 
 
-def schedule(inbox: Inbox, state_dir: Path, now: list[float], **kw: object) -> Schedule:
+def schedule(inbox: Inbox, state_dir: Path, now: list[float], **kw: Any) -> Schedule:
     kw.setdefault("tick_interval_s", 600.0)
     kw.setdefault("digest_at", None)
     woken.clear()
     return Schedule(
         inbox, state_dir, lambda: woken.append(1), zone=STOCKHOLM, clock=lambda: now[0], **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_one_tick_per_interval_for_each_active_sweep(inbox: Inbox, state_dir: Path) -> None:
