@@ -28,9 +28,11 @@ from agent.ledger import Ledger, create_key
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
+from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
 from agent.turns import TurnEngine
+from mcp_servers.aiqu.sweep_clock import parse_hhmm, parse_zone
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +137,18 @@ class Service:
             endpoint=self.model_url,
             interval_s=s.model_check_interval_s,
         )
+        self.schedule = Schedule(
+            self.inbox,
+            self.state_dir,
+            self.engine.wake,
+            tick_interval_s=s.tick_interval_s,
+            digest_at=parse_hhmm(s.digest_time, "MLOPS_DIGEST_TIME") if s.digest_time else None,
+            zone=parse_zone(s.timezone),
+        )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),
             asyncio.create_task(self.watch.run(), name="model-watch"),
+            asyncio.create_task(self.schedule.run(), name="schedule"),
         ]
         await self._start_http()
 
@@ -202,7 +213,11 @@ class Service:
     async def stop(self) -> None:
         """Stop in reverse order; each step is bounded so one stuck part cannot hang the rest."""
         if self._server is not None:
+            # Let uvicorn finish on its own so it closes its listening socket: a
+            # cancelled serve() keeps the port bound for the rest of the process.
             self._server.should_exit = True
+            http = [t for t in self._tasks if t.get_name() == "http"]
+            await _bounded("http server", asyncio.gather(*http, return_exceptions=True), 5.0)
         await _bounded("turn engine", self.engine.stop())
         for task in self._tasks:
             task.cancel()

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     agent_gpu_hours: float = Field(8.0, ge=0)
     agent_default_time_limit_min: int = Field(60, gt=0)
 
+    # Overnight: wake-ups for sweeps, the morning digest, and when not to start work.
+    tick_interval_s: float | None = Field(1800.0, gt=0)
+    digest_time: str | None = "07:30"  # local time, HH:MM; empty = no digest
+    timezone: str | None = None  # IANA name; default the machine's zone
+    quiet_hours: str | None = None  # e.g. 22:00-06:00: the agent starts no new work then
+
     @field_validator("allowed_users", mode="before")
     @classmethod
     def _split_users(cls, value: object) -> object:
@@ -91,6 +97,36 @@ class Settings(BaseSettings):
     def _split_phrases(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(p.strip().lower() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("digest_time", "timezone", "quiet_hours", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        if value is not None:
+            from mcp_servers.aiqu.sweep_clock import parse_hhmm
+
+            parse_hhmm(value, "the digest time")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        from mcp_servers.aiqu.sweep_clock import parse_zone
+
+        parse_zone(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        from mcp_servers.aiqu.sweep_clock import QuietHours
+
+        QuietHours.from_env({"MLOPS_QUIET_HOURS": value or ""})
         return value
 
     @field_validator("webhook_secret")

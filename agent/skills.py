@@ -56,6 +56,10 @@ def skill_environment(
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     if settings.git_repos:
         env["MLOPS_GIT_REPOS"] = settings.git_repos
+    if settings.quiet_hours:
+        env["MLOPS_QUIET_HOURS"] = settings.quiet_hours
+    if settings.timezone:
+        env["MLOPS_TIMEZONE"] = settings.timezone
     for key in NEVER_PASSED:
         env.pop(key, None)
     return env

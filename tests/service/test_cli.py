@@ -51,6 +51,10 @@ async def test_invalid_setting_fails_at_start_naming_the_variable(tmp_path: Path
     assert code == 2 and "MLOPS_PORT" in err
     code, _, err = await cli("serve", env=clean_env(MLOPS_WEBHOOK_SECRET="hunter2"), cwd=tmp_path)
     assert code == 2 and "MLOPS_WEBHOOK_SECRET" in err and "whsec_" in err
+    code, _, err = await cli("serve", env=clean_env(MLOPS_DIGEST_TIME="7.30am"), cwd=tmp_path)
+    assert code == 2 and "MLOPS_DIGEST_TIME" in err and "HH:MM" in err
+    code, _, err = await cli("serve", env=clean_env(MLOPS_TIMEZONE="Mars/Olympus"), cwd=tmp_path)
+    assert code == 2 and "MLOPS_TIMEZONE" in err and "IANA" in err
 
 
 async def test_serve_without_model_says_exactly_what_to_set(tmp_path: Path) -> None:
