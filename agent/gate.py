@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from typing import Any
 
 from agent.cards import outcome_card, proposal_card
@@ -141,7 +142,9 @@ def _short(output: Any, limit: int = 2000) -> Any:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _save_card(conn, proposal_id, channel, ts, shown) -> None:  # type: ignore[no-untyped-def]
+def _save_card(
+    conn: sqlite3.Connection, proposal_id: str, channel: str, ts: str, shown: str
+) -> None:
     conn.execute(
         "INSERT INTO cards (proposal_id, channel, ts, shown) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (proposal_id) DO UPDATE SET shown = excluded.shown",
@@ -149,7 +152,7 @@ def _save_card(conn, proposal_id, channel, ts, shown) -> None:  # type: ignore[n
     )
 
 
-def _open_cards(conn) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped-def]
+def _open_cards(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
     rows = conn.execute(
         "SELECT proposal_id, channel, ts, shown FROM cards"
         " WHERE shown NOT IN ('applied', 'rejected', 'expired')"

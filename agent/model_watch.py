@@ -10,8 +10,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+
+class Pausable(Protocol):
+    paused: bool
+
+    def wake(self) -> None: ...
 
 
 class ModelWatch:
@@ -20,7 +27,7 @@ class ModelWatch:
         *,
         reachable: Callable[[], Awaitable[bool]],
         notice: Callable[[str], Awaitable[None]],
-        engine: object,  # TurnEngine: has .paused and .wake()
+        engine: Pausable,
         grace_s: float,
         endpoint: str,
         interval_s: float = 2.0,
@@ -52,13 +59,13 @@ class ModelWatch:
                     "waiting events are being processed."
                 )
             self.down_since, self.notified = None, False
-            if self.engine.paused:  # type: ignore[attr-defined]
-                self.engine.paused = False  # type: ignore[attr-defined]
-                self.engine.wake()  # type: ignore[attr-defined]
+            if self.engine.paused:
+                self.engine.paused = False
+                self.engine.wake()
             return
         if self.down_since is None:
             self.down_since = now
-        self.engine.paused = True  # type: ignore[attr-defined]
+        self.engine.paused = True
         if not self.notified and now - self.down_since >= self.grace_s:
             minutes = (now - self.down_since) / 60
             await self.notice(

@@ -12,17 +12,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from agent import metrics
 from agent.brief import is_silent
 from agent.conversations import Conversations
 from agent.db import Database
 from agent.inbox import Inbox, Item
+from agent.opencode.client import TurnResult
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
+from agent.outbox import Outbox
 from agent.render import render_turn
 
 log = logging.getLogger(__name__)
@@ -30,22 +33,9 @@ log = logging.getLogger(__name__)
 MAX_RESTART_RETRIES = 3
 
 
-class ToolCallLike(Protocol):
-    tool: str
-    input: Any
-    status: str
-    output: Any
-
-
-class TurnResultLike(Protocol):
-    text: str
-    tool_calls: Any
-    error: str | None
-
-
 class Runtime(Protocol):
     async def ensure_session(self, title: str) -> str: ...
-    async def run_turn(self, session_id: str, text: str, timeout_s: float) -> Any: ...
+    async def run_turn(self, session_id: str, text: str, timeout_s: float) -> TurnResult: ...
     async def model_reachable(self) -> bool: ...
 
 
@@ -58,7 +48,7 @@ class TurnContext:
     conversation: str
     items: list[Item]
     notes: list[str] = field(default_factory=list)
-    result: Any = None
+    result: TurnResult | None = None
 
 
 Hook = Callable[[TurnContext], Awaitable[None]]
@@ -72,7 +62,7 @@ class TurnEngine:
         inbox: Inbox,
         conversations: Conversations,
         runtime: Runtime,
-        outbox: Any,  # agent.outbox.Outbox
+        outbox: Outbox,
         record_turn: Callable[[str, str, str], Awaitable[tuple[str, int]]],
         silence_marker: str,
         max_concurrent: int,
@@ -174,7 +164,7 @@ class TurnEngine:
         await self._finish(turn_id, outcome, reason, detail, started)
         await self.inbox.done(items)
 
-    async def _run_with_restarts(self, conversation: str, text: str) -> Any:
+    async def _run_with_restarts(self, conversation: str, text: str) -> TurnResult:
         for attempt in range(MAX_RESTART_RETRIES + 1):
             session_id = await self._session(conversation)
             try:
@@ -204,7 +194,15 @@ class TurnEngine:
         await self.db.run(_end_turn, turn_id, outcome, reason, detail)
 
 
-def _start_turn(conn, turn_id, conversation, seq, source, senders, n_items) -> None:  # type: ignore[no-untyped-def]
+def _start_turn(
+    conn: sqlite3.Connection,
+    turn_id: str,
+    conversation: str,
+    seq: int,
+    source: str,
+    senders: list[str],
+    n_items: int,
+) -> None:
     conn.execute(
         "INSERT INTO turns (turn_id, conversation, seq, source, sender, items, started)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -212,7 +210,9 @@ def _start_turn(conn, turn_id, conversation, seq, source, senders, n_items) -> N
     )
 
 
-def _end_turn(conn, turn_id, outcome, reason, detail) -> None:  # type: ignore[no-untyped-def]
+def _end_turn(
+    conn: sqlite3.Connection, turn_id: str, outcome: str, reason: str, detail: str | None
+) -> None:
     conn.execute(
         "UPDATE turns SET ended = ?, outcome = ?, reason = ?, detail = ? WHERE turn_id = ?",
         (time.time(), outcome, reason, detail, turn_id),
