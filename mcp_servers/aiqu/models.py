@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from .backend import Job
+
+# A --key=value parameter's value. JSON's "number" covers int and float, so the model
+# reads one short type list; validation still keeps 20 an int and 0.1 a float.
+ParamValue = Annotated[str | int | float, WithJsonSchema({"type": ["string", "number"]})]
 
 
 def iso(ts: float | None) -> str | None:

@@ -114,7 +114,11 @@ def next_trial(skill: AiquSkill, book: SweepBook, sweep: str) -> TrialStarted:
             raise Refused(
                 f"refused: sweep {sweep} is {record.status}"
                 + (f" ({record.status_note})" if record.status_note else "")
-                + ("; resume_sweep starts it again" if record.status != "finished" else "")
+                + (
+                    "; control_sweep action=resume starts it again"
+                    if record.status != "finished"
+                    else ""
+                )
             )
         if book.quiet_hours is not None:
             book.quiet_hours.check(book.clock())

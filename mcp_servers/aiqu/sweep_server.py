@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from . import sweep_actions as act
 from . import sweeps
 from .backend import SchedulerError
 from .errors import InvalidRequest, Refused
+from .models import ParamValue
 from .sweep_models import ProgressAdvice, SweepList, SweepStatus, TrialClosed, TrialStarted
 from .sweeps import SweepBook
 from .tools import AiquSkill
@@ -26,11 +27,10 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 CHANGE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 STOP = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
 
-SweepId = Annotated[str, Field(description="the sweep's id, e.g. 'pcb-lr-1'")]
-TrialNo = Annotated[int, Field(ge=0, description="trial number within the sweep, from 0")]
-Note = Annotated[
-    str | None, Field(description="why, in a few words, e.g. 'asked by <@U123> for the demo'")
-]
+SweepId = Annotated[str, Field(description="sweep id, e.g. 'pcb-lr-1'")]
+TrialNo = Annotated[int, Field(ge=0, description="trial number, from 0")]
+# Optuna's search space, validated by sweep_spec; the nested schema would only say "object".
+Space = Annotated[dict[str, dict[str, Any]], WithJsonSchema({"type": "object"})]
 
 
 sweeps_read = sweeps.sweep_status
@@ -62,51 +62,33 @@ def register_sweep_tools(
 
     @server.tool(annotations=CHANGE)
     def start_sweep(
-        sweep: Annotated[
-            str, Field(description="a new id, 1-64 of A-Z a-z 0-9 . _ -, e.g. 'pcb-lr-1'")
-        ],
+        sweep: Annotated[str, Field(description="new id, e.g. 'pcb-lr-1'")],
         base_job: Annotated[
-            str,
-            Field(
-                description="id or logical name of an existing job; each trial clones its command,"
-                " GPUs and settings and appends its parameters as --key=value"
-            ),
+            str, Field(description="job id or name each trial clones, adding its --key=value")
         ],
-        objective: Annotated[
-            str, Field(description="the metric the sweep optimises, e.g. 'val_loss'")
-        ],
-        direction: Annotated[
-            Literal["minimize", "maximize"], Field(description="better is lower or higher")
-        ],
+        objective: Annotated[str, Field(description="metric to optimise, e.g. 'val_loss'")],
+        direction: Annotated[Literal["minimize", "maximize"], Field(description="of objective")],
         space: Annotated[
-            dict[str, dict[str, Any]],
+            Space,
             Field(
-                description='parameter -> range. {"lr": {"type": "float", "low": 1e-5, "high": 0.1,'
-                ' "log": true}, "layers": {"type": "int", "low": 2, "high": 6}, "opt":'
-                ' {"type": "categorical", "choices": ["sgd", "adam"]}}'
+                description='e.g. {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": true},'
+                ' "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}; "int" like "float"'
             ),
         ],
-        max_trials: Annotated[int, Field(ge=1, le=1000, description="trials in total, e.g. 12")],
-        max_parallel: Annotated[int, Field(ge=1, le=64, description="trials running at once")] = 2,
+        max_trials: Annotated[int, Field(ge=1, le=1000, description="trials in total")],
+        max_parallel: Annotated[int, Field(ge=1, le=64, description="trials at once")] = 2,
         trial_time_limit_min: Annotated[
-            int | None,
-            Field(
-                ge=1,
-                le=10080,
-                description="minutes each trial may run; default 60. With its"
-                " GPUs this is what a trial costs of the GPU-hour budget",
-            ),
+            int | None, Field(ge=1, le=10080, description="default 60")
         ] = None,
         fixed_params: Annotated[
-            dict[str, str | int | float] | None,
-            Field(description='the same for every trial, e.g. {"epochs": 20}'),
+            dict[str, ParamValue] | None, Field(description='every trial, e.g. {"epochs": 20}')
         ] = None,
         first_trials: Annotated[
-            list[dict[str, str | int | float]] | None,
-            Field(description='points to try first, e.g. the current config [{"lr": 0.001}]'),
+            list[dict[str, ParamValue]] | None,
+            Field(description='points to try first, e.g. [{"lr": 0.001}]'),
         ] = None,
     ) -> SweepStatus:
-        """Create a hyperparameter sweep (Optuna). Starts no job: call next_trial for that."""
+        """Create an Optuna hyperparameter sweep. Starts no job: next_trial does."""
         return _answer(
             lambda: act.start_sweep(
                 skill,
@@ -126,25 +108,17 @@ def register_sweep_tools(
 
     @server.tool(annotations=CHANGE)
     def next_trial(sweep: SweepId) -> TrialStarted:
-        """Ask Optuna for the next parameters and start them as a job of yours (labels sweep,
-        trial). Refused, with usage and limit, when the sweep is paused, stopped or finished,
-        in quiet hours, at its max trials or max parallel, or over the agent's GPU-hour
-        budget."""
+        """Start the sweep's next trial as your job. Limits, budget and quiet hours may
+        refuse it."""
         return _answer(lambda: act.next_trial(skill, book(), sweep))
 
     @server.tool(annotations=CHANGE)
     def report_trial(
         sweep: SweepId,
         trial: TrialNo,
-        value: Annotated[
-            float | None,
-            Field(
-                description="the trial's objective, e.g. final val_loss 0.231; null if it"
-                " failed without one"
-            ),
-        ],
+        value: Annotated[float | None, Field(description="its objective; null if none")],
     ) -> TrialClosed:
-        """Record the objective of a trial whose job has ended; returns the best so far."""
+        """Record an ended trial's objective; returns the best so far."""
         return _answer(lambda: act.report_trial(skill, book(), sweep, trial, value))
 
     @server.tool(annotations=STOP)
@@ -153,51 +127,37 @@ def register_sweep_tools(
         trial: TrialNo,
         reason: Annotated[str, Field(description="e.g. 'val_loss flat at 0.69 for 4 epochs'")],
     ) -> TrialClosed:
-        """Early-stop a trial: cancel its job if still running and record it as pruned."""
+        """Early-stop a trial: cancel its job and record it as pruned."""
         return _answer(lambda: act.prune_trial(skill, book(), sweep, trial, reason))
 
     @server.tool(annotations=CHANGE)
     def report_progress(
         sweep: SweepId,
         trial: TrialNo,
-        step: Annotated[int, Field(ge=0, description="epoch or step, e.g. 5")],
-        value: Annotated[float, Field(description="the objective at that step")],
+        step: Annotated[int, Field(ge=0, description="epoch or step")],
+        value: Annotated[float, Field(description="objective at that step")],
     ) -> ProgressAdvice:
-        """Record an intermediate objective value of a running trial; returns Optuna's
-        median pruner's advice (information: the decision is yours)."""
+        """Record a running trial's objective at a step; returns the median pruner's advice."""
         return _answer(lambda: act.report_progress(book(), sweep, trial, step, value))
 
     @server.tool(annotations=READ)
     def sweep_status(sweep: SweepId) -> SweepStatus:
-        """A sweep's trials (state, params, value, job), the best so far, limits used and
-        left, and pruner advice for running trials that reported progress."""
+        """A sweep's trials, best so far, limits used and left, and pruner advice."""
         return _answer(lambda: sweeps_read(skill, book(), sweep))
 
     @server.tool(annotations=READ)
     def list_sweeps() -> SweepList:
-        """Every sweep, newest first: status, objective, trials started, best value."""
+        """Every sweep, newest first: status, objective, trials, best value."""
         return _answer(lambda: act.list_sweeps(book()))
 
-    def _change(action: str) -> Callable[[str, str | None], SweepStatus]:
-        def call(sweep: str, note: str | None = None) -> SweepStatus:
-            return _answer(lambda: act.change_status(skill, book(), sweep, action, note))
-
-        return call
-
-    pause, resume, stop = _change("pause"), _change("resume"), _change("stop")
-
     @server.tool(annotations=CHANGE)
-    def pause_sweep(sweep: SweepId, note: Note = None) -> SweepStatus:
-        """Pause a sweep: no new trial starts until resume_sweep; running trials go on."""
-        return pause(sweep, note)
-
-    @server.tool(annotations=CHANGE)
-    def resume_sweep(sweep: SweepId, note: Note = None) -> SweepStatus:
-        """Resume a paused or stopped sweep: next_trial may start trials again."""
-        return resume(sweep, note)
-
-    @server.tool(annotations=CHANGE)
-    def stop_sweep(sweep: SweepId, note: Note = None) -> SweepStatus:
-        """Stop a sweep: no new trials (resume_sweep undoes it); running trials go on until
-        they end or you prune them."""
-        return stop(sweep, note)
+    def control_sweep(
+        sweep: SweepId,
+        action: Annotated[
+            Literal["pause", "resume", "stop"],
+            Field(description="pause or stop: no new trials; resume undoes either"),
+        ],
+        note: Annotated[str | None, Field(description="who asked and why")] = None,
+    ) -> SweepStatus:
+        """Pause, resume or stop a sweep. Running trials go on."""
+        return _answer(lambda: act.change_status(skill, book(), sweep, action, note))

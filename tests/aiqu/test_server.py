@@ -27,6 +27,15 @@ TOOLS = {
     "submit_job": (False, False),
     "requeue_job": (False, False),
     "cancel_job": (False, True),
+    # The sweep tools, exercised in tests/sweeps/test_sweep_server.py.
+    "start_sweep": (False, False),
+    "next_trial": (False, False),
+    "report_trial": (False, False),
+    "report_progress": (False, False),
+    "prune_trial": (False, True),
+    "sweep_status": (True, False),
+    "list_sweeps": (True, False),
+    "control_sweep": (False, False),
 }
 
 
@@ -78,7 +87,7 @@ async def test_reads_list_filter_get_and_tail(skill: AiquSkill):
             "submit_job",
             from_job="cust/pcb-v2",
             name="cust/pcb-v3",
-            params={"lr": 0.01},
+            params={"lr": 0.01, "epochs": 20},
             labels={"trial": "7"},
         )
         wait_state(skill.scheduler, own["job"]["id"], "succeeded")
@@ -106,7 +115,8 @@ async def test_reads_list_filter_get_and_tail(skill: AiquSkill):
     assert [r["name"] for r in by_name["jobs"]] == ["cust/pcb-v2"]
     assert failed == {"matching": 0, "shown": 0, "jobs": []}
     assert detail["labels"]["submitted_by"] == "agent"
-    assert detail["command"][-1] == "--lr=0.01"
+    # The schema says only "number"; validation still keeps 20 an int, not 20.0.
+    assert detail["command"][-2:] == ["--lr=0.01", "--epochs=20"]
     assert (tail["text"], tail["lines"]) == ("epoch 2", 1)
 
 

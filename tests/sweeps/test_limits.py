@@ -103,7 +103,9 @@ def test_paused_and_stopped_sweeps_start_nothing_until_resumed(
 ) -> None:
     start(skill, book, base_job)
     act.change_status(skill, book, "s1", "pause", "asked by alice")
-    with pytest.raises(Refused, match=r"s1 is paused \(asked by alice\); resume_sweep"):
+    with pytest.raises(
+        Refused, match=r"s1 is paused \(asked by alice\); control_sweep action=resume"
+    ):
         act.next_trial(skill, book, "s1")
     act.change_status(skill, book, "s1", "stop", None)
     with pytest.raises(Refused, match="s1 is stopped"):

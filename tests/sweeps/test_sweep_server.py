@@ -19,9 +19,7 @@ SWEEP_TOOLS = {
     "prune_trial": (False, True),
     "sweep_status": (True, False),
     "list_sweeps": (True, False),
-    "pause_sweep": (False, False),
-    "resume_sweep": (False, False),
-    "stop_sweep": (False, False),
+    "control_sweep": (False, False),
 }
 
 
@@ -67,3 +65,84 @@ async def test_a_sweep_through_mcp_and_a_refusal_as_tool_error(
         bad = await client.call_tool("sweep_status", {"sweep": "nope"})
     assert refused.is_error and "1 of 1 trials allowed" in str(refused.content)
     assert bad.is_error and "no sweep 'nope'; sweeps: m1 (active)" in str(bad.content)
+
+
+async def test_control_sweep_pauses_resumes_and_stops(
+    skill: AiquSkill, book: SweepBook, base_job: Job
+) -> None:
+    space: dict[str, Any] = {"layers": {"type": "int", "low": 2, "high": 6}}
+    args = {"sweep": "c1", "base_job": base_job.name, "objective": "val_loss"}
+    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+        started = await client.call_tool(
+            "start_sweep",
+            {**args, "direction": "minimize", "space": space, "max_trials": 3},
+        )
+        assert not started.is_error, started.content
+
+        async def control(action: str, note: str | None = None) -> Any:
+            result = await client.call_tool(
+                "control_sweep", {"sweep": "c1", "action": action, "note": note}
+            )
+            assert not result.is_error, result.content
+            assert result.structured_content is not None
+            return result.structured_content
+
+        paused = await control("pause", "asked by alice")
+        refused_paused = await client.call_tool("next_trial", {"sweep": "c1"})
+        resumed = await control("resume")
+        trial = await client.call_tool("next_trial", {"sweep": "c1"})
+        stopped = await control("stop")
+        refused_stopped = await client.call_tool("next_trial", {"sweep": "c1"})
+        unknown = await client.call_tool("control_sweep", {"sweep": "c1", "action": "restart"})
+        after_unknown = await client.call_tool("sweep_status", {"sweep": "c1"})
+    assert (paused["status"], paused["status_note"]) == ("paused", "asked by alice")
+    assert refused_paused.is_error
+    assert "c1 is paused (asked by alice); control_sweep action=resume" in str(
+        refused_paused.content
+    )
+    assert resumed["status"] == "active"
+    assert not trial.is_error, trial.content
+    assert stopped["status"] == "stopped"
+    assert refused_stopped.is_error and "c1 is stopped" in str(refused_stopped.content)
+    # An action outside the three is refused with the valid ones, and changes nothing.
+    assert unknown.is_error and "'pause', 'resume' or 'stop'" in str(unknown.content)
+    assert after_unknown.structured_content is not None
+    assert after_unknown.structured_content["status"] == "stopped"
+
+
+async def test_compact_schemas_still_validate_what_they_no_longer_spell_out(
+    skill: AiquSkill, book: SweepBook, base_job: Job
+) -> None:
+    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+        schema = {t.name: t for t in (await client.list_tools()).tools}["start_sweep"].input_schema
+        bad_space = await client.call_tool(
+            "start_sweep",
+            {
+                "sweep": "v1",
+                "base_job": base_job.name,
+                "objective": "val_loss",
+                "direction": "minimize",
+                "space": {"lr": "between 1e-5 and 0.1"},
+                "max_trials": 2,
+            },
+        )
+        bad_fixed = await client.call_tool(
+            "start_sweep",
+            {
+                "sweep": "v1",
+                "base_job": base_job.name,
+                "objective": "val_loss",
+                "direction": "minimize",
+                "space": {"lr": {"type": "float", "low": 1e-5, "high": 0.1}},
+                "max_trials": 2,
+                "fixed_params": {"epochs": [20]},
+            },
+        )
+        listed = await client.call_tool("list_sweeps", {})
+    assert schema["properties"]["space"]["type"] == "object"
+    assert schema["properties"]["fixed_params"]["additionalProperties"] == {
+        "type": ["string", "number"]
+    }
+    assert bad_space.is_error and "space" in str(bad_space.content)
+    assert bad_fixed.is_error and "fixed_params" in str(bad_fixed.content)
+    assert listed.structured_content == {"sweeps": []}  # neither call created a sweep
