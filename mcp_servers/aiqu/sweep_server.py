@@ -16,7 +16,7 @@ from . import sweep_actions as act
 from . import sweeps
 from .backend import SchedulerError
 from .errors import InvalidRequest, Refused
-from .models import ParamValue
+from .models import INTEGER, ParamValue
 from .sweep_models import ProgressAdvice, SweepList, SweepStatus, TrialClosed, TrialStarted
 from .sweeps import SweepBook
 from .tools import AiquSkill
@@ -27,8 +27,9 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 CHANGE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 STOP = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
 
-SweepId = Annotated[str, Field(description="sweep id, e.g. 'pcb-lr-1'")]
-TrialNo = Annotated[int, Field(ge=0, description="trial number, from 0")]
+# A parameter is described only where its name and type leave the model guessing.
+SweepId = str
+TrialNo = Annotated[int, Field(ge=0)]
 # Optuna's search space, validated by sweep_spec; the nested schema would only say "object".
 Space = Annotated[dict[str, dict[str, Any]], WithJsonSchema({"type": "object"})]
 
@@ -62,33 +63,28 @@ def register_sweep_tools(
 
     @server.tool(annotations=CHANGE)
     def start_sweep(
-        sweep: Annotated[str, Field(description="new id, e.g. 'pcb-lr-1'")],
-        base_job: Annotated[
-            str, Field(description="job id or name each trial clones, adding its --key=value")
-        ],
-        objective: Annotated[str, Field(description="metric to optimise, e.g. 'val_loss'")],
-        direction: Annotated[Literal["minimize", "maximize"], Field(description="of objective")],
+        sweep: str,
+        base_job: Annotated[str, Field(description="job id or name each trial clones")],
+        objective: Annotated[str, Field(description="metric, e.g. val_loss")],
+        direction: Literal["minimize", "maximize"],
         space: Annotated[
             Space,
             Field(
                 description='e.g. {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": true},'
-                ' "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}; "int" like "float"'
+                ' "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}; int as float'
             ),
         ],
-        max_trials: Annotated[int, Field(ge=1, le=1000, description="trials in total")],
-        max_parallel: Annotated[int, Field(ge=1, le=64, description="trials at once")] = 2,
-        trial_time_limit_min: Annotated[
-            int | None, Field(ge=1, le=10080, description="default 60")
-        ] = None,
+        max_trials: Annotated[int, Field(ge=1, le=1000), INTEGER],
+        max_parallel: Annotated[int, Field(ge=1, le=64), INTEGER] = 2,
+        trial_time_limit_min: Annotated[int, Field(ge=1, le=10080), INTEGER] | None = None,
         fixed_params: Annotated[
-            dict[str, ParamValue] | None, Field(description='every trial, e.g. {"epochs": 20}')
+            dict[str, ParamValue] | None, Field(description="same in every trial")
         ] = None,
         first_trials: Annotated[
-            list[dict[str, ParamValue]] | None,
-            Field(description='points to try first, e.g. [{"lr": 0.001}]'),
+            list[dict[str, ParamValue]] | None, Field(description="params to try first")
         ] = None,
     ) -> SweepStatus:
-        """Create an Optuna hyperparameter sweep. Starts no job: next_trial does."""
+        """Create a hyperparameter sweep (Optuna); next_trial starts its jobs."""
         return _answer(
             lambda: act.start_sweep(
                 skill,
@@ -108,56 +104,49 @@ def register_sweep_tools(
 
     @server.tool(annotations=CHANGE)
     def next_trial(sweep: SweepId) -> TrialStarted:
-        """Start the sweep's next trial as your job. Limits, budget and quiet hours may
-        refuse it."""
+        """Start the sweep's next trial as a job, within its limits."""
         return _answer(lambda: act.next_trial(skill, book(), sweep))
 
     @server.tool(annotations=CHANGE)
     def report_trial(
         sweep: SweepId,
         trial: TrialNo,
-        value: Annotated[float | None, Field(description="its objective; null if none")],
+        value: Annotated[float | None, Field(description="objective; null if none")],
     ) -> TrialClosed:
-        """Record an ended trial's objective; returns the best so far."""
+        """Record an ended trial's objective."""
         return _answer(lambda: act.report_trial(skill, book(), sweep, trial, value))
 
     @server.tool(annotations=STOP)
     def prune_trial(
         sweep: SweepId,
         trial: TrialNo,
-        reason: Annotated[str, Field(description="e.g. 'val_loss flat at 0.69 for 4 epochs'")],
+        reason: Annotated[str, Field(description="with the numbers")],
     ) -> TrialClosed:
-        """Early-stop a trial: cancel its job and record it as pruned."""
+        """Early-stop a trial: cancel its job, record it pruned."""
         return _answer(lambda: act.prune_trial(skill, book(), sweep, trial, reason))
 
     @server.tool(annotations=CHANGE)
     def report_progress(
         sweep: SweepId,
         trial: TrialNo,
-        step: Annotated[int, Field(ge=0, description="epoch or step")],
-        value: Annotated[float, Field(description="objective at that step")],
+        step: Annotated[int, Field(ge=0)],
+        value: float,
     ) -> ProgressAdvice:
-        """Record a running trial's objective at a step; returns the median pruner's advice."""
+        """Record a running trial's objective at a step; returns pruner advice."""
         return _answer(lambda: act.report_progress(book(), sweep, trial, step, value))
 
     @server.tool(annotations=READ)
-    def sweep_status(sweep: SweepId) -> SweepStatus:
-        """A sweep's trials, best so far, limits used and left, and pruner advice."""
+    def sweep_status(sweep: SweepId | None = None) -> SweepStatus | SweepList:
+        """A sweep's trials, best, limits and pruner advice; without sweep, every sweep."""
+        if sweep is None:
+            return _answer(lambda: act.list_sweeps(book()))
         return _answer(lambda: sweeps_read(skill, book(), sweep))
-
-    @server.tool(annotations=READ)
-    def list_sweeps() -> SweepList:
-        """Every sweep, newest first: status, objective, trials, best value."""
-        return _answer(lambda: act.list_sweeps(book()))
 
     @server.tool(annotations=CHANGE)
     def control_sweep(
         sweep: SweepId,
-        action: Annotated[
-            Literal["pause", "resume", "stop"],
-            Field(description="pause or stop: no new trials; resume undoes either"),
-        ],
-        note: Annotated[str | None, Field(description="who asked and why")] = None,
+        action: Literal["pause", "resume", "stop"],
+        note: Annotated[str | None, Field(description="who asked")] = None,
     ) -> SweepStatus:
-        """Pause, resume or stop a sweep. Running trials go on."""
+        """Pause or stop a sweep's new trials (running ones go on), or resume it."""
         return _answer(lambda: act.change_status(skill, book(), sweep, action, note))

@@ -21,16 +21,12 @@ from mcp_servers.datasets.store import DatasetStore
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-INSTRUCTIONS = (
-    "Read-only view of the team's datasets: <dataset>/<version> folders with images and "
-    "YOLO or COCO labels. Start with list_datasets to learn the names."
-)
+INSTRUCTIONS = "Read-only image datasets with YOLO or COCO labels."
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 
-Dataset = Annotated[
-    str, Field(description="Dataset folder name from list_datasets, e.g. 'pcb-defects'.")
-]
-Version = Annotated[str, Field(description="Version folder name from list_datasets, e.g. 'v3'.")]
+# A parameter is described only where its name and type leave the model guessing.
+Dataset = Annotated[str, Field(description="a name from list_datasets")]
+Version = Annotated[str, Field(description="e.g. v3")]
 
 
 def build_server(root: str | os.PathLike[str]) -> MCPServer:
@@ -39,36 +35,31 @@ def build_server(root: str | os.PathLike[str]) -> MCPServer:
 
     @_read_only_tool(server)
     def list_datasets() -> DatasetList:
-        """List every dataset and its versions with image counts, label layout and creation time."""
+        """Every dataset and its versions."""
         return _run(lambda: tools.list_datasets(store))
 
     @_read_only_tool(server)
     def version_stats(dataset: Dataset, version: Version) -> VersionStats:
-        """Statistics of one dataset version: images, labelled and background images, boxes
-        (instances) and images per class, and image sizes in pixels."""
+        """One version's images, boxes and images per class, image sizes."""
         return _run(lambda: tools.version_stats(store, dataset, version))
 
     @_read_only_tool(server)
     def diff_versions(
         dataset: Dataset,
-        old_version: Annotated[str, Field(description="The earlier version, e.g. 'v2'.")],
-        new_version: Annotated[str, Field(description="The later version, e.g. 'v3'.")],
+        old_version: str,
+        new_version: str,
     ) -> VersionDiff:
-        """Compare two versions of a dataset: images added, removed and relabelled (with a few
-        example names) and how many boxes each class gained or lost, with its share of all boxes."""
+        """Images added, removed, relabelled and boxes per class between two versions."""
         return _run(lambda: tools.diff_versions(store, dataset, old_version, new_version))
 
     @_read_only_tool(server)
     def check_labels(
         dataset: Dataset,
         version: Version,
-        max_examples: Annotated[
-            int, Field(description="Example file names per problem, 0-20.", ge=0, le=20)
-        ] = 5,
+        max_examples: Annotated[int, Field(description="per problem", ge=0, le=20)] = 5,
     ) -> LabelCheck:
-        """Check a version's labels: images without labels, labels without images, empty label
-        files, malformed lines, unknown class ids, boxes outside the image or of zero size,
-        duplicate images, symlinks leaving the store. Counts plus a few example file names."""
+        """Count label problems in a version (missing, malformed, unknown class, bad box,
+        duplicate...), with example files."""
         return _run(lambda: tools.check_labels(store, dataset, version, max_examples))
 
     return server

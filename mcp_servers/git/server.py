@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from agent.ledger import LedgerError
 from mcp_servers.compact import CompactMCPServer
@@ -25,13 +25,22 @@ READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_h
 PROPOSE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 APPLY = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
 
-Repo = Annotated[str, Field(description="configured repo name, e.g. 'vision'")]
-TurnId = Annotated[str, Field(description="the turn_id from this turn's header, verbatim")]
-Rev = Annotated[
-    str | None,
-    Field(
-        description="commit, branch or tag, e.g. 'HEAD~3', 'origin/main', 'a1b2c3d';"
-        " default: the repo's branch as last fetched"
+# A parameter is described only where its name and type leave the model guessing.
+Repo = str
+TurnId = Annotated[str, Field(description="this turn's")]
+Rev = Annotated[str | None, Field(description="default: the fetched branch")]
+RepoPath = Annotated[str, Field(description="e.g. configs/train.yaml")]
+# Bounds checked on every call but left out of the schema: the refusal names them.
+INTEGER = WithJsonSchema({"type": "integer"})
+# The edit inline: pydantic's $defs/$ref spelling of it costs twice the characters.
+Replace = Annotated[
+    ReplaceEdit,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {"old": {"type": "string"}, "new": {"type": "string"}},
+            "required": ["old", "new"],
+        }
     ),
 ]
 
@@ -45,54 +54,45 @@ def _answer(call: Callable[[], T]) -> T:
 
 
 def build_server(skill: GitSkill) -> MCPServer:
+    repos = ", ".join(sorted(skill.repos.configs))
     server = CompactMCPServer(
         "git",
-        instructions="The training repos: read files, history, diffs and grep freely. To change "
-        "a file: propose_change, end the turn, and apply_change only in a later turn after a "
-        f"person approved it. Repos: {', '.join(sorted(skill.repos.configs))}.",
+        instructions=f"Training repos: {repos}. Change files only via an approved proposal.",
     )
 
     @server.tool(annotations=READ)
-    def read_file(
-        repo: Repo,
-        path: Annotated[str, Field(description="path from the repo root, e.g. configs/train.yaml")],
-        rev: Rev = None,
-    ) -> FileText:
-        """Read one text file at a revision (at most 60,000 characters)."""
+    def read_file(repo: Repo, path: RepoPath, rev: Rev = None) -> FileText:
+        """Read a text file."""
         return _answer(lambda: reading.read_file(skill.repos, repo, path, rev))
 
     @server.tool(annotations=READ)
     def log(
         repo: Repo,
-        path: Annotated[
-            str | None, Field(description="only commits touching this file or folder")
-        ] = None,
-        n: Annotated[int, Field(ge=1, le=50, description="number of commits, newest first")] = 10,
+        path: str | None = None,
+        n: Annotated[int, Field(ge=1, le=50), INTEGER] = 10,
     ) -> LogResult:
-        """Recent commits on the repo's branch: short sha, date (UTC), author, subject."""
+        """Recent commits, newest first."""
         return _answer(lambda: reading.log(skill.repos, repo, path, n))
 
     @server.tool(annotations=READ)
     def diff(
         repo: Repo,
-        rev_a: Annotated[str, Field(description="older revision, e.g. 'HEAD~1' or a sha")],
+        rev_a: Annotated[str, Field(description="e.g. HEAD~1")],
         rev_b: Rev = None,
-        path: Annotated[str | None, Field(description="limit to this file or folder")] = None,
+        path: str | None = None,
     ) -> DiffResult:
-        """Unified diff from rev_a to rev_b (at most 30,000 characters)."""
+        """Unified diff from rev_a to rev_b."""
         return _answer(lambda: reading.diff(skill.repos, repo, rev_a, rev_b, path))
 
     @server.tool(annotations=READ)
     def grep(
         repo: Repo,
-        pattern: Annotated[str, Field(description="extended regex, e.g. 'image_size|imgsz'")],
-        path_glob: Annotated[
-            str | None, Field(description="only paths matching, e.g. 'configs/**/*.yaml'")
-        ] = None,
+        pattern: Annotated[str, Field(description="extended regex")],
+        path_glob: Annotated[str | None, Field(description="e.g. configs/**/*.yaml")] = None,
         rev: Rev = None,
-        max_matches: Annotated[int, Field(ge=1, le=200, description="most matches returned")] = 50,
+        max_matches: Annotated[int, Field(ge=1, le=200), INTEGER] = 50,
     ) -> GrepResult:
-        """Search text files at a revision: path, line number and line for each match."""
+        """Search text files."""
         return _answer(
             lambda: reading.grep(skill.repos, repo, pattern, path_glob, rev, max_matches)
         )
@@ -101,24 +101,13 @@ def build_server(skill: GitSkill) -> MCPServer:
     def propose_change(
         turn_id: TurnId,
         repo: Repo,
-        path: Annotated[str, Field(description="file to change, e.g. configs/train.yaml")],
-        commit_message: Annotated[
-            str, Field(description="one line, imperative, e.g. 'Set image_size back to 640'")
-        ],
-        reason: Annotated[
-            str, Field(description="why, for the person approving: what failed and what this fixes")
-        ],
-        new_content: Annotated[
-            str | None, Field(description="the whole new file; omit when using replace")
-        ] = None,
-        replace: Annotated[
-            ReplaceEdit | None,
-            Field(description="a precise edit {old, new}; old must occur exactly once"),
-        ] = None,
+        path: RepoPath,
+        commit_message: Annotated[str, Field(description="one line")],
+        reason: Annotated[str, Field(description="for the approver")],
+        new_content: Annotated[str | None, Field(description="whole file, or use replace")] = None,
+        replace: Annotated[Replace | None, Field(description="old occurs exactly once")] = None,
     ) -> ProposalResult:
-        """Propose a change to one file: returns a proposal id and the diff against the remote
-        branch. Nothing is written. Then end your turn: a person approves or rejects it, and
-        you are told in a later turn."""
+        """Propose a change to one file; writes nothing. Then end your turn."""
         return _answer(
             lambda: changes.propose_change(
                 skill, turn_id, repo, path, commit_message, reason, new_content, replace
@@ -128,12 +117,9 @@ def build_server(skill: GitSkill) -> MCPServer:
     @server.tool(annotations=APPLY)
     def apply_change(
         turn_id: TurnId,
-        proposal_id: Annotated[
-            str, Field(description="the id propose_change returned, e.g. P1a2b3c4d5e")
-        ],
+        proposal_id: str,
     ) -> ApplyResult:
-        """Commit and push an approved proposal, exactly its diff. Works only in a later turn
-        than the proposal, after a person approved it; otherwise it says what to wait for."""
+        """Commit and push a proposal once a later turn says it was approved."""
         return _answer(lambda: changes.apply_change(skill, turn_id, proposal_id))
 
     return server

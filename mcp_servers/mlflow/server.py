@@ -36,55 +36,26 @@ def answer(call: Callable[[], T]) -> T:
         raise ToolError(f"MLflow failed: {exc.message[:MESSAGE_CHARS]}") from None
 
 
-RunRef = Annotated[
-    str,
-    Field(
-        description="run ID, run name, or job name (e.g. 'customer-b/pcb-inspect-v2'); "
-        "a name means its most recent run"
-    ),
-]
-RunRefs = Annotated[list[RunRef], Field(description="run IDs, run names or job names")]
+# A parameter is described only where its name and type leave the model guessing.
+RunRef = Annotated[str, Field(description="run id, or run or job name")]
 
 
 def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
-    server = CompactMCPServer(
-        "mlflow",
-        instructions="Read-only access to MLflow runs and metrics: find runs, summarise "
-        "metric histories, compare runs, plot curves.",
-    )
+    server = CompactMCPServer("mlflow", instructions="Read-only MLflow runs and metrics.")
 
     @server.tool(annotations=READ_ONLY)
     def search_runs(
-        job: Annotated[
-            str | None, Field(description="job name (mlops.job tag) or run name, exact")
-        ] = None,
-        status: Annotated[
-            str | None,
-            Field(description="RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"),
-        ] = None,
-        tags: Annotated[
-            dict[str, str] | None, Field(description="tags that must match exactly")
-        ] = None,
-        params: Annotated[
-            dict[str, str] | None,
-            Field(description='params that must match exactly, e.g. {"lr": "0.001"}'),
-        ] = None,
-        experiment: Annotated[
-            str | None, Field(description="experiment name; default all experiments")
-        ] = None,
-        order_by_metric: Annotated[
-            str | None, Field(description="sort by this metric's latest value, e.g. 'val_loss'")
-        ] = None,
-        order: Annotated[
-            Literal["asc", "desc"],
-            Field(description="with order_by_metric: 'asc' lowest first, 'desc' highest first"),
-        ] = "asc",
-        metrics: Annotated[
-            list[str] | None, Field(description="latest metric values to show in each row")
-        ] = None,
-        limit: Annotated[int, Field(description="rows to return, 1-100")] = 10,
+        job: Annotated[str | None, Field(description="job or run name")] = None,
+        status: Annotated[str | None, Field(description="RUNNING, FINISHED, FAILED...")] = None,
+        tags: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        experiment: str | None = None,
+        order_by_metric: str | None = None,
+        order: Literal["asc", "desc"] = "asc",
+        metrics: Annotated[list[str] | None, Field(description="to show")] = None,
+        limit: Annotated[int, Field(description="1-100")] = 10,
     ) -> SearchRunsResult:
-        """Find MLflow runs across experiments; newest first unless ordered by a metric."""
+        """Find runs (exact matches), newest first unless ordered by a metric."""
         return answer(
             lambda: run_tools.search_runs(
                 client,
@@ -102,47 +73,34 @@ def build_server(client: MlflowClient, attachments_dir: Path) -> MCPServer:
 
     @server.tool(annotations=READ_ONLY)
     def get_run(run: RunRef) -> RunDetail:
-        """One run: params, latest metric values, user tags, status, start/end and duration."""
+        """One run: params, metrics, tags, status, times."""
         return answer(lambda: run_tools.get_run(client, run))
 
     @server.tool(annotations=READ_ONLY)
     def metric_summary(
         run: RunRef,
-        metric: Annotated[str, Field(description="metric name, e.g. 'val_loss'")],
-        goal: Annotated[
-            Literal["min", "max"],
-            Field(description="which direction is better: 'min' (loss, error), 'max' (accuracy)"),
-        ] = "min",
-        window_steps: Annotated[
-            int | None,
-            Field(
-                description="trailing window in steps for change and plateau; "
-                "default the last 10% of the logged steps"
-            ),
-        ] = None,
+        metric: str,
+        goal: Annotated[Literal["min", "max"], Field(description="which is better")] = "min",
+        window_steps: Annotated[int | None, Field(description="default: last 10%")] = None,
     ) -> MetricSummary:
-        """Summarise a metric's whole history in a few numbers: first, last, best and its
-        step, change over the trailing window, and whether the best improved inside the
-        window (plateau check). Cheap on long histories."""
+        """A metric's first, last and best values, and its trend over a trailing window."""
         return answer(lambda: summary.metric_summary(client, run, metric, goal, window_steps))
 
     @server.tool(annotations=READ_ONLY)
     def compare_runs(
-        runs: Annotated[list[RunRef], Field(description="2-10 runs")],
-        metrics: Annotated[
-            list[str] | None, Field(description="metrics to show; default up to 12 logged ones")
-        ] = None,
+        runs: Annotated[list[str], Field(description="2-10 run ids or names")],
+        metrics: list[str] | None = None,
     ) -> Comparison:
-        """Compare runs side by side: only the params that differ, and latest metric values."""
+        """Runs side by side: params that differ, metrics."""
         return answer(lambda: run_tools.compare_runs(client, runs, metrics))
 
     @server.tool(annotations=WRITES_ATTACHMENT)
     def plot_metrics(
-        runs: Annotated[list[RunRef], Field(description="1-8 runs, one line each")],
-        metrics: Annotated[list[str], Field(description="1-4 metrics, one panel each")],
-        log_y: Annotated[bool, Field(description="logarithmic y axis")] = False,
+        runs: Annotated[list[str], Field(description="1-8 run ids or names")],
+        metrics: Annotated[list[str], Field(description="1-4")],
+        log_y: bool = False,
     ) -> Plot:
-        """Plot metric curves (value per step) to a PNG that is posted to the chat thread."""
+        """Plot metric curves to a PNG posted in the thread."""
         return answer(lambda: plots.plot_metrics(client, attachments_dir, runs, metrics, log_y))
 
     return server

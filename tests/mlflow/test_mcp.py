@@ -17,6 +17,14 @@ from tests.conftest import ROOT, free_port
 from tests.mlflow.conftest import LONG_STEPS
 
 TOOLS = {"search_runs", "get_run", "metric_summary", "compare_runs", "plot_metrics"}
+# Parameters whose name and type leave the model guessing: each must carry a description.
+DESCRIBED = {
+    "search_runs": {"job", "status", "limit"},
+    "get_run": {"run"},
+    "metric_summary": {"run", "goal", "window_steps"},
+    "compare_runs": {"runs"},
+    "plot_metrics": {"runs", "metrics"},
+}
 
 
 def skill(client: MlflowClient, tmp_path: Path) -> MCPServer:
@@ -31,8 +39,9 @@ async def test_every_tool_is_described_and_annotated(client: MlflowClient, tmp_p
         assert tool.description, tool.name
         assert tool.annotations is not None and tool.annotations.destructive_hint is False
         assert tool.output_schema is not None, tool.name
-        for name, prop in tool.input_schema["properties"].items():
-            assert prop.get("description"), f"{tool.name}.{name} has no description"
+        properties = tool.input_schema["properties"]
+        described = {name for name, prop in properties.items() if prop.get("description")}
+        assert DESCRIBED[tool.name] <= described, tool.name
     read_only = {n for n, t in tools.items() if t.annotations.read_only_hint}  # type: ignore[union-attr]
     assert read_only == TOOLS - {"plot_metrics"}  # a plot writes a PNG, nothing in MLflow
 

@@ -18,8 +18,14 @@ SWEEP_TOOLS = {
     "report_progress": (False, False),
     "prune_trial": (False, True),
     "sweep_status": (True, False),
-    "list_sweeps": (True, False),
     "control_sweep": (False, False),
+}
+# Parameters whose name and type leave the model guessing: each must carry a description.
+DESCRIBED = {
+    "start_sweep": {"base_job", "objective", "space", "fixed_params", "first_trials"},
+    "report_trial": {"value"},
+    "prune_trial": {"reason"},
+    "control_sweep": {"note"},
 }
 
 
@@ -29,11 +35,12 @@ async def test_sweep_tools_are_described_and_annotated(skill: AiquSkill, book: S
     assert SWEEP_TOOLS.keys() <= listed.keys()
     for name, hints in SWEEP_TOOLS.items():
         tool = listed[name]
-        assert tool.description and len(tool.description) > 40, name
+        assert tool.description, name
         assert tool.annotations is not None
         assert (tool.annotations.read_only_hint, tool.annotations.destructive_hint) == hints
-        for param, prop in tool.input_schema.get("properties", {}).items():
-            assert prop.get("description"), f"{name}.{param} has no description"
+        properties = tool.input_schema.get("properties", {})
+        described = {param for param, prop in properties.items() if prop.get("description")}
+        assert DESCRIBED.get(name, set()) <= described, name
         assert tool.output_schema is not None, name
 
 
@@ -107,7 +114,7 @@ async def test_control_sweep_pauses_resumes_and_stops(
     # An action outside the three is refused with the valid ones, and changes nothing.
     assert unknown.is_error and "'pause', 'resume' or 'stop'" in str(unknown.content)
     assert after_unknown.structured_content is not None
-    assert after_unknown.structured_content["status"] == "stopped"
+    assert after_unknown.structured_content["result"]["status"] == "stopped"
 
 
 async def test_compact_schemas_still_validate_what_they_no_longer_spell_out(
@@ -138,11 +145,44 @@ async def test_compact_schemas_still_validate_what_they_no_longer_spell_out(
                 "fixed_params": {"epochs": [20]},
             },
         )
-        listed = await client.call_tool("list_sweeps", {})
+        listed = await client.call_tool("sweep_status", {})
     assert schema["properties"]["space"]["type"] == "object"
     assert schema["properties"]["fixed_params"]["additionalProperties"] == {
         "type": ["string", "number"]
     }
     assert bad_space.is_error and "space" in str(bad_space.content)
     assert bad_fixed.is_error and "fixed_params" in str(bad_fixed.content)
-    assert listed.structured_content == {"sweeps": []}  # neither call created a sweep
+    # Without a sweep id, sweep_status lists them all: neither call created one.
+    assert listed.structured_content == {"result": {"sweeps": []}}
+
+
+async def test_sweep_status_without_a_sweep_lists_every_sweep(
+    skill: AiquSkill, book: SweepBook, base_job: Job
+) -> None:
+    space: dict[str, Any] = {"opt": {"type": "categorical", "choices": ["sgd", "adam"]}}
+    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+        for sweep in ("first", "second"):
+            started = await client.call_tool(
+                "start_sweep",
+                {
+                    "sweep": sweep,
+                    "base_job": base_job.name,
+                    "objective": "acc",
+                    "direction": "maximize",
+                    "space": space,
+                    "max_trials": 2,
+                },
+            )
+            assert not started.is_error, started.content
+        listed = await client.call_tool("sweep_status", {})
+        one = await client.call_tool("sweep_status", {"sweep": "first"})
+    assert not listed.is_error and listed.structured_content is not None
+    rows = listed.structured_content["result"]["sweeps"]
+    assert [(r["sweep"], r["status"], r["objective"]) for r in rows] == [
+        ("second", "active", "maximize acc"),
+        ("first", "active", "maximize acc"),
+    ]
+    # The model reads the text: the list itself, not wrapped.
+    assert '"sweeps"' in str(listed.content) and '"result"' not in str(listed.content)
+    assert one.structured_content is not None
+    assert one.structured_content["result"]["sweep"] == "first"
