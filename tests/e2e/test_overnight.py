@@ -274,17 +274,6 @@ async def running(
     await holder["service"].stop()
 
 
-async def _stop_releasing_port(service: Service) -> None:
-    """Service.stop() cancels uvicorn's task, which leaves its listening socket open in
-    this process; let the HTTP server shut down on its own first (reported upstream)."""
-    server = service._server
-    http = next((t for t in service._tasks if t.get_name() == "http"), None)
-    if server is not None and http is not None:
-        server.should_exit = True
-        await asyncio.wait([http], timeout=15)
-    await service.stop()
-
-
 def _port_free(port: int) -> bool:
     """The restarted service must listen where the trials' reporters send."""
     import socket
@@ -342,7 +331,7 @@ async def test_overnight_sweep_with_early_stop_restart_and_digest(
 
     # Restart the whole service mid-sweep, once a third trial has started.
     await eventually(lambda: len(sweep_jobs(state, SWEEP)) >= 3, timeout=120)
-    await _stop_releasing_port(running["service"])
+    await running["service"].stop()
     await eventually(lambda: _port_free(settings.port), timeout=30)
     running["service"] = await _start(settings, slack)
 
