@@ -17,63 +17,66 @@ MAX_LINE_CHARS = 240
 
 def read_file(repos: GitRepos, repo: str, path: str, rev: str | None = None) -> FileText:
     path = check_path(path)
-    handle = repos.open(repo)
-    commit = repos.resolve(repo, handle, rev)
-    blob = blob_at(commit, path)
-    if blob is None:
-        raise GitSkillError(
-            f"no file {path!r} in {repo!r} at {commit.hexsha[:12]}; try grep or log"
+    # Closing the repo ends GitPython's persistent `git cat-file` helpers.
+    with repos.open(repo) as handle:
+        commit = repos.resolve(repo, handle, rev)
+        blob = blob_at(commit, path)
+        if blob is None:
+            raise GitSkillError(
+                f"no file {path!r} in {repo!r} at {commit.hexsha[:12]}; try grep or log"
+            )
+        data = blob.data_stream.read()
+        if b"\x00" in data[:8000]:
+            raise GitSkillError(f"{path!r} is a binary file ({len(data)} bytes): not shown")
+        text = data.decode("utf-8", errors="replace")
+        return FileText(
+            repo=repo,
+            path=path,
+            commit=commit.hexsha[:12],
+            text=text[:MAX_FILE_CHARS],
+            lines=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
+            truncated=len(text) > MAX_FILE_CHARS,
         )
-    data = blob.data_stream.read()
-    if b"\x00" in data[:8000]:
-        raise GitSkillError(f"{path!r} is a binary file ({len(data)} bytes): not shown")
-    text = data.decode("utf-8", errors="replace")
-    return FileText(
-        repo=repo,
-        path=path,
-        commit=commit.hexsha[:12],
-        text=text[:MAX_FILE_CHARS],
-        lines=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
-        truncated=len(text) > MAX_FILE_CHARS,
-    )
 
 
 def log(repos: GitRepos, repo: str, path: str | None = None, n: int = 10) -> LogResult:
     paths = check_path(path) if path is not None else ""
-    handle = repos.open(repo)
-    head = repos.resolve(repo, handle, None)
-    commits = handle.iter_commits(head.hexsha, paths=paths, max_count=max(1, min(n, 50)))
-    return LogResult(
-        repo=repo,
-        entries=[
-            LogEntry(
-                commit=c.hexsha[:12],
-                date=datetime.fromtimestamp(c.authored_date, UTC).isoformat(timespec="seconds"),
-                author=str(c.author.name),
-                subject=str(c.summary)[:MAX_LINE_CHARS],
-            )
-            for c in commits
-        ],
-    )
+    # Closing the repo ends GitPython's persistent `git cat-file` helpers.
+    with repos.open(repo) as handle:
+        head = repos.resolve(repo, handle, None)
+        commits = handle.iter_commits(head.hexsha, paths=paths, max_count=max(1, min(n, 50)))
+        return LogResult(
+            repo=repo,
+            entries=[
+                LogEntry(
+                    commit=c.hexsha[:12],
+                    date=datetime.fromtimestamp(c.authored_date, UTC).isoformat(timespec="seconds"),
+                    author=str(c.author.name),
+                    subject=str(c.summary)[:MAX_LINE_CHARS],
+                )
+                for c in commits
+            ],
+        )
 
 
 def diff(
     repos: GitRepos, repo: str, rev_a: str, rev_b: str | None = None, path: str | None = None
 ) -> DiffResult:
-    handle = repos.open(repo)
-    a = repos.resolve(repo, handle, check_rev(rev_a))
-    b = repos.resolve(repo, handle, check_rev(rev_b) if rev_b is not None else None)
-    args = [a.hexsha, b.hexsha, "--"] + ([check_path(path)] if path is not None else [])
-    text = handle.git.diff(
-        "--no-color", "--no-ext-diff", "--no-textconv", *args, strip_newline_in_stdout=False
-    )
-    return DiffResult(
-        repo=repo,
-        rev_a=a.hexsha[:12],
-        rev_b=b.hexsha[:12],
-        diff=text[:MAX_DIFF_CHARS],
-        truncated=len(text) > MAX_DIFF_CHARS,
-    )
+    # Closing the repo ends GitPython's persistent `git cat-file` helpers.
+    with repos.open(repo) as handle:
+        a = repos.resolve(repo, handle, check_rev(rev_a))
+        b = repos.resolve(repo, handle, check_rev(rev_b) if rev_b is not None else None)
+        args = [a.hexsha, b.hexsha, "--"] + ([check_path(path)] if path is not None else [])
+        text = handle.git.diff(
+            "--no-color", "--no-ext-diff", "--no-textconv", *args, strip_newline_in_stdout=False
+        )
+        return DiffResult(
+            repo=repo,
+            rev_a=a.hexsha[:12],
+            rev_b=b.hexsha[:12],
+            diff=text[:MAX_DIFF_CHARS],
+            truncated=len(text) > MAX_DIFF_CHARS,
+        )
 
 
 def grep(
@@ -86,29 +89,30 @@ def grep(
 ) -> GrepResult:
     if not pattern:
         raise GitSkillError("pattern is empty: give a regular expression, e.g. image_size")
-    handle = repos.open(repo)
-    commit = repos.resolve(repo, handle, rev)
-    spec = [f":(glob){check_glob(path_glob)}"] if path_glob else []
-    try:
-        # -e keeps a pattern starting with '-' from being read as an option.
-        out = handle.git.grep(
-            "-n", "-I", "-E", "-z", "--no-color", "-e", pattern, commit.hexsha, "--", *spec
+    # Closing the repo ends GitPython's persistent `git cat-file` helpers.
+    with repos.open(repo) as handle:
+        commit = repos.resolve(repo, handle, rev)
+        spec = [f":(glob){check_glob(path_glob)}"] if path_glob else []
+        try:
+            # -e keeps a pattern starting with '-' from being read as an option.
+            out = handle.git.grep(
+                "-n", "-I", "-E", "-z", "--no-color", "-e", pattern, commit.hexsha, "--", *spec
+            )
+        except git.GitCommandError as exc:
+            if exc.status == 1:  # git grep's "no match"
+                out = ""
+            else:
+                raise GitSkillError(f"grep failed: {stderr_of(exc)}") from None
+        limit = max(1, min(max_matches, 200))
+        matches = []
+        for line in out.splitlines():
+            # "<sha>:<path>\0<line>\0<text>" (-z: paths may contain ':')
+            where, number, text = line.split("\0", 2)
+            file = where[len(commit.hexsha) + 1 :]
+            matches.append(GrepMatch(path=file, line=int(number), text=text[:MAX_LINE_CHARS]))
+        return GrepResult(
+            repo=repo,
+            commit=commit.hexsha[:12],
+            matches=matches[:limit],
+            truncated=len(matches) > limit,
         )
-    except git.GitCommandError as exc:
-        if exc.status == 1:  # git grep's "no match"
-            out = ""
-        else:
-            raise GitSkillError(f"grep failed: {stderr_of(exc)}") from None
-    limit = max(1, min(max_matches, 200))
-    matches = []
-    for line in out.splitlines():
-        # "<sha>:<path>\0<line>\0<text>" (-z: paths may contain ':')
-        where, number, text = line.split("\0", 2)
-        file = where[len(commit.hexsha) + 1 :]
-        matches.append(GrepMatch(path=file, line=int(number), text=text[:MAX_LINE_CHARS]))
-    return GrepResult(
-        repo=repo,
-        commit=commit.hexsha[:12],
-        matches=matches[:limit],
-        truncated=len(matches) > limit,
-    )

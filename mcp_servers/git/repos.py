@@ -52,8 +52,8 @@ class GitRepos:
     @contextmanager
     def locked(self, name: str) -> Iterator[git.Repo]:
         """One fetch/apply/push at a time per repo within this process."""
-        with self._locks[name]:
-            yield self.open(name)
+        with self._locks[name], self.open(name) as repo:
+            yield repo
 
     def tracking_ref(self, name: str) -> str:
         cfg = self.config(name)

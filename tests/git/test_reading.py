@@ -92,3 +92,28 @@ def test_an_unreachable_remote_is_reported_with_a_way_to_read_anyway(
         reading.read_file(skill.repos, "vision", "configs/train.yaml")
     stale = reading.read_file(skill.repos, "vision", "configs/train.yaml", rev="origin/main")
     assert stale.text == TRAIN_YAML
+
+
+def _git_helpers_of_this_process() -> int:
+    """`git cat-file --batch` helpers GitPython keeps per open Repo, children of this process."""
+    import os
+    from pathlib import Path
+
+    count = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"cat-file" in cmd:
+            count += 1
+    return count
+
+
+def test_reads_leave_no_git_helper_processes_behind(skill: GitSkill) -> None:
+    for _ in range(5):
+        reading.read_file(skill.repos, "vision", "configs/train.yaml")
+        reading.log(skill.repos, "vision", n=3)
+    assert _git_helpers_of_this_process() == 0
