@@ -69,6 +69,7 @@ class TurnEngine:
         turn_timeout_s: float,
         before_turn: list[Hook] | None = None,
         after_turn: list[Hook] | None = None,
+        retry_after_error_s: float = 30.0,
     ) -> None:
         self.db = db
         self.inbox = inbox
@@ -80,6 +81,7 @@ class TurnEngine:
         self.turn_timeout_s = turn_timeout_s
         self.before_turn = before_turn or []
         self.after_turn = after_turn or []
+        self.retry_after_error_s = retry_after_error_s
         self._slots = asyncio.Semaphore(max_concurrent)
         self._max_concurrent = max_concurrent
         self._busy: set[str] = set()
@@ -125,17 +127,34 @@ class TurnEngine:
             self.wake()
 
     async def _turn(self, conversation: str) -> None:
-        started = time.monotonic()
         items = await self.inbox.lease(conversation, "")
         if not items:
             return
+        try:
+            await self._handle(conversation, items)
+        except Exception:
+            log.exception("turn for %s failed; its items go back to the inbox", conversation)
+            # Nothing accepted is dropped; the pause (the conversation stays busy) keeps
+            # a persistent failure, such as chat being down, from spinning the model.
+            await asyncio.sleep(self.retry_after_error_s)
+            await self.inbox.release(items)
+
+    async def _handle(self, conversation: str, items: list[Item]) -> None:
+        started = time.monotonic()
         kinds = {i.kind for i in items}
         # A person's words or click outrank the events that came with them.
-        source = next(k for k in ("click", "chat", "event", "tick") if k in kinds or k == "tick")
+        source = next((k for k in ("click", "chat", "event") if k in kinds), "tick")
         senders = sorted({str(i.payload.get("user") or i.payload.get("job")) for i in items})
         turn_id, seq = await self.record_turn(conversation, source, ",".join(senders))
         await self.db.run(_start_turn, turn_id, conversation, seq, source, senders, len(items))
-        ctx = TurnContext(turn_id, seq, conversation, items)
+        try:
+            await self._run(TurnContext(turn_id, seq, conversation, items), started)
+        except Exception as exc:
+            await self._finish(turn_id, "failed", "error", repr(exc)[:500], started)
+            raise
+
+    async def _run(self, ctx: TurnContext, started: float) -> None:
+        conversation, items, turn_id = ctx.conversation, ctx.items, ctx.turn_id
         for hook in self.before_turn:
             await hook(ctx)
 

@@ -178,3 +178,23 @@ async def test_supervisor_sigkilled_with_work_queued_loses_nothing(
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0, "SIGTERM should stop the supervisor cleanly"
+
+
+async def test_a_reply_that_cannot_be_posted_is_retried_not_lost(
+    service: Service, model: ScriptedModel, slack: FakeSlack
+) -> None:
+    service.engine.retry_after_error_s = 0.5
+    service.outbox.notify_channel = None  # nowhere to start the job's thread: the post fails
+    model.default_reply = Reply.text("Finished cust-r/unposted")
+    try:
+        await post_event(service.url, service.secret, type="finished", job="cust-r/unposted")
+        failed = await eventually(
+            lambda: [t for t in turns(service.state_dir, "job:cust-r/unposted") if t["outcome"]]
+        )
+        assert (failed[0]["outcome"], failed[0]["reason"]) == ("failed", "error")
+        service.outbox.notify_channel = NOTIFY  # chat is back
+        post = await slack.wait_for_post(lambda p: p.text == "Finished cust-r/unposted", timeout=60)
+        assert post.channel == NOTIFY
+        await eventually(lambda: inbox_states(service.state_dir) == {"done": 1})
+    finally:
+        model.default_reply = Reply.text("ok")
