@@ -144,6 +144,7 @@ class Service:
             tick_interval_s=s.tick_interval_s,
             digest_at=parse_hhmm(s.digest_time, "MLOPS_DIGEST_TIME") if s.digest_time else None,
             zone=parse_zone(s.timezone),
+            poll_s=min(30.0, s.tick_interval_s or 30.0),
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),

@@ -70,6 +70,9 @@ def settings(
         agent_max_jobs=4,  # so the sweep's own parallel limit is what refuses a 3rd trial
         agent_gpu_hours=1.0,
         agent_default_time_limit_min=5,
+        # Ticks catch what events miss: a trial that ends while the service restarts
+        # leaves its `finished` event in that job's spool, and no later run drains it.
+        tick_interval_s=3.0,
     )
     kill_leftovers(state)
 
@@ -121,6 +124,8 @@ class Agent:
         if "morning digest" in text:
             return self._digest(rounds, results)
         if f"conversation=sweep:{SWEEP}" in text:
+            if EVENT.search(text) is None and "scheduled check" in text:
+                return self._tick(rounds, results)
             return self._events(text, rounds, results)
         return Reply.text(SILENT)
 
@@ -206,6 +211,50 @@ class Agent:
         )
         started = sum(1 for r in results if r[0] == "aiqu_next_trial")
         if started < closed:  # one next_trial per closed trial, one at a time
+            return Reply.tool_calls(("aiqu_next_trial", {"sweep": SWEEP}))
+        return Reply.text(SILENT)
+
+    def _tick(self, rounds: int, results: list[tuple[str, dict[str, Any], str]]) -> Reply:
+        """A scheduled check: report trials whose job ended unheard, from their MLflow runs."""
+        if rounds == 0:
+            return Reply.tool_calls(("aiqu_sweep_status", {"sweep": SWEEP}))
+        if rounds == 1:
+            status = json.loads(results[-1][2])
+            status = status.get("result", status)
+            ended = [
+                t["trial"]
+                for t in status["trials"]
+                if t["state"] == "running" and t["job_state"] in ("succeeded", "failed")
+            ]
+            if ended:
+                self.checked.update(ended)
+                return Reply.tool_calls(
+                    *(
+                        (
+                            "mlflow_metric_summary",
+                            {"run": f"{SWEEP}/trial-{n}", "metric": "val_loss"},
+                        )
+                        for n in ended
+                    )
+                )
+            return Reply.text(SILENT)
+        if rounds == 2:
+            reports = [
+                (
+                    "aiqu_report_trial",
+                    {
+                        "sweep": SWEEP,
+                        "trial": int(args["run"].rsplit("-", 1)[1]),
+                        "value": json.loads(result)["last"]["value"],
+                    },
+                )
+                for name, args, result in results
+                if name == "mlflow_metric_summary"
+            ]
+            return Reply.tool_calls(*reports)
+        closed = sum(1 for name, _, r in results if name == "aiqu_report_trial" and '"state"' in r)
+        started = sum(1 for r in results if r[0] == "aiqu_next_trial")
+        if started < closed:
             return Reply.tool_calls(("aiqu_next_trial", {"sweep": SWEEP}))
         return Reply.text(SILENT)
 
