@@ -87,15 +87,16 @@ class Inbox:
         convs = await self.db.run(_ready_conversations)
         return [c for c in convs if c not in exclude]
 
-    async def lease(self, conversation: str, turn_id: str) -> list[Item]:
+    async def lease(self, conversation: str) -> list[Item]:
         """Take every ready item of a conversation, in arrival order."""
-        return await self.db.run(_lease, conversation, turn_id)
+        return await self.db.run(_lease, conversation)
 
     async def release(self, items: list[Item]) -> None:
-        await self.db.run(_set_state, [i.id for i in items], "ready")
+        await self.db.run(_set_state, [i.id for i in items], "ready", None)
 
-    async def done(self, items: list[Item]) -> None:
-        await self.db.run(_set_state, [i.id for i in items], "done")
+    async def done(self, items: list[Item], turn_id: str) -> None:
+        """Finished by `turn_id`: the turn that answered them, for tracing."""
+        await self.db.run(_set_state, [i.id for i in items], "done", turn_id)
 
     async def depth(self) -> int:
         return await self.db.run(
@@ -134,21 +135,21 @@ def _ready_conversations(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _lease(conn: sqlite3.Connection, conversation: str, turn_id: str) -> list[Item]:
+def _lease(conn: sqlite3.Connection, conversation: str) -> list[Item]:
     with immediate(conn):
         rows = conn.execute(
-            "UPDATE inbox SET state = 'leased', turn_id = ? WHERE state = 'ready'"
+            "UPDATE inbox SET state = 'leased' WHERE state = 'ready'"
             " AND conversation = ? RETURNING id, kind, conversation, payload, received",
-            (turn_id, conversation),
+            (conversation,),
         ).fetchall()
     items = [Item(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
     return sorted(items, key=lambda i: i.id)
 
 
-def _set_state(conn: sqlite3.Connection, ids: list[int], state: str) -> None:
+def _set_state(conn: sqlite3.Connection, ids: list[int], state: str, turn_id: str | None) -> None:
     finished = time.time() if state == "done" else None
     with immediate(conn):
         conn.executemany(
-            "UPDATE inbox SET state = ?, finished = ? WHERE id = ?",
-            [(state, finished, i) for i in ids],
+            "UPDATE inbox SET state = ?, finished = ?, turn_id = ? WHERE id = ?",
+            [(state, finished, turn_id, i) for i in ids],
         )

@@ -88,9 +88,12 @@ class Service:
             tracking_uri = self.mlflow.uri
 
         env = skill_environment(
-            s, tracking_uri=tracking_uri, service_url=self.url, ledger_key_file=key_file
+            s,
+            tracking_uri=tracking_uri,
+            service_url=self.url,
+            webhook_secret=self.secret,
+            ledger_key_file=key_file,
         )
-        env["MLOPS_WEBHOOK_SECRET"] = self.secret
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         prompt_file.parent.mkdir(parents=True, exist_ok=True)
         prompt_file.write_text(build_prompt(s.brief_dir, s.silence_marker))

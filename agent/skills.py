@@ -27,7 +27,12 @@ def skill_exists(name: str) -> bool:
 
 
 def skill_environment(
-    settings: Settings, *, tracking_uri: str | None, service_url: str, ledger_key_file: Path
+    settings: Settings,
+    *,
+    tracking_uri: str | None,
+    service_url: str,
+    webhook_secret: str,
+    ledger_key_file: Path,
 ) -> dict[str, str]:
     env = _pass_through(os.environ)
     state = settings.state_dir.resolve()
@@ -41,6 +46,8 @@ def skill_environment(
             "MLOPS_LEDGER_KEY_FILE": str(ledger_key_file),
             "MLOPS_ALLOWED_USERS": ",".join(sorted(settings.allowed_users)),
             "MLOPS_URL": service_url,
+            # Jobs the scheduler starts sign their events with it.
+            "MLOPS_WEBHOOK_SECRET": webhook_secret,
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
             "MLOPS_PROPOSAL_TTL_S": str(settings.proposal_ttl_s),
             "MLOPS_AGENT_MAX_JOBS": str(settings.agent_max_jobs),
@@ -50,8 +57,6 @@ def skill_environment(
     )
     if settings.local_gpus is not None:
         env["MLOPS_LOCAL_GPUS"] = str(settings.local_gpus)
-    if settings.webhook_secret:
-        env["MLOPS_WEBHOOK_SECRET"] = settings.webhook_secret
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     if settings.git_repos:

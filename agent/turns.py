@@ -127,7 +127,7 @@ class TurnEngine:
             self.wake()
 
     async def _turn(self, conversation: str) -> None:
-        items = await self.inbox.lease(conversation, "")
+        items = await self.inbox.lease(conversation)
         if not items:
             return
         try:
@@ -181,7 +181,7 @@ class TurnEngine:
         for hook in self.after_turn:
             await hook(ctx)
         await self._finish(turn_id, outcome, reason, detail, started)
-        await self.inbox.done(items)
+        await self.inbox.done(items, turn_id)
 
     async def _run_with_restarts(self, conversation: str, text: str) -> TurnResult:
         for attempt in range(MAX_RESTART_RETRIES + 1):

@@ -144,7 +144,7 @@ async def test_emit_sends_a_signed_event_with_metrics_and_traceback(intake, tmp_
         stdin="Traceback (most recent call last):\nRuntimeError: CUDA OOM\n",
     )
     assert code == 0, err
-    (item,) = await inbox.lease("job:cust/pcb", "t")
+    (item,) = await inbox.lease("job:cust/pcb")
     assert item.payload["metrics"] == {"val_loss": 0.5} and item.payload["epoch"] == 12
     assert item.payload["traceback"].endswith("RuntimeError: CUDA OOM\n")
 

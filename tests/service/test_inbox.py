@@ -38,7 +38,7 @@ async def test_concurrent_events_commit_together_and_keep_arrival_order(tmp_path
         *(inbox.put_event(f"msg_{i}", {"type": "epoch", "job": "a", "epoch": i}) for i in range(50))
     )
     assert all(created for _, created in results)
-    items = await inbox.lease("job:a", "t1")
+    items = await inbox.lease("job:a")
     assert [i.payload["epoch"] for i in items] == list(range(50))
     await close(inbox)
 
@@ -47,15 +47,15 @@ async def test_leased_items_return_to_ready_after_restart(tmp_path: Path) -> Non
     path = tmp_path / "s.sqlite"
     inbox = await open_inbox(path)
     await inbox.put_event("msg_1", {"type": "crashed", "job": "a"})
-    leased = await inbox.lease("job:a", "t1")
+    leased = await inbox.lease("job:a")
     assert len(leased) == 1
-    assert await inbox.lease("job:a", "t2") == []  # nothing ready while leased
+    assert await inbox.lease("job:a") == []  # nothing ready while leased
     await close(inbox)  # the process "dies" before done()
 
     inbox = await open_inbox(path)
-    again = await inbox.lease("job:a", "t3")
+    again = await inbox.lease("job:a")
     assert [i.id for i in again] == [leased[0].id]
-    await inbox.done(again)
+    await inbox.done(again, "t3")
     assert await inbox.depth() == 0
     await close(inbox)
 

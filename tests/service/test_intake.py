@@ -63,7 +63,7 @@ async def test_valid_event_is_accepted_and_persisted(hook) -> None:
     r = await client.post("/hooks/training", content=GOOD, headers=signed(GOOD))
     assert r.status_code == 202, r.text
     assert isinstance(r.json()["id"], int)
-    items = await inbox.lease("job:cust/pcb", "t")
+    items = await inbox.lease("job:cust/pcb")
     assert items[0].payload["traceback"] == "boom"
 
 
