@@ -39,11 +39,11 @@ test: install install-system lint typecheck
 	$(BIN)/pytest -q
 
 lint:
-	$(BIN)/ruff check agent mcp_servers mlops_reporter tests bench
-	$(BIN)/ruff format --check agent mcp_servers mlops_reporter tests bench
+	$(BIN)/ruff check agent core mcp_servers mlops_reporter tests bench
+	$(BIN)/ruff format --check agent core mcp_servers mlops_reporter tests bench
 
 typecheck:
-	$(BIN)/mypy agent mcp_servers mlops_reporter
+	$(BIN)/mypy agent core mcp_servers mlops_reporter
 
 bench: install
 	$(BIN)/python -m bench

@@ -12,10 +12,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.ledger import AuditRow, Ledger
-
-LEDGER_FILE = "ledger.sqlite"
-KEY_FILE = "ledger.key"
+from core.ledger import AuditRow, Ledger
+from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
 
 
 class AuditQueryError(ValueError):
@@ -41,7 +39,7 @@ def audit_report(
         # Opening would create an empty ledger: refuse instead, naming where we looked.
         raise AuditQueryError(f"no ledger at {path}: is MLOPS_STATE_DIR the service's state dir?")
     try:
-        ledger = Ledger.from_files(path, state_dir / KEY_FILE)
+        ledger = Ledger.from_files(path, state_dir / LEDGER_KEY_FILE)
     except ValueError as exc:
         raise AuditQueryError(str(exc)) from None
     rows = ledger.audit_rows(

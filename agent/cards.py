@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agent.ledger import Proposal
+from core.ledger import Proposal
 
 SECTION_LIMIT = 2900  # Slack caps a section's text at 3000 characters
 

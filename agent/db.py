@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.sqlite import connect
+from core.sqlite import connect
 
 T = TypeVar("T")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from agent.settings import Settings, SettingsError, load_settings
+from agent.skills import skill_environment
+from core.skill_env import LEDGER_KEY_FILE, SkillEnvironment
 
 Check = tuple[str, Callable[[Settings], tuple[bool, str]]]
 
@@ -73,54 +74,41 @@ def check_slack(s: Settings) -> tuple[bool, str]:
 
 
 def check_scheduler(s: Settings) -> tuple[bool, str]:
-    from mcp_servers.aiqu.factory import health
+    from mcp_servers.aiqu import health
 
-    env = dict(os.environ, MLOPS_STATE_DIR=str(s.state_dir.resolve()), MLOPS_SCHEDULER=s.scheduler)
-    if s.local_gpus is not None:
-        env["MLOPS_LOCAL_GPUS"] = str(s.local_gpus)
-    result = health(env)
-    return result.ok, f"{s.scheduler}: {result.detail}"
+    return health.check(_skill_environment(s))
 
 
 def check_mlflow(s: Settings) -> tuple[bool, str]:
     if s.mlflow_tracking_uri is None:
         return True, "embedded: `serve` starts a local MLflow server in the state dir"
-    from agent.mlflow_server import health
+    from mcp_servers.mlflow import health
 
-    return health(s.mlflow_tracking_uri)
+    return health.check(_skill_environment(s))
 
 
 def check_datasets(s: Settings) -> tuple[bool, str]:
-    from mcp_servers.datasets.tools import health
+    from mcp_servers.datasets import health
 
-    return health(s.resolved_datasets_root)
+    return health.check(_skill_environment(s))
 
 
 def check_git(s: Settings) -> tuple[bool, str]:
-    if not s.git_repos:
-        return True, "no repos configured (MLOPS_GIT_REPOS): git tools are off"
-    from mcp_servers.git.config import ConfigError, parse_repos
+    from mcp_servers.git import health
 
-    try:
-        repos = parse_repos(s.git_repos)
-    except ConfigError as exc:
-        return False, f"MLOPS_GIT_REPOS: {exc}"
-    problems = []
-    for name, repo in repos.items():
-        probe = subprocess.run(
-            ["git", "-C", str(repo.path), "ls-remote", "--heads", repo.remote, repo.branch],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=dict(os.environ, GIT_TERMINAL_PROMPT="0"),
-        )
-        if probe.returncode != 0 or not probe.stdout.strip():
-            problems.append(
-                f"{name}: cannot see {repo.remote}/{repo.branch} ({probe.stderr.strip()[:120]})"
-            )
-    if problems:
-        return False, "; ".join(problems)
-    return True, f"{len(repos)} repo(s) reachable: {', '.join(repos)}"
+    return health.check(_skill_environment(s))
+
+
+def _skill_environment(s: Settings) -> SkillEnvironment:
+    """What `serve` would hand the skills (the service's own URL and secret aside)."""
+    state = s.state_dir.resolve()
+    return skill_environment(
+        s,
+        tracking_uri=s.mlflow_tracking_uri,
+        service_url=f"http://{s.host}:{s.port}",
+        webhook_secret=s.webhook_secret or "",
+        ledger_key_file=state / LEDGER_KEY_FILE,
+    )
 
 
 CHECKS: list[Check] = [

@@ -17,9 +17,9 @@ from typing import Any
 from agent.cards import outcome_card, proposal_card
 from agent.db import Database
 from agent.inbox import Item
-from agent.ledger import Ledger, LedgerError, Proposal
 from agent.outbox import Outbox
 from agent.turns import TurnContext
+from core.ledger import Ledger, LedgerError, Proposal
 
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.db import Database
-from agent.sqlite import immediate
+from core.sqlite import immediate
 
 
 @dataclass(frozen=True)

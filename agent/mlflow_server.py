@@ -45,25 +45,6 @@ def _mlflow_executable() -> str:
     return str(Path(sys.executable).with_name("mlflow"))
 
 
-def health(tracking_uri: str, timeout_s: float = 3.0) -> tuple[bool, str]:
-    """Whether an MLflow tracking server answers at `tracking_uri` (for `doctor`)."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return False, f"MLflow tracking URI {tracking_uri!r} must be an http:// or https:// URL"
-    url = tracking_uri.rstrip("/") + "/health"
-    try:
-        response = httpx.get(url, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        return False, f"MLflow at {tracking_uri} unreachable: {type(exc).__name__}: {exc}"
-    if response.status_code != 200:
-        return False, f"MLflow at {tracking_uri}: GET /health answered {response.status_code}"
-    version = ""
-    with contextlib.suppress(httpx.HTTPError):
-        v = httpx.get(tracking_uri.rstrip("/") + "/version", timeout=timeout_s)
-        if v.status_code == 200:
-            version = f" (MLflow {v.text.strip()})"
-    return True, f"MLflow at {tracking_uri} healthy{version}"
-
-
 class MlflowServer:
     """Start with `start()` (or `with MlflowServer(dir) as server:`), read `.uri`, `stop()`."""
 

@@ -19,7 +19,7 @@ from datetime import time as clock_time
 from pathlib import Path
 
 from agent.inbox import Inbox
-from mcp_servers.aiqu.sweep_index import SweepRecord, read_sweeps
+from core.sweeps import SweepRecord, read_sweeps
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from agent.db import Database
 from agent.gate import Gate
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
-from agent.ledger import Ledger, create_key
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
@@ -32,7 +31,9 @@ from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
 from agent.turns import TurnEngine
-from mcp_servers.aiqu.sweep_clock import parse_hhmm, parse_zone
+from core.clock import parse_hhmm, parse_zone
+from core.ledger import Ledger, create_key
+from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        key_file = self.state_dir / "ledger.key"
+        key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
-        self.ledger = Ledger.from_files(self.state_dir / "ledger.sqlite", key_file)
+        self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
 
         tracking_uri = s.mlflow_tracking_uri
         if tracking_uri is None:

@@ -2,7 +2,7 @@
 
 A missing or invalid value fails at start with the variable's name, never in the
 middle of a turn. Skills run as their own processes and read only the variables
-the supervisor hands them (see `agent.skills`).
+the supervisor hands them (`core.skill_env`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.clock import QuietHours, parse_hhmm, parse_zone
+from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
 
 
 class SettingsError(Exception):
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None  # None: the service starts a local MLflow server
     datasets_root: Path | None = None  # None: <state_dir>/datasets
     git_repos: str | None = None  # JSON, see mcp_servers.git
-    proposal_ttl_s: float = Field(24 * 3600.0, gt=0)
+    proposal_ttl_s: float = Field(DEFAULT_PROPOSAL_TTL_S, gt=0)
 
     # Budgets the skills enforce on what the agent starts by itself.
     agent_max_jobs: int = Field(2, ge=0)
@@ -89,7 +92,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_users(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(u.strip() for u in value.split(",") if u.strip())
+            return split_users(value)
         return value
 
     @field_validator("confirm_phrases", mode="before")
@@ -108,25 +111,19 @@ class Settings(BaseSettings):
     @classmethod
     def _hhmm(cls, value: str | None) -> str | None:
         if value is not None:
-            from mcp_servers.aiqu.sweep_clock import parse_hhmm
-
             parse_hhmm(value, "the digest time")
         return value
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        from mcp_servers.aiqu.sweep_clock import parse_zone
-
         parse_zone(value)
         return value
 
     @field_validator("quiet_hours")
     @classmethod
     def _quiet(cls, value: str | None) -> str | None:
-        from mcp_servers.aiqu.sweep_clock import QuietHours
-
-        QuietHours.from_env({"MLOPS_QUIET_HOURS": value or ""})
+        QuietHours.parse(value)
         return value
 
     @field_validator("webhook_secret")

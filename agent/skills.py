@@ -1,6 +1,7 @@
 """Which skills (MCP servers) the agent gets, and the environment each one runs with.
 
-A skill is registered when its package exists. Each gets only what it needs:
+A skill is registered when its package exists. Each gets the skill environment
+contract (`core.skill_env`) and only what it needs besides:
 the model's API key and the Slack tokens never reach a skill. Operators'
 `MLOPS_*`, `SLURM_*` and `GIT_*` variables pass through, so a backend is one
 setting away (e.g. `MLOPS_SCHEDULER=slurm`).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from agent.opencode.config import McpServerSpec
 from agent.settings import Settings
+from core.skill_env import SkillEnvironment
 
 SKILLS = ("aiqu", "mlflow", "datasets", "git")
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
@@ -33,44 +35,42 @@ def skill_environment(
     service_url: str,
     webhook_secret: str,
     ledger_key_file: Path,
-) -> dict[str, str]:
-    env = _pass_through(os.environ)
+) -> SkillEnvironment:
+    """The contract every skill is started with (`core.skill_env`)."""
     state = settings.state_dir.resolve()
-    env.update(
+    extra = _pass_through(os.environ)
+    extra.update(
         {
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-            "MLOPS_STATE_DIR": str(state),
-            "MLOPS_SCHEDULER": settings.scheduler,
-            "MLOPS_DATASETS_ROOT": str(settings.resolved_datasets_root),
-            "MLOPS_ATTACHMENTS_DIR": str(state / "attachments"),
-            "MLOPS_LEDGER_KEY_FILE": str(ledger_key_file),
-            "MLOPS_ALLOWED_USERS": ",".join(sorted(settings.allowed_users)),
-            "MLOPS_URL": service_url,
-            # Jobs the scheduler starts sign their events with it.
-            "MLOPS_WEBHOOK_SECRET": webhook_secret,
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-            "MLOPS_PROPOSAL_TTL_S": str(settings.proposal_ttl_s),
-            "MLOPS_AGENT_MAX_JOBS": str(settings.agent_max_jobs),
-            "MLOPS_AGENT_GPU_HOURS": str(settings.agent_gpu_hours),
-            "MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN": str(settings.agent_default_time_limit_min),
         }
     )
-    if settings.local_gpus is not None:
-        env["MLOPS_LOCAL_GPUS"] = str(settings.local_gpus)
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-    if settings.git_repos:
-        env["MLOPS_GIT_REPOS"] = settings.git_repos
-    if settings.quiet_hours:
-        env["MLOPS_QUIET_HOURS"] = settings.quiet_hours
-    if settings.timezone:
-        env["MLOPS_TIMEZONE"] = settings.timezone
-    for key in NEVER_PASSED:
-        env.pop(key, None)
-    return env
+    return SkillEnvironment(
+        state_dir=state,
+        scheduler=settings.scheduler,
+        local_gpus=settings.local_gpus,
+        datasets_root=settings.resolved_datasets_root,
+        attachments_dir=state / "attachments",
+        ledger_key_file=ledger_key_file,
+        allowed_users=settings.allowed_users,
+        proposal_ttl_s=settings.proposal_ttl_s,
+        service_url=service_url,
+        # Jobs the scheduler starts sign their events with it.
+        webhook_secret=webhook_secret,
+        tracking_uri=tracking_uri,
+        git_repos=settings.git_repos,
+        git_author=extra.get("MLOPS_GIT_AUTHOR"),
+        agent_max_jobs=settings.agent_max_jobs,
+        agent_gpu_hours=settings.agent_gpu_hours,
+        agent_default_time_limit_min=settings.agent_default_time_limit_min,
+        quiet_hours=settings.quiet_hours,
+        timezone=settings.timezone,
+        extra={k: v for k, v in extra.items() if k not in NEVER_PASSED},
+    )
 
 
-def skill_specs(settings: Settings, environment: dict[str, str]) -> list[McpServerSpec]:
+def skill_specs(settings: Settings, environment: SkillEnvironment) -> list[McpServerSpec]:
+    env = environment.to_env()
     specs = []
     for name in SKILLS:
         if not skill_exists(name):
@@ -81,7 +81,7 @@ def skill_specs(settings: Settings, environment: dict[str, str]) -> list[McpServ
             McpServerSpec(
                 name=name,
                 command=[sys.executable, "-m", f"mcp_servers.{name}"],
-                environment=dict(environment),
+                environment=dict(env),
             )
         )
     return specs

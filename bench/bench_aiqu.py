@@ -25,12 +25,12 @@ from pathlib import Path
 
 import mcp
 
-from mcp_servers.aiqu.backend import JobSpec
+from mcp_servers.aiqu.backends.base import JobSpec
+from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.backends.processes import signal_group
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits
-from mcp_servers.aiqu.local import LocalScheduler
-from mcp_servers.aiqu.processes import signal_group
+from mcp_servers.aiqu.jobs import AiquSkill, list_jobs
 from mcp_servers.aiqu.server import build_server
-from mcp_servers.aiqu.tools import AiquSkill, list_jobs
 
 
 def seed(scheduler: LocalScheduler, total: int) -> None:

@@ -26,10 +26,10 @@ from pathlib import Path
 # The harness lives with the tests; run from anywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcp_servers.aiqu.backend import JobSpec  # noqa: E402
+from mcp_servers.aiqu.backends.base import JobSpec  # noqa: E402
+from mcp_servers.aiqu.backends.slurm import SlurmScheduler  # noqa: E402
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits  # noqa: E402
-from mcp_servers.aiqu.slurm import SlurmScheduler  # noqa: E402
-from mcp_servers.aiqu.tools import AiquSkill, list_jobs  # noqa: E402
+from mcp_servers.aiqu.jobs import AiquSkill, list_jobs  # noqa: E402
 from tests.slurm.cluster import missing_requirements, start_cluster  # noqa: E402
 
 

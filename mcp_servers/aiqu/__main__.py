@@ -6,10 +6,10 @@ import logging
 import os
 import sys
 
-from .backend import SchedulerError
-from .factory import close_skill, make_skill
+from .backends.base import SchedulerError
 from .ownership import CancelGate
 from .server import build_server
+from .skill import close_skill, make_skill
 
 
 def main() -> int:

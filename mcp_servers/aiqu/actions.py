@@ -13,8 +13,9 @@ from dataclasses import replace
 
 from pydantic import Field
 
-from .backend import Job, SchedulerError
+from .backends.base import Job, SchedulerError
 from .errors import InvalidRequest, NeedsHuman
+from .jobs import AiquSkill, resolve_job
 from .models import ActionResult, JobDetail
 from .ownership import (
     AGENT,
@@ -24,7 +25,6 @@ from .ownership import (
     check_requeue_allowed,
     is_agent_owned,
 )
-from .tools import AiquSkill, resolve_job
 
 # An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
 PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from agent.sqlite import connect, immediate
+from core.sqlite import connect, immediate
 
 from .errors import BudgetExceeded
 

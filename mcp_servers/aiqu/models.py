@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from .backend import Job
+from .backends.base import Job
 
 # A --key=value parameter's value. JSON's "number" covers int and float, so the model
 # reads one short type list; validation still keeps 20 an int and 0.1 a float.

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.ledger import Confirmation, Ledger, LedgerError, Proposal
+from core.ledger import Confirmation, Ledger, LedgerError, Proposal
 
-from .backend import Job, JobState
+from .backends.base import Job, JobState
 from .errors import NeedsHuman, Refused
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,14 @@ from pydantic import Field
 
 from mcp_servers.compact import CompactMCPServer
 
-from . import actions, tools
-from .backend import SchedulerError
+from . import actions
+from . import jobs as tools
+from .backends.base import SchedulerError
 from .errors import InvalidRequest, Refused
+from .jobs import AiquSkill
 from .models import INTEGER, ActionResult, JobDetail, JobList, LogTail, ParamValue, QueueOverview
 from .ownership import CancelGate
-from .sweep_server import SweepBookSource, register_sweep_tools
-from .tools import AiquSkill
+from .sweeps.server import SweepBookSource, register_sweep_tools
 
 T = TypeVar("T")
 

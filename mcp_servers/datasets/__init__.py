@@ -10,7 +10,6 @@ from mcp_servers.datasets.store import DatasetStore, root_from_env
 from mcp_servers.datasets.tools import (
     check_labels,
     diff_versions,
-    health,
     list_datasets,
     version_stats,
 )
@@ -21,7 +20,6 @@ __all__ = [
     "build_server",
     "check_labels",
     "diff_versions",
-    "health",
     "list_datasets",
     "root_from_env",
     "version_stats",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from agent.ledger import LedgerError
+from core.ledger import LedgerError
 
 from .models import ApplyResult, ProposalResult
 from .patches import DiffDoesNotApply, commit_diff, make_diff, push

@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
-from agent.ledger import LedgerError
+from core.ledger import LedgerError
 from mcp_servers.compact import CompactMCPServer
 
 from . import changes, reading

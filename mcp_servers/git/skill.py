@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.ledger import Ledger
+from core.ledger import Ledger
 
 from .config import DEFAULT_AUTHOR, parse_author, settings_from_env
 from .repos import GitRepos

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import Job, JobSpec, Scheduler
+from mcp_servers.aiqu.backends.base import Job, JobSpec, Scheduler
+from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.backends.processes import signal_group
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits
-from mcp_servers.aiqu.local import LocalScheduler
-from mcp_servers.aiqu.processes import signal_group
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.jobs import AiquSkill
 
 PY = sys.executable
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mcp_servers.aiqu import actions
-from mcp_servers.aiqu.backend import JobState
+from mcp_servers.aiqu.backends.base import JobState
 from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.jobs import AiquSkill
 
 from .conftest import spec, wait_state
 

@@ -10,7 +10,7 @@ import pytest
 from mcp_servers.aiqu import actions
 from mcp_servers.aiqu.budget import BudgetLimits
 from mcp_servers.aiqu.errors import BudgetExceeded
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.jobs import AiquSkill
 
 from .conftest import spec, wait_state
 

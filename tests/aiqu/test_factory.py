@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import SchedulerError
-from mcp_servers.aiqu.factory import close_skill, health, make_scheduler, make_skill
-from mcp_servers.aiqu.local import LocalScheduler
-from mcp_servers.aiqu.processes import detect_gpus
+from mcp_servers.aiqu.backends.base import SchedulerError
+from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.backends.processes import detect_gpus
+from mcp_servers.aiqu.skill import close_skill, health, make_scheduler, make_skill
 
 
 def test_local_is_the_default_and_keeps_state_in_the_state_dir(state_dir: Path):

@@ -10,13 +10,13 @@ from pathlib import Path
 import mcp
 import pytest
 
-from agent.ledger import Ledger
+from core.ledger import Ledger
 from mcp_servers.aiqu import actions
-from mcp_servers.aiqu.backend import JobState
+from mcp_servers.aiqu.backends.base import JobState
 from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman, Refused
+from mcp_servers.aiqu.jobs import AiquSkill
 from mcp_servers.aiqu.ownership import CancelGate
 from mcp_servers.aiqu.server import build_server
-from mcp_servers.aiqu.tools import AiquSkill
 from tests.ledger.conftest import Clock
 
 from .conftest import spec, wait_state

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import JobSpec
-from mcp_servers.aiqu.local import LocalScheduler
-from mcp_servers.aiqu.processes import detect_gpus
+from mcp_servers.aiqu.backends.base import JobSpec
+from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.backends.processes import detect_gpus
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nvidia-smi") is None,

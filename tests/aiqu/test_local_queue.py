@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import JobSpec, JobState, SchedulerError
-from mcp_servers.aiqu.local import LocalScheduler
+from mcp_servers.aiqu.backends.base import JobSpec, JobState, SchedulerError
+from mcp_servers.aiqu.backends.local import LocalScheduler
 
 from .conftest import spec, wait_for, wait_state
 

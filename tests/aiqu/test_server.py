@@ -10,10 +10,10 @@ from typing import Any
 import anyio
 import mcp
 
-from mcp_servers.aiqu.backend import JobSpec
-from mcp_servers.aiqu.local import LocalScheduler
+from mcp_servers.aiqu.backends.base import JobSpec
+from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.jobs import AiquSkill
 from mcp_servers.aiqu.server import build_server
-from mcp_servers.aiqu.tools import AiquSkill
 
 from .conftest import kill_leftovers, py, spec, wait_state
 

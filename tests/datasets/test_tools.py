@@ -13,11 +13,11 @@ from mcp_servers.datasets import (
     DatasetStore,
     check_labels,
     diff_versions,
-    health,
     list_datasets,
     root_from_env,
     version_stats,
 )
+from mcp_servers.datasets.tools import health
 
 
 def test_list_shows_datasets_versions_counts_and_creation(store: DatasetStore) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from mcp_servers.aiqu.backend import JobSpec
-from mcp_servers.aiqu.local import LocalScheduler
+from mcp_servers.aiqu.backends.base import JobSpec
+from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.fakes.model import ModelRequest, Reply
 
 STEPS = 300

@@ -30,9 +30,9 @@ from agent.mlflow_server import MlflowServer
 from agent.schedule import Schedule
 from agent.service import Service
 from agent.settings import Settings
-from mcp_servers.aiqu.backend import JobSpec
-from mcp_servers.aiqu.local import LocalScheduler
-from mcp_servers.aiqu.sweep_index import read_sweeps, sweeps_db
+from core.sweeps import read_sweeps, sweeps_db
+from mcp_servers.aiqu.backends.base import JobSpec
+from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import ALICE, eventually, service_settings
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel

@@ -21,7 +21,7 @@ import pytest_asyncio
 
 from agent.mlflow_server import MlflowServer
 from agent.service import Service
-from mcp_servers.aiqu.local import LocalScheduler
+from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.datasets.tree import build_tree
 from tests.e2e.harness import ALICE, service_settings, turns
 from tests.e2e.skills_fixtures import (

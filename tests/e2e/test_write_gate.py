@@ -23,8 +23,8 @@ import pytest_asyncio
 
 from agent import cli
 from agent.service import Service
-from mcp_servers.aiqu.backend import Job, JobSpec
-from mcp_servers.aiqu.local import LocalScheduler
+from mcp_servers.aiqu.backends.base import Job, JobSpec
+from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import ALICE, MALLORY, NOTIFY, eventually, post_event, service_settings
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.ledger import Ledger
+from core.ledger import Ledger
 from mcp_servers.git.config import RepoConfig
 from mcp_servers.git.repos import GitRepos
 from mcp_servers.git.skill import GitSkill

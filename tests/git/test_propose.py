@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agent.ledger import Ledger
+from core.ledger import Ledger
 from mcp_servers.git import changes
 from mcp_servers.git.changes import ReplaceEdit
 from mcp_servers.git.models import ProposalResult

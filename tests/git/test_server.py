@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import mcp
 
-from agent.ledger import Ledger
+from core.ledger import Ledger
 from mcp_servers.git.server import build_server
 from mcp_servers.git.skill import GitSkill
 from tests.conftest import ROOT

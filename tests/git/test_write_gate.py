@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from agent.ledger import Confirmation, GateRefused, Ledger, LedgerError
-from agent.ledger.tables import SignedTables
+from core.ledger import Confirmation, GateRefused, Ledger, LedgerError
+from core.ledger.tables import SignedTables
 from mcp_servers.git import changes
 from mcp_servers.git.changes import ReplaceEdit
 from mcp_servers.git.models import ProposalResult

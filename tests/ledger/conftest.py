@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.ledger import Ledger
+from core.ledger import Ledger
 
 
 class Clock:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agent.audit import AuditQueryError, audit_report, parse_when
-from agent.ledger import Ledger
+from core.ledger import Ledger
 from tests.ledger.conftest import Clock
 
 

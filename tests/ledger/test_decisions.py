@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from agent.ledger import Ledger, LedgerError, Proposal, Turn
+from core.ledger import Ledger, LedgerError, Proposal, Turn
 from tests.ledger.conftest import Clock
 
 

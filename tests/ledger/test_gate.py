@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from agent.ledger import GateRefused, Ledger, LedgerError, Proposal, Turn
+from core.ledger import GateRefused, Ledger, LedgerError, Proposal, Turn
 from tests.ledger.conftest import Clock
 
 ALLOWED = frozenset({"U1"})

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.ledger import Ledger, LedgerError
+from core.ledger import Ledger, LedgerError
 
 
 def test_turn_ids_are_random_128_bit_and_seq_counts_per_conversation(ledger: Ledger) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from agent.mlflow_server import MlflowServer, MlflowServerError, health
+from agent.mlflow_server import MlflowServer, MlflowServerError
+from mcp_servers.mlflow.health import health
 from tests.conftest import ROOT, free_port
 
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from mcp_servers.aiqu.slurm import SlurmScheduler
+from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.slurm.cluster import SlurmCluster, missing_requirements, start_cluster
 
 T = TypeVar("T")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import Job, JobSpec, JobState, SchedulerError
-from mcp_servers.aiqu.slurm import SlurmScheduler
+from mcp_servers.aiqu.backends.base import Job, JobSpec, JobState, SchedulerError
+from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.slurm.cluster import SlurmCluster
 from tests.slurm.conftest import wait_until
 

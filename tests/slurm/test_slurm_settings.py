@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import JobSpec, SchedulerError
-from mcp_servers.aiqu.slurm import SlurmScheduler
+from mcp_servers.aiqu.backends.base import JobSpec, SchedulerError
+from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 
 
 @pytest.fixture

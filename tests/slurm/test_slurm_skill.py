@@ -11,8 +11,8 @@ import anyio
 import mcp
 import pytest
 
-from mcp_servers.aiqu.backend import JobSpec
-from mcp_servers.aiqu.slurm import SlurmScheduler
+from mcp_servers.aiqu.backends.base import JobSpec
+from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.slurm.cluster import SlurmCluster
 
 pytestmark = pytest.mark.slurm

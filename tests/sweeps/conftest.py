@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backend import Job
-from mcp_servers.aiqu.sweep_clock import QuietHours
-from mcp_servers.aiqu.sweeps import SweepBook
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.backends.base import Job
+from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.sweeps.book import SweepBook
+from mcp_servers.aiqu.sweeps.quiet import QuietHours
 from tests.aiqu.conftest import make_local, make_skill, spec  # noqa: F401  (fixtures)
 
 # The job echoes its --key=value arguments, then sleeps as long as --sleep says.

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from mcp_servers.aiqu import sweep_actions as act
-from mcp_servers.aiqu.backend import Job
+from mcp_servers.aiqu.backends.base import Job
 from mcp_servers.aiqu.errors import BudgetExceeded, Refused
-from mcp_servers.aiqu.sweep_clock import QuietHours, QuietHoursRefused
-from mcp_servers.aiqu.sweeps import SweepBook, SweepLimitReached
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.sweeps import actions as act
+from mcp_servers.aiqu.sweeps.book import SweepBook, SweepLimitReached
+from mcp_servers.aiqu.sweeps.quiet import QuietHours, QuietHoursRefused
 from tests.aiqu.conftest import wait_state
 
 LR = {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}

@@ -15,7 +15,7 @@ import pytest_asyncio
 from agent.db import Database
 from agent.inbox import Inbox
 from agent.schedule import Schedule
-from mcp_servers.aiqu import sweep_index
+from mcp_servers.aiqu.sweeps import index as sweep_index
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()  # 13:00 in Stockholm
@@ -128,7 +128,7 @@ async def test_no_sweeps_db_yet_means_no_ticks(inbox: Inbox, state_dir: Path) ->
 
 @pytest.mark.parametrize("raw", ["25:00", "7.30", "", "07:3"])
 def test_bad_clock_times_name_the_setting(raw: str) -> None:
-    from mcp_servers.aiqu.sweep_clock import parse_hhmm
+    from core.clock import parse_hhmm
 
     with pytest.raises(ValueError, match="MLOPS_DIGEST_TIME must be HH:MM"):
         parse_hhmm(raw, "MLOPS_DIGEST_TIME")

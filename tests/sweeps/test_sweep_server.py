@@ -6,10 +6,10 @@ from typing import Any
 
 import mcp
 
-from mcp_servers.aiqu.backend import Job
+from mcp_servers.aiqu.backends.base import Job
+from mcp_servers.aiqu.jobs import AiquSkill
 from mcp_servers.aiqu.server import build_server
-from mcp_servers.aiqu.sweeps import SweepBook
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.sweeps.book import SweepBook
 
 SWEEP_TOOLS = {
     "start_sweep": (False, False),

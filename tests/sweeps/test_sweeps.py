@@ -9,11 +9,11 @@ from typing import Any
 import optuna
 import pytest
 
-from mcp_servers.aiqu import sweep_actions as act
-from mcp_servers.aiqu.backend import Job
+from mcp_servers.aiqu.backends.base import Job
 from mcp_servers.aiqu.errors import InvalidRequest
-from mcp_servers.aiqu.sweeps import SweepBook, sweep_status
-from mcp_servers.aiqu.tools import AiquSkill
+from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.sweeps import actions as act
+from mcp_servers.aiqu.sweeps.book import SweepBook, sweep_status
 from tests.aiqu.conftest import wait_state
 
 LR = {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}

@@ -17,20 +17,22 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from . import sweep_index as index
-from .backend import Job
-from .errors import InvalidRequest, Refused
-from .sweep_clock import QuietHours
-from .sweep_models import BestTrial, SweepLimitsUsage, SweepStatus, TrialRow
-from .sweep_spec import CategoricalParam, ParamSpec, SweepSpec
-from .tools import AiquSkill
+from core.clock import QuietHours
+from core.skill_env import SkillEnvironment
+
+from ..backends.base import Job
+from ..errors import InvalidRequest, Refused
+from ..jobs import AiquSkill
+from . import index
+from .models import BestTrial, SweepLimitsUsage, SweepStatus, TrialRow
+from .spec import CategoricalParam, ParamSpec, SweepSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -69,10 +71,9 @@ class SweepBook:
         self.lock = threading.RLock()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SweepBook:
-        """`MLOPS_STATE_DIR`, `MLOPS_QUIET_HOURS`, `MLOPS_TIMEZONE`."""
-        state_dir = Path(env.get("MLOPS_STATE_DIR") or "state")
-        return cls(state_dir, QuietHours.from_env(env))
+    def from_env(cls, env: SkillEnvironment) -> SweepBook:
+        """The state dir's sweeps, with the quiet hours in the operator's zone."""
+        return cls(env.state_dir, QuietHours.parse(env.quiet_hours, env.timezone))
 
     def close(self) -> None:
         self.index.close()
@@ -145,7 +146,7 @@ def limits_usage(
 
 
 def sweep_status(skill: AiquSkill, book: SweepBook, sweep: str) -> SweepStatus:
-    from .sweep_advice import advice_for  # Optuna's pruners, only when a status is read
+    from .advice import advice_for  # Optuna's pruners, only when a status is read
 
     with book.lock:
         record = book.record(sweep)

@@ -6,10 +6,10 @@ import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from .backend import Health, Scheduler, SchedulerError
+from .backends.base import Health, Scheduler, SchedulerError
+from .backends.local import LocalScheduler
 from .budget import AgentBudget, BudgetLimits
-from .local import LocalScheduler
-from .tools import AiquSkill
+from .jobs import AiquSkill
 
 BACKENDS = ("local", "slurm")
 
@@ -21,7 +21,7 @@ def make_scheduler(env: Mapping[str, str]) -> Scheduler:
         return LocalScheduler.from_env(env)
     if kind == "slurm":
         # Imported only when chosen: the local default needs nothing of Slurm.
-        slurm = importlib.import_module("mcp_servers.aiqu.slurm")
+        slurm = importlib.import_module("mcp_servers.aiqu.backends.slurm")
         scheduler: Scheduler = slurm.SlurmScheduler.from_env(env)
         return scheduler
     raise SchedulerError(f"MLOPS_SCHEDULER must be one of {', '.join(BACKENDS)}; got {kind!r}")

@@ -14,20 +14,12 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import ValidationError
 
-from . import actions
-from . import sweep_index as index
-from .errors import InvalidRequest, Refused
-from .sweep_advice import advice_for
-from .sweep_models import (
-    ProgressAdvice,
-    SweepList,
-    SweepRow,
-    SweepStatus,
-    TrialClosed,
-    TrialStarted,
-)
-from .sweep_spec import SweepSpec, check_sweep_id, distributions, parse_space
-from .sweeps import (
+from .. import actions
+from ..errors import InvalidRequest, Refused
+from ..jobs import AiquSkill, resolve_job
+from . import index
+from .advice import advice_for
+from .book import (
     CLOSED,
     JOB_ATTR,
     NOTE_ATTR,
@@ -45,7 +37,16 @@ from .sweeps import (
     sweep_status,
     trials_of,
 )
-from .tools import AiquSkill, resolve_job
+from .models import (
+    ProgressAdvice,
+    SweepList,
+    SweepRow,
+    SweepStatus,
+    TrialClosed,
+    TrialStarted,
+)
+from .quiet import check_quiet_hours
+from .spec import SweepSpec, check_sweep_id, distributions, parse_space
 
 MAX_NOTE_CHARS = 300
 
@@ -121,7 +122,7 @@ def next_trial(skill: AiquSkill, book: SweepBook, sweep: str) -> TrialStarted:
                 )
             )
         if book.quiet_hours is not None:
-            book.quiet_hours.check(book.clock())
+            check_quiet_hours(book.quiet_hours, book.clock())
         study = book.study(sweep)
         trials = trials_of(study)
         orphan = next(

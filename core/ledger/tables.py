@@ -15,9 +15,9 @@ from dataclasses import astuple, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.ledger import signing
-from agent.ledger.records import AuditRow, Confirmation, Proposal, Turn
-from agent.sqlite import connect, immediate
+from core.ledger import signing
+from core.ledger.records import AuditRow, Confirmation, Proposal, Turn
+from core.sqlite import connect, immediate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (

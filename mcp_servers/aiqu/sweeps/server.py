@@ -12,14 +12,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
-from . import sweep_actions as act
-from . import sweeps
-from .backend import SchedulerError
-from .errors import InvalidRequest, Refused
-from .models import INTEGER, ParamValue
-from .sweep_models import ProgressAdvice, SweepList, SweepStatus, TrialClosed, TrialStarted
-from .sweeps import SweepBook
-from .tools import AiquSkill
+from core.skill_env import SkillEnvironment
+
+from ..backends.base import SchedulerError
+from ..errors import InvalidRequest, Refused
+from ..jobs import AiquSkill
+from ..models import INTEGER, ParamValue
+from ..sweeps import actions as act
+from ..sweeps import book as sweeps
+from .book import SweepBook
+from .models import ProgressAdvice, SweepList, SweepStatus, TrialClosed, TrialStarted
 
 T = TypeVar("T")
 
@@ -58,7 +60,9 @@ def register_sweep_tools(
     if isinstance(book_given, SweepBook):
         given = book_given
         book_given = lambda: given  # noqa: E731
-    opener: Callable[[], SweepBook] = book_given or (lambda: SweepBook.from_env(os.environ))
+    opener: Callable[[], SweepBook] = book_given or (
+        lambda: SweepBook.from_env(SkillEnvironment.from_env(os.environ))
+    )
     book = functools.cache(opener)
 
     @server.tool(annotations=CHANGE)

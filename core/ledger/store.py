@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.ledger import signing
-from agent.ledger.gate import check_gate
-from agent.ledger.records import (
+from core.ledger import signing
+from core.ledger.gate import check_gate
+from core.ledger.records import (
     HOWS,
     PROPOSAL_KINDS,
     TURN_SOURCES,
@@ -29,7 +29,7 @@ from agent.ledger.records import (
     Proposal,
     Turn,
 )
-from agent.ledger.tables import SignedTables
+from core.ledger.tables import SignedTables
 
 DEFAULT_PROPOSAL_TTL_S = 24 * 3600.0
 

@@ -1,25 +1,18 @@
-"""Local wall-clock rules: quiet hours for starting new work, and "HH:MM" parsing.
+"""Local wall-clock rules shared by the supervisor and the skills.
 
-`MLOPS_QUIET_HOURS="22:00-06:00"` (may wrap midnight) in `MLOPS_TIMEZONE`
-(an IANA name such as "Europe/Stockholm"; default: the machine's zone). The
-supervisor's scheduler reads the same two variables for the morning digest.
+`HH:MM` times (the morning digest), IANA zones, and quiet hours such as
+`22:00-06:00` (may wrap midnight): the aiqu skill starts no new work inside
+them, and the supervisor validates the same setting at start.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import Refused
-
 HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-
-
-class QuietHoursRefused(Refused):
-    pass
 
 
 def parse_hhmm(raw: str, what: str) -> time:
@@ -50,9 +43,9 @@ class QuietHours:
     zone: tzinfo
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> QuietHours | None:
-        raw = env.get("MLOPS_QUIET_HOURS") or ""
-        if not raw.strip():
+    def parse(cls, raw: str | None, zone: str | None = None) -> QuietHours | None:
+        """`MLOPS_QUIET_HOURS` in `MLOPS_TIMEZONE`; None when unset."""
+        if not raw or not raw.strip():
             return None
         start, sep, end = raw.partition("-")
         if not sep:
@@ -62,7 +55,7 @@ class QuietHours:
         return cls(
             parse_hhmm(start, "MLOPS_QUIET_HOURS start"),
             parse_hhmm(end, "MLOPS_QUIET_HOURS end"),
-            parse_zone(env.get("MLOPS_TIMEZONE")),
+            parse_zone(zone),
         )
 
     def __str__(self) -> str:
@@ -73,12 +66,3 @@ class QuietHours:
         if self.start <= self.end:
             return self.start <= now < self.end
         return now >= self.start or now < self.end  # wraps midnight
-
-    def check(self, ts: float) -> None:
-        """Refuse to start new work inside the quiet hours, saying when it may start."""
-        if self.contains(ts):
-            now = datetime.fromtimestamp(ts, self.zone)
-            raise QuietHoursRefused(
-                f"refused: quiet hours {self} (now {now:%H:%M}); no new trials start before"
-                f" {self.end:%H:%M}. Running trials go on; report and prune as usual"
-            )

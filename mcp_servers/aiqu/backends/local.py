@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ..jobenv import identity_env, job_env
 from . import local_store as store
-from .backend import Health, Job, JobSpec, JobState, SchedulerError
-from .jobenv import identity_env, job_env
+from .base import Health, Job, JobSpec, JobState, SchedulerError
 from .processes import (
     LOG_FILE,
     detect_gpus,

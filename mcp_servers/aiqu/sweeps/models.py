@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from .models import AgentUsage
+from ..models import AgentUsage
 
 ParamValues = dict[str, str | int | float]
 

@@ -28,10 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.sqlite import connect, immediate
+from core.sqlite import connect, immediate
 
-from .backend import Health, Job, JobSpec, JobState, SchedulerError
-from .jobenv import identity_env, job_env
+from ..jobenv import identity_env, job_env
+from .base import Health, Job, JobSpec, JobState, SchedulerError
 from .processes import tail_file
 
 Record = dict[str, Any]  # what we keep of one job as Slurm last described it

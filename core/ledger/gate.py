@@ -7,7 +7,7 @@ ids from the supervisor, never from what the model says.
 
 from __future__ import annotations
 
-from agent.ledger.records import Confirmation, GateRefused, Proposal, Turn
+from core.ledger.records import Confirmation, GateRefused, Proposal, Turn
 
 
 def check_gate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .backend import Job, JobState, Scheduler, SchedulerError
+from .backends.base import Job, JobState, Scheduler, SchedulerError
 from .budget import AgentBudget
 from .errors import InvalidRequest
 from .models import AgentUsage, JobDetail, JobList, JobRow, LogTail, QueueLoad, QueueOverview

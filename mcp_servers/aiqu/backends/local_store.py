@@ -13,9 +13,9 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from agent import sqlite
+from core import sqlite
 
-from .backend import Job, JobSpec, JobState
+from .base import Job, JobSpec, JobState
 
 LOCAL_QUEUE = "local"
 

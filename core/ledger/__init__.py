@@ -1,6 +1,6 @@
 """The guard ledger shared by the supervisor and the skills (see `store.Ledger`)."""
 
-from agent.ledger.records import (
+from core.ledger.records import (
     AuditRow,
     Confirmation,
     Decision,
@@ -9,8 +9,8 @@ from agent.ledger.records import (
     Proposal,
     Turn,
 )
-from agent.ledger.signing import create_key, load_key
-from agent.ledger.store import DEFAULT_PROPOSAL_TTL_S, Ledger
+from core.ledger.signing import create_key, load_key
+from core.ledger.store import DEFAULT_PROPOSAL_TTL_S, Ledger
 
 __all__ = [
     "AuditRow",

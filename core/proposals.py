@@ -1,0 +1,81 @@
+"""A skill's side of the write gate: file proposals, act on one only once a person approved it.
+
+Used by every gated action (git's apply, aiqu's cancel of someone else's job),
+so the flow is written once: `propose` stores the action for a person to
+approve; `approved` says whether *this* turn may act on it now (read-only);
+`spend` checks again and consumes the approval in one transaction right before
+the action; `close` records how it ended. Every refusal is a `GateRefused`
+whose message tells the model what to do next; the turn ids and approvals come
+from the ledger, never from what the model says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.ledger import Confirmation, GateRefused, Ledger, LedgerError, Proposal
+from core.skill_env import SkillEnvironment
+
+# How a refusal names a kind of proposal to the model.
+KIND_WORDS = {"git_change": "git change", "aiqu_cancel": "job cancel"}
+
+
+@dataclass(frozen=True)
+class Approval:
+    proposal: Proposal
+    confirmation: Confirmation
+
+
+class GatedProposals:
+    def __init__(self, ledger: Ledger, approvers: frozenset[str]) -> None:
+        self.ledger = ledger
+        self.approvers = approvers
+
+    @classmethod
+    def from_env(cls, env: SkillEnvironment) -> GatedProposals:
+        """The ledger the service made in the state dir; LedgerError when there is none
+        (the service creates the ledger and its key; a skill never makes its own)."""
+        if not env.ledger_path.exists():
+            raise LedgerError(f"no guard ledger at {env.ledger_path}: start the service first")
+        try:
+            ledger = Ledger.from_files(
+                env.ledger_path, env.key_file, proposal_ttl_s=env.proposal_ttl_s
+            )
+        except ValueError as exc:
+            raise LedgerError(str(exc)) from None
+        return cls(ledger, env.allowed_users)
+
+    def require_turn(self, turn_id: str) -> None:
+        """Refuse a forged or stale turn id before any work is done for it."""
+        if self.ledger.turn(turn_id) is None:
+            raise GateRefused(
+                f"unknown turn_id {turn_id!r}: pass the turn_id shown in this turn's header"
+            )
+
+    def propose(self, turn_id: str, kind: str, payload: dict[str, Any], summary: str) -> Proposal:
+        return self.ledger.propose(turn_id, kind, payload, summary)
+
+    def approved(self, proposal_id: str, turn_id: str, kind: str) -> Approval:
+        """The approval that lets `turn_id` act on `proposal_id` now, or GateRefused.
+
+        Read-only: `spend` checks again and consumes it right before acting."""
+        confirmation = self.ledger.gate(proposal_id, turn_id, self.approvers)
+        proposal = self.ledger.proposal(proposal_id)
+        if proposal is None or proposal.kind != kind:
+            found = KIND_WORDS.get(proposal.kind, proposal.kind) if proposal else "unknown"
+            raise GateRefused(
+                f"proposal {proposal_id} is a {found} proposal, not a {KIND_WORDS.get(kind, kind)}"
+            )
+        return Approval(proposal, confirmation)
+
+    def spend(self, proposal_id: str, turn_id: str) -> Confirmation:
+        """Check the gate again and consume the approval: one approval, one action."""
+        return self.ledger.mark_used(proposal_id, turn_id, self.approvers)
+
+    def close(self, proposal_id: str, status: str, outcome: str) -> Proposal:
+        """`applied` (outcome: what was done) or `expired` (outcome: why not)."""
+        return self.ledger.close(proposal_id, status, outcome)
+
+    def audit(self, turn_id: str, action: str, **detail: object) -> None:
+        self.ledger.audit(action, actor="agent", turn_id=turn_id, detail=detail)

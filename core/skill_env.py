@@ -1,0 +1,157 @@
+"""The contract between the supervisor and the skills: the environment a skill runs with.
+
+The supervisor builds one `SkillEnvironment` from its settings and hands it to
+each skill process as variables (`to_env()`); every skill reads it back with
+`from_env()`. A variable's name, default and parsing live here and nowhere
+else, so the two sides cannot drift. A skill started by hand (a test, `doctor`)
+gets the same defaults the service would give it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LEDGER_FILE = "ledger.sqlite"
+LEDGER_KEY_FILE = "ledger.key"
+DEFAULT_PROPOSAL_TTL_S = 24 * 3600.0
+
+
+class SkillEnvironmentError(ValueError):
+    """A variable is invalid; the message names it and shows a valid value."""
+
+
+def split_users(raw: str) -> frozenset[str]:
+    """`MLOPS_ALLOWED_USERS`-style lists: comma separated, blanks ignored."""
+    return frozenset(u.strip() for u in raw.split(",") if u.strip())
+
+
+@dataclass(frozen=True)
+class SkillEnvironment:
+    state_dir: Path = Path("state")
+    scheduler: str = "local"
+    local_gpus: int | None = None  # None: what `nvidia-smi -L` lists
+    datasets_root: Path | None = None  # None: <state_dir>/datasets
+    attachments_dir: Path | None = None  # None: <state_dir>/attachments
+    ledger_key_file: Path | None = None  # None: <state_dir>/ledger.key
+    allowed_users: frozenset[str] = frozenset()
+    proposal_ttl_s: float = DEFAULT_PROPOSAL_TTL_S
+    service_url: str | None = None  # where jobs report (MLOPS_URL)
+    webhook_secret: str | None = None  # what jobs sign with
+    tracking_uri: str | None = None  # MLflow
+    git_repos: str | None = None  # JSON, see mcp_servers.git
+    git_author: str | None = None  # "Name <email>"
+    agent_max_jobs: int = 2
+    agent_gpu_hours: float = 8.0
+    agent_default_time_limit_min: int = 60
+    quiet_hours: str | None = None  # e.g. 22:00-06:00
+    timezone: str | None = None  # IANA name; None: the machine's zone
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / LEDGER_FILE
+
+    @property
+    def key_file(self) -> Path:
+        return self.ledger_key_file or self.state_dir / LEDGER_KEY_FILE
+
+    @property
+    def datasets(self) -> Path:
+        return self.datasets_root or self.state_dir / "datasets"
+
+    @property
+    def attachments(self) -> Path:
+        return self.attachments_dir or self.state_dir / "attachments"
+
+    def to_env(self) -> dict[str, str]:
+        """The variables a skill process gets (unset fields are left out)."""
+        env = dict(self.extra)
+        for name, (variable, _) in _VARIABLES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            env[variable] = ",".join(sorted(value)) if name == "allowed_users" else str(value)
+        return env
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SkillEnvironment:
+        """Read the contract back; raises SkillEnvironmentError naming a bad variable.
+
+        `extra` keeps every other variable (e.g. `SLURM_CONF`, `MLOPS_SLURM_*`), so a
+        backend's own settings travel with it."""
+        values: dict[str, Any] = {}
+        for name, (variable, parse) in _VARIABLES.items():
+            raw = env.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[name] = parse(raw.strip())
+            except (TypeError, ValueError) as exc:
+                raise SkillEnvironmentError(f"{variable}={raw!r}: {exc}") from None
+        known = {variable for variable, _ in _VARIABLES.values()}
+        values["extra"] = {k: v for k, v in env.items() if k not in known}
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> SkillEnvironment:
+        return dataclasses.replace(self, **changes)
+
+
+def _count(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else -1
+    if value < 0:
+        raise ValueError("must be a whole number >= 0, e.g. 2")
+    return value
+
+
+def _amount(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError("must be a number >= 0, e.g. 8")
+    return value
+
+
+def _positive(raw: str) -> float:
+    value = _amount(raw)
+    if value == 0:
+        raise ValueError("must be a number of seconds > 0, e.g. 86400")
+    return value
+
+
+def _minutes(raw: str) -> int:
+    value = _count(raw)
+    if value == 0:
+        raise ValueError("must be a whole number of minutes > 0, e.g. 60")
+    return value
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "state_dir": ("MLOPS_STATE_DIR", Path),
+    "scheduler": ("MLOPS_SCHEDULER", _text),
+    "local_gpus": ("MLOPS_LOCAL_GPUS", _count),
+    "datasets_root": ("MLOPS_DATASETS_ROOT", Path),
+    "attachments_dir": ("MLOPS_ATTACHMENTS_DIR", Path),
+    "ledger_key_file": ("MLOPS_LEDGER_KEY_FILE", Path),
+    "allowed_users": ("MLOPS_ALLOWED_USERS", split_users),
+    "proposal_ttl_s": ("MLOPS_PROPOSAL_TTL_S", _positive),
+    "service_url": ("MLOPS_URL", _text),
+    "webhook_secret": ("MLOPS_WEBHOOK_SECRET", _text),
+    "tracking_uri": ("MLFLOW_TRACKING_URI", _text),
+    "git_repos": ("MLOPS_GIT_REPOS", _text),
+    "git_author": ("MLOPS_GIT_AUTHOR", _text),
+    "agent_max_jobs": ("MLOPS_AGENT_MAX_JOBS", _count),
+    "agent_gpu_hours": ("MLOPS_AGENT_GPU_HOURS", _amount),
+    "agent_default_time_limit_min": ("MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN", _minutes),
+    "quiet_hours": ("MLOPS_QUIET_HOURS", _text),
+    "timezone": ("MLOPS_TIMEZONE", _text),
+}

@@ -1,0 +1,69 @@
+"""The list of sweeps, as the supervisor's schedule reads it (read-only).
+
+The aiqu skill keeps one small table beside Optuna's own in
+`<state_dir>/aiqu/sweeps.db`: each sweep's spec and status. The table's shape
+lives here, so the skill that writes it and the schedule that reads it (to
+tick active sweeps and list them in the digest) share one definition, and the
+supervisor never loads Optuna or the skill.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SWEEPS_DB = Path("aiqu") / "sweeps.db"  # relative to the state dir
+STATUSES = ("active", "paused", "stopped", "finished")
+COLUMNS = "id, spec, status, created, updated, status_note"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS mlops_sweeps (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status_note TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    id: str
+    spec: dict[str, Any]
+    status: str
+    created: float
+    updated: float
+    status_note: str | None
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> SweepRecord:
+        return cls(row[0], json.loads(row[1]), row[2], row[3], row[4], row[5])
+
+
+def sweeps_db(state_dir: Path) -> Path:
+    return Path(state_dir) / SWEEPS_DB
+
+
+def all_sweeps(conn: sqlite3.Connection) -> list[SweepRecord]:
+    rows = conn.execute(f"SELECT {COLUMNS} FROM mlops_sweeps ORDER BY created DESC").fetchall()
+    return [SweepRecord.of(r) for r in rows]
+
+
+def read_sweeps(state_dir: Path) -> list[SweepRecord]:
+    """Every sweep, newest first; none when no sweep was ever started (no file yet)."""
+    path = sweeps_db(state_dir)
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        has_table = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mlops_sweeps'"
+        ).fetchone()
+        return all_sweeps(conn) if has_table else []
+    finally:
+        conn.close()

@@ -1,0 +1,12 @@
+"""`mlops-agent doctor`'s way into the aiqu skill: can the configured backend be used?"""
+
+from __future__ import annotations
+
+from core.skill_env import SkillEnvironment
+
+from .skill import health
+
+
+def check(env: SkillEnvironment) -> tuple[bool, str]:
+    result = health(env.to_env())
+    return result.ok, f"{env.scheduler}: {result.detail}"
