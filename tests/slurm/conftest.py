@@ -11,6 +11,7 @@ from typing import TypeVar
 import pytest
 
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
+from tests.conftest import missing
 from tests.slurm.cluster import SlurmCluster, missing_requirements, start_cluster
 
 T = TypeVar("T")
@@ -23,7 +24,7 @@ MIN_JOB_AGE_S = 2
 def slurm_cluster() -> Iterator[SlurmCluster]:
     reason = missing_requirements()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     cluster = start_cluster(gpus=2, min_job_age_s=MIN_JOB_AGE_S)
     try:
         yield cluster
