@@ -26,10 +26,12 @@ from pathlib import Path
 # The harness lives with the tests; run from anywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.skill_env import SkillEnvironment  # noqa: E402
 from mcp_servers.aiqu.backends.base import JobSpec  # noqa: E402
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler  # noqa: E402
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits  # noqa: E402
-from mcp_servers.aiqu.jobs import AiquSkill, list_jobs  # noqa: E402
+from mcp_servers.aiqu.jobs import list_jobs  # noqa: E402
+from mcp_servers.aiqu.skill import AiquSkill  # noqa: E402
 from tests.slurm.cluster import missing_requirements, start_cluster  # noqa: E402
 
 
@@ -84,7 +86,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, **cluster.env(), "MLOPS_STATE_DIR": tmp}
-            scheduler = SlurmScheduler.from_env(env)
+            scheduler = SlurmScheduler.from_env(SkillEnvironment.from_env(env))
             skill = AiquSkill(scheduler, AgentBudget(Path(tmp), BudgetLimits()))
             try:
                 t0 = time.perf_counter()

@@ -30,6 +30,7 @@ from agent.mlflow_server import MlflowServer
 from agent.schedule import Schedule
 from agent.service import Service
 from agent.settings import Settings
+from core.skill_env import SkillEnvironment
 from core.sweeps import read_sweeps, sweeps_db
 from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
@@ -81,7 +82,9 @@ def settings(
 async def base_job(settings: Settings, mlflow_server: MlflowServer) -> str:
     """A person's one-epoch run of the training script: what every trial clones."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.uri}
-    scheduler = LocalScheduler(settings.state_dir, 2, env=env, poll_interval_s=0.1)
+    scheduler = LocalScheduler(
+        settings.state_dir, 2, env=SkillEnvironment.from_env(env), poll_interval_s=0.1
+    )
     scheduler.start()
     try:
         job = scheduler.submit(

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.conftest import missing
 from tests.slurm.cluster import SlurmCluster, missing_requirements, start_cluster
@@ -40,7 +41,7 @@ def skill_env(slurm_cluster: SlurmCluster, state_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def scheduler(slurm_cluster: SlurmCluster, skill_env: dict[str, str]) -> Iterator[SlurmScheduler]:
-    yield SlurmScheduler.from_env(skill_env)
+    yield SlurmScheduler.from_env(SkillEnvironment.from_env(skill_env))
     # The cluster is shared by the module: leave both GPUs free for the next test.
     slurm_cluster.run("scancel", "--user=root")
     wait_until(lambda: not slurm_cluster.run("squeue", "-h", "-t", "active").stdout, 15)

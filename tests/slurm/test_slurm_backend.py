@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import Job, JobSpec, JobState, SchedulerError
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.slurm.cluster import SlurmCluster
@@ -51,7 +52,7 @@ def test_job_runs_with_its_identity_and_its_output_is_tailed(
 ) -> None:
     # Pass-through settings reach the job; the service's private ones do not.
     skill_env.update(MLFLOW_TRACKING_URI="http://127.0.0.1:5999", SLACK_BOT_TOKEN="xoxb-secret")
-    scheduler = SlurmScheduler.from_env(skill_env)
+    scheduler = SlurmScheduler.from_env(SkillEnvironment.from_env(skill_env))
     script = (
         'echo "job=$MLOPS_JOB attempt=$MLOPS_ATTEMPT id=$MLOPS_JOB_ID labels=$MLOPS_LABELS";'
         'echo "mlflow=$MLFLOW_TRACKING_URI slack=${SLACK_BOT_TOKEN:-unset} arg=$0 own=$OWN"'
@@ -186,7 +187,9 @@ def test_a_final_state_once_seen_is_answered_without_asking_slurm(
 ) -> None:
     job = finished(scheduler, scheduler.submit(sh("exit 5")).id)
     # Same index, but every Slurm command now fails.
-    offline = SlurmScheduler.from_env({**skill_env, "MLOPS_SLURM_COMMAND_PREFIX": "false"})
+    offline = SlurmScheduler.from_env(
+        SkillEnvironment.from_env({**skill_env, "MLOPS_SLURM_COMMAND_PREFIX": "false"})
+    )
 
     again = offline.get(job.id)
 

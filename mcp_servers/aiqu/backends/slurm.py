@@ -15,7 +15,6 @@ Jobs submitted outside this skill are listed too, labelled
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import sqlite3
@@ -28,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
 
 from ..jobenv import identity_env, job_env
@@ -79,7 +79,7 @@ class SlurmScheduler:
         command_prefix: Sequence[str] = (),
         partition: str | None = None,
         log_dir: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: SkillEnvironment | None = None,
         command_timeout_s: float = 30.0,
         cancel_wait_s: float = 15.0,
     ) -> None:
@@ -90,10 +90,9 @@ class SlurmScheduler:
         self._partition = partition
         self._timeout = command_timeout_s
         self._cancel_wait = cancel_wait_s
-        skill_env = dict(os.environ if env is None else env)
         # Client commands and jobs (sbatch --export=ALL) get the skill's environment
         # minus its private settings; the job's identity travels in the batch script.
-        self._command_env = job_env(skill_env, {}, {})
+        self._command_env = job_env(env or SkillEnvironment(), {}, {})
         if slurm_conf:
             self._command_env["SLURM_CONF"] = slurm_conf
         self._index_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,18 +103,19 @@ class SlurmScheduler:
             conn.close()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SlurmScheduler:
-        """`SLURM_CONF`, `MLOPS_SLURM_COMMAND_PREFIX` (shell words put before every Slurm
+    def from_env(cls, env: SkillEnvironment) -> SlurmScheduler:
+        """The backend's own variables travel in the skill environment's `extra`:
+        `SLURM_CONF`, `MLOPS_SLURM_COMMAND_PREFIX` (shell words put before every Slurm
         command, e.g. `nsenter --net=/proc/42/ns/net`; empty in production),
         `MLOPS_SLURM_PARTITION` (default: the cluster's), `MLOPS_SLURM_LOG_DIR` (job output,
         must be visible to the compute nodes; default `$MLOPS_STATE_DIR/aiqu/slurm-logs`)."""
-        state_dir = Path(env.get("MLOPS_STATE_DIR") or "state")
-        log_dir = env.get("MLOPS_SLURM_LOG_DIR")
+        own = env.extra
+        log_dir = own.get("MLOPS_SLURM_LOG_DIR")
         return cls(
-            state_dir,
-            slurm_conf=env.get("SLURM_CONF") or None,
-            command_prefix=shlex.split(env.get("MLOPS_SLURM_COMMAND_PREFIX", "")),
-            partition=env.get("MLOPS_SLURM_PARTITION") or None,
+            env.state,
+            slurm_conf=own.get("SLURM_CONF") or None,
+            command_prefix=shlex.split(own.get("MLOPS_SLURM_COMMAND_PREFIX", "")),
+            partition=own.get("MLOPS_SLURM_PARTITION") or None,
             log_dir=Path(log_dir) if log_dir else None,
             env=env,
         )

@@ -1,8 +1,8 @@
-"""The dataset store on disk: `<root>/<dataset>/<version>/`, read and never written.
+"""The datasets skill's injected client: the store on disk, `<root>/<dataset>/<version>/`.
 
-This is the "client" the tool functions are given. It resolves names inside
-the root, finds a version's layout and class names, reads its optional
-manifest and scans it. There is deliberately no method that writes.
+Read and never written. It resolves names inside the root, finds a version's
+layout and class names, reads its optional manifest and scans it. There is
+deliberately no method that writes.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.datasets.coco import annotation_files, load_coco
 from mcp_servers.datasets.errors import DatasetError
 from mcp_servers.datasets.issues import IssueLog
@@ -29,16 +29,14 @@ _MANIFESTS = ("manifest.json", "manifest.yaml", "manifest.yml")
 _NAMED_IN_ERRORS = 20
 
 
-def root_from_env(env: Mapping[str, str]) -> Path:
-    """MLOPS_DATASETS_ROOT, else $MLOPS_STATE_DIR/datasets, else state/datasets."""
-    if env.get("MLOPS_DATASETS_ROOT"):
-        return Path(env["MLOPS_DATASETS_ROOT"])
-    return Path(env.get("MLOPS_STATE_DIR") or "state") / "datasets"
-
-
 class DatasetStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.path.abspath(root)
+
+    @classmethod
+    def from_env(cls, env: SkillEnvironment) -> DatasetStore:
+        """MLOPS_DATASETS_ROOT, else $MLOPS_STATE_DIR/datasets, else state/datasets."""
+        return cls(env.datasets)
 
     def real_root(self) -> str:
         real = os.path.realpath(self.root)
