@@ -7,7 +7,7 @@ with the skill bound, and turns the skill's own exceptions into a `ToolError`
 (the model gets `is_error` and the message; any other exception reaches it
 only as "Error executing tool"). So a server module is a list of functions:
 
-    register(server, skill, Tools(read_only=[jobs.get_job], write=[...]), errors=(JobError,))
+    register(server, skill, Tools(read_only=[jobs.get_job], write=[...]), errors=ERRORS)
 """
 
 from __future__ import annotations
@@ -57,12 +57,12 @@ def register(
 ) -> None:
     """Add every tool to `server`, bound to `skill`; `errors` become tool errors worded by
     `describe` (the exception's own message unless a skill says otherwise)."""
-    for fn, hints in tools.annotated():
+    for fn, kind in tools.annotated():
         description = inspect.cleandoc(fn.__doc__ or "")
         if not description:
             raise TypeError(f"tool {fn.__name__} has no docstring, so no description for the model")
         server.add_tool(
-            bound(fn, skill, errors, describe), description=description, annotations=hints
+            bound(fn, skill, errors, describe), description=description, annotations=kind
         )
 
 

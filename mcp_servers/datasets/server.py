@@ -6,7 +6,7 @@ from mcp.server.mcpserver import MCPServer
 
 from mcp_servers.compact import CompactMCPServer
 from mcp_servers.datasets import tools
-from mcp_servers.datasets.errors import DatasetError
+from mcp_servers.datasets.errors import ERRORS
 from mcp_servers.datasets.skill import DatasetStore
 from mcp_servers.tooling import Tools, register
 
@@ -19,5 +19,5 @@ def build_server(store: DatasetStore) -> MCPServer:
     server = CompactMCPServer(
         name="datasets", instructions="Read-only image datasets with YOLO or COCO labels."
     )
-    register(server, store, TOOLS, errors=(DatasetError,))
+    register(server, store, TOOLS, errors=ERRORS)
     return server

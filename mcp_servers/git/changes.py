@@ -18,13 +18,12 @@ from typing import Annotated
 
 from pydantic import Field
 
-from core.ledger import LedgerError
-
+from .errors import ERRORS, GitSkillError
 from .models import ApplyResult, ProposalResult
 from .params import Replace, ReplaceEdit, Repo, RepoPath, TurnId
 from .patches import DiffDoesNotApply, commit_diff, make_diff, push
 from .repos import blob_at
-from .safety import GitSkillError, check_path, path_allowed
+from .safety import check_path, path_allowed
 from .skill import GitSkill
 
 __all__ = ["ReplaceEdit", "apply_change", "propose_change"]
@@ -151,7 +150,7 @@ def _refusal_audited(
     """Record a refusal of `action` in the audit trail, then let it reach the model."""
     try:
         yield
-    except (GitSkillError, LedgerError) as exc:
+    except ERRORS as exc:
         skill.proposals.audit(turn_id, f"{action}.refused", **detail, error=str(exc))
         raise
 

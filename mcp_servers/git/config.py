@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import ConfigError
+
 DEFAULT_AUTHOR = "mlops-agent <mlops-agent@localhost>"
 REPOS_EXAMPLE = (
     '{"vision": {"path": "/srv/clones/vision", "remote": "origin", "branch": "main",'
@@ -25,10 +27,6 @@ REPOS_EXAMPLE = (
 )
 # Conservative ref and remote names: they end up on git's command line.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the variable."""
 
 
 class RepoConfig(BaseModel):

@@ -6,9 +6,9 @@ import git
 
 from core.skill_env import SkillEnvironment
 
-from .config import ConfigError, parse_repos
+from .config import parse_repos
+from .errors import ConfigError, GitSkillError
 from .repos import NO_PROMPT, GitRepos, stderr_of
-from .safety import GitSkillError
 
 
 def check(env: SkillEnvironment) -> tuple[bool, str]:

@@ -10,10 +10,11 @@ from pydantic import Field
 
 from mcp_servers.compact import INTEGER
 
+from .errors import GitSkillError
 from .models import DiffResult, FileText, GrepMatch, GrepResult, LogEntry, LogResult
 from .params import Repo, RepoPath, Rev
 from .repos import blob_at, stderr_of
-from .safety import GitSkillError, check_glob, check_path, check_rev
+from .safety import check_glob, check_path, check_rev
 from .skill import GitSkill
 
 MAX_FILE_CHARS = 60_000

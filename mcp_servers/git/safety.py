@@ -9,9 +9,7 @@ import posixpath
 import re
 from functools import lru_cache
 
-
-class GitSkillError(Exception):
-    """A request the skill refuses; the message says what would be valid."""
+from .errors import GitSkillError
 
 
 def check_rev(rev: str) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
-from core.ledger import LedgerError
 from mcp_servers.compact import CompactMCPServer
 from mcp_servers.tooling import Tools, register
 
 from . import changes, reading
-from .safety import GitSkillError
+from .errors import ERRORS
 from .skill import GitSkill
 
 TOOLS = Tools(
@@ -25,5 +24,5 @@ def build_server(skill: GitSkill) -> MCPServer:
         "git",
         instructions=f"Training repos: {repos}. Change files only via an approved proposal.",
     )
-    register(server, skill, TOOLS, errors=(GitSkillError, LedgerError))
+    register(server, skill, TOOLS, errors=ERRORS)
     return server

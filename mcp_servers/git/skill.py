@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from core.proposals import GatedProposals
 from core.skill_env import SkillEnvironment
 
-from .config import DEFAULT_AUTHOR, REPOS_EXAMPLE, ConfigError, parse_author, parse_repos
+from .config import DEFAULT_AUTHOR, REPOS_EXAMPLE, parse_author, parse_repos
+from .errors import ConfigError
 from .repos import GitRepos
 
 
