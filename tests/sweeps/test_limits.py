@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, time
+from pathlib import Path
 
 import pytest
 
+from core.ledger import Ledger
+from core.proposals import GatedProposals
 from mcp_servers.aiqu.backends.base import Job
 from mcp_servers.aiqu.errors import BudgetExceeded, Refused
 from mcp_servers.aiqu.skill import AiquSkill
@@ -124,11 +127,16 @@ def test_finished_sweep_cannot_be_resumed(skill: AiquSkill, book: SweepBook, bas
         act.control_sweep(skill, "s1", "resume", None)
 
 
+@pytest.mark.parametrize("gated", [False, True], ids=["no ledger", "with the write gate"])
 def test_prune_refuses_a_job_the_agent_did_not_submit(
-    skill: AiquSkill, book: SweepBook, base_job: Job
+    skill: AiquSkill, book: SweepBook, base_job: Job, state_dir: Path, gated: bool
 ) -> None:
     from tests.sweeps.conftest import TRIAL_CODE, spec
 
+    # With the service's ledger, cancel_job would offer a proposal; pruning never does.
+    ledger = Ledger(state_dir / "ledger.sqlite", Ledger.create_key(state_dir / "ledger.key"))
+    if gated:
+        skill.proposals = GatedProposals(ledger, frozenset({"U_ALICE"}))
     start(skill, base_job)
     trial = book.study("s1").ask(act.distributions(act.spec_of(book.record("s1")).space))
     # A person's job that claims to be trial 0: the sweep adopts it, but may not stop it.
@@ -140,3 +148,4 @@ def test_prune_refuses_a_job_the_agent_did_not_submit(
     with pytest.raises(Refused, match="not by the agent"):
         act.prune_trial(skill, "s1", trial.number, "flat")
     assert skill.scheduler.get(job.id).state.value == "running"
+    assert ledger.audit_rows() == []  # nothing proposed

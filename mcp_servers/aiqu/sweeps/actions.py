@@ -20,6 +20,7 @@ from mcp_servers.compact import INTEGER
 from .. import actions
 from ..errors import InvalidRequest, Refused
 from ..jobs import resolve_job
+from ..ownership import check_cancel_allowed
 from ..params import Minutes, ParamValue
 from ..skill import AiquSkill
 from . import index
@@ -263,10 +264,13 @@ def prune_trial(
         found = find_trial(study, sweep, trial)
         closed_trial_check(found, sweep)
         job_id = found.user_attrs.get(JOB_ATTR)
+        job = skill.scheduler.get(job_id) if job_id else None
         stopped = ""
-        if job_id and skill.scheduler.get(job_id).state.active:
-            actions.cancel_job(skill, job_id)  # refuses anything the agent did not submit
-            stopped = f", cancelled job {job_id}"
+        if job is not None and job.state.active:
+            # Never through the write gate: a sweep stops only what the agent started.
+            check_cancel_allowed(job)
+            skill.scheduler.cancel(job.id)
+            stopped = f", cancelled job {job.id}"
         book.storage.set_trial_user_attr(found._trial_id, NOTE_ATTR, reason)
         study.tell(found.number, state=TrialState.PRUNED)
         return _closed(skill, sweep, found.number, f"pruned trial {trial}{stopped}")
