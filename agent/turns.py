@@ -125,6 +125,7 @@ class TurnEngine:
             await self.inbox.release(items)
 
     async def _handle(self, conversation: str, items: list[Item]) -> None:
+        """The route of one turn, start to end (the module docstring draws it)."""
         turn = await self.turn_log.open(conversation, items)
         try:
             for step in self.steps:
