@@ -11,7 +11,6 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,7 +20,6 @@ from agent.chat.base import ChatBridge
 from agent.chat.intake import ChatIntake
 from agent.conversations import Conversations
 from agent.db import Database
-from agent.gate import Gate
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
 from agent.model_watch import ModelWatch
@@ -30,6 +28,8 @@ from agent.outbox import Outbox
 from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
+from agent.steps import Approvals, Attachments, ProposalCards, ToolAudit
+from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
 from core.clock import parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
@@ -110,25 +110,28 @@ class Service:
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
         self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
-        self.gate = Gate(self.ledger, self.db, self.outbox, s.confirm_phrases, s.allowed_users)
+        self.approvals = Approvals(self.ledger, s.confirm_phrases, s.allowed_users)
         self.engine = TurnEngine(
-            db=self.db,
             inbox=self.inbox,
             conversations=self.conversations,
             runtime=self.runtime,
             outbox=self.outbox,
-            record_turn=self.gate.record_turn,
+            turn_log=TurnLog(self.ledger, self.db),
+            steps=[
+                self.approvals,
+                ToolAudit(self.ledger),
+                ProposalCards(self.ledger, self.db, self.outbox, s.confirm_phrases),
+                Attachments(env.attachments, self.outbox),
+            ],
             silence_marker=s.silence_marker,
             max_concurrent=s.max_concurrent_turns,
             turn_timeout_s=s.turn_timeout_s,
-            before_turn=[self.gate.before_turn],
-            after_turn=[self.gate.after_turn, self._upload_attachments],
         )
         self.chat_intake = ChatIntake(
             allowed_users=s.allowed_users,
             inbox=self.inbox,
             conversations=self.conversations,
-            proposal_conversation=self.gate.proposal_conversation,
+            proposal_conversation=self.approvals.proposal_conversation,
             wake=self.engine.wake,
         )
         if self.chat is not None:
@@ -203,18 +206,6 @@ class Service:
             "model": await self.runtime.model_reachable(),
         }
 
-    async def _upload_attachments(self, ctx: Any) -> None:
-        """Upload images the tools wrote (e.g. a metric plot) into the conversation's thread."""
-        attachments = self.state_dir / "attachments"
-        for call in getattr(ctx.result, "tool_calls", None) or []:
-            path = _attachment_path(call.output)
-            if path is None:
-                continue
-            resolved = Path(path).resolve()
-            # Only files a skill wrote into the attachments dir: never an arbitrary path.
-            if resolved.is_relative_to(attachments.resolve()) and resolved.is_file():
-                await self.outbox.upload(ctx.conversation, resolved, title=resolved.name)
-
     async def stop(self) -> None:
         """Stop in reverse order; each step is bounded so one stuck part cannot hang the rest."""
         if self._server is not None:
@@ -256,17 +247,3 @@ async def _bounded(name: str, step: Awaitable[Any], timeout_s: float = 15.0) -> 
         log.error("stopping %s took longer than %.0f s; going on", name, timeout_s)
     except Exception:
         log.exception("stopping %s failed; going on", name)
-
-
-def _attachment_path(output: Any) -> str | None:
-    import json
-
-    if isinstance(output, str):
-        try:
-            output = json.loads(output)
-        except ValueError:
-            return None
-    if isinstance(output, dict):
-        value = output.get("attachment_path")
-        return value if isinstance(value, str) else None
-    return None

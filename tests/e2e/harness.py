@@ -44,6 +44,9 @@ def service_settings(state_dir: Path, model_url: str, slack_url: str, **extra: A
         "local_gpus": 2,
         "model_down_grace_s": 1.0,
         "turn_timeout_s": 120.0,
+        # No morning digest of the service's own: run between 07:30 and 08:30 it would
+        # add a turn and a post to any test (the overnight test queues its digest itself).
+        "digest_time": None,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -120,6 +120,7 @@ def service_env(state: Path, model: ScriptedModel, slack: FakeSlack, port: int, 
         MLOPS_OPENCODE_BIN=str(OPENCODE_BIN),
         MLOPS_MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}",
         MLOPS_LOCAL_GPUS="1",
+        MLOPS_DIGEST_TIME="",  # no digest turn of its own (see harness.service_settings)
     )
     return env
 
