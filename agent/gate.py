@@ -14,7 +14,7 @@ import re
 import sqlite3
 from typing import Any
 
-from agent.cards import outcome_card, proposal_card
+from agent.chat.card import Card
 from agent.db import Database
 from agent.inbox import Item
 from agent.outbox import Outbox
@@ -108,8 +108,8 @@ class Gate:
                 },
             )
         for proposal in await asyncio.to_thread(self.ledger.proposals_of_turn, ctx.turn_id):
-            text, blocks = proposal_card(proposal, self.phrases)
-            ts = await self.outbox.reply(ctx.conversation, text, blocks=blocks)
+            card = Card.of(proposal, self.phrases)
+            ts = await self.outbox.reply(ctx.conversation, card.text(), card=card)
             conv = await self.outbox.conversations.get(ctx.conversation)
             if ts and conv.channel:
                 await self.db.run(_save_card, proposal.id, conv.channel, ts, proposal.status)
@@ -121,13 +121,13 @@ class Gate:
             proposal = await asyncio.to_thread(self.ledger.proposal, proposal_id)
             if proposal is None or proposal.status == shown:
                 continue
-            text, blocks = outcome_card(proposal, self._outcome(proposal), self.phrases)
-            await self.outbox.update(channel, ts, text, blocks)
+            card = Card.of(proposal, self.phrases, outcome=self._outcome(proposal))
+            await self.outbox.update(channel, ts, card.text(), card)
             await self.db.run(_save_card, proposal_id, channel, ts, proposal.status)
 
     def _outcome(self, proposal: Proposal) -> str:
         decision = self.ledger.decision_of(proposal.id)
-        who = f"<@{decision.person}>" if decision else "nobody"
+        who = self.outbox.mention(decision.person) if decision else "nobody"
         if proposal.status == "applied":
             return f"✅ Approved by {who} — applied {proposal.outcome or ''}".rstrip()
         if proposal.status == "rejected":

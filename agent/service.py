@@ -109,7 +109,9 @@ class Service:
         await self.inbox.start()
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
-        self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
+        self.outbox = Outbox(
+            self.chat, self.conversations, s.notify_channel, mentionable=s.allowed_users
+        )
         self.gate = Gate(self.ledger, self.db, self.outbox, s.confirm_phrases, s.allowed_users)
         self.engine = TurnEngine(
             db=self.db,

@@ -8,8 +8,10 @@ come from here, so every chat shows the same thing.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Container
+from dataclasses import dataclass, replace
 
+from agent.chat.safety import safe_text
 from core.ledger import Proposal
 
 
@@ -36,6 +38,16 @@ class Card:
             expires=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(proposal.expires)),
             replies=phrases,
             outcome=outcome,
+        )
+
+    def safe(self, mentionable: Container[str]) -> Card:
+        """The card with every field a model or a file could fill made safe to post."""
+        return replace(
+            self,
+            where=safe_text(self.where, mentionable),
+            reason=safe_text(self.reason, mentionable),
+            diff=safe_text(self.diff, mentionable),
+            outcome=safe_text(self.outcome, mentionable) if self.outcome else None,
         )
 
     @property

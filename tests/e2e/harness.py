@@ -44,6 +44,8 @@ def service_settings(state_dir: Path, model_url: str, slack_url: str, **extra: A
         "local_gpus": 2,
         "model_down_grace_s": 1.0,
         "turn_timeout_s": 120.0,
+        # No morning digest unless a test asks: a run near 07:30 would get an extra turn.
+        "digest_time": None,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
