@@ -109,7 +109,9 @@ class Service:
         await self.inbox.start()
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
-        self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
+        self.outbox = Outbox(
+            self.chat, self.conversations, s.notify_channel, mentionable=s.allowed_users
+        )
         self.approvals = Approvals(self.ledger, s.confirm_phrases, s.allowed_users)
         self.engine = TurnEngine(
             inbox=self.inbox,

@@ -27,7 +27,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from agent.chat.base import ButtonClick, ClickHandler, IncomingMessage, MessageHandler
+from agent.chat.card import Card
 from agent.chat.mrkdwn import MAX_CHARS, split_message, to_mrkdwn
+from agent.chat.slack_blocks import card_blocks
 
 log = logging.getLogger(__name__)
 
@@ -205,15 +207,16 @@ class SlackBridge:
         text: str,
         *,
         thread_ts: str | None = None,
-        blocks: list[dict[str, Any]] | None = None,
+        card: Card | None = None,
     ) -> str:
         """Post Markdown as mrkdwn, split into several messages if long; returns the first ts.
 
-        With `blocks`, Slack shows the blocks and uses the text only as the
-        notification fallback, so it is one message with the text cut short.
+        A card is one message: Slack shows its blocks and uses the text only as the
+        notification fallback, cut short.
         """
         mrkdwn = to_mrkdwn(text)
-        chunks = [_shorten(mrkdwn)] if blocks is not None else split_message(mrkdwn)
+        chunks = [_shorten(mrkdwn)] if card is not None else split_message(mrkdwn)
+        blocks = card_blocks(card) if card is not None else None
         first_ts: str | None = None
         for chunk in chunks:
             sent = await self._call(
@@ -229,15 +232,19 @@ class SlackBridge:
         assert first_ts is not None
         return first_ts
 
-    async def update(
-        self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
-    ) -> None:
+    async def update(self, channel: str, ts: str, text: str, *, card: Card | None = None) -> None:
         await self._call(
             "chat.update",
             self._client.chat_update(
-                channel=channel, ts=ts, text=_shorten(to_mrkdwn(text)), blocks=blocks
+                channel=channel,
+                ts=ts,
+                text=_shorten(to_mrkdwn(text)),
+                blocks=card_blocks(card) if card is not None else None,
             ),
         )
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None

@@ -1,5 +1,6 @@
 """Cards after a turn: each new proposal is shown with the diff *from the ledger* (never
 the model's text) and Approve/Reject; a card is redrawn once its proposal left `open`.
+What a card says is `agent.chat.card.Card`; each chat bridge draws it its own way.
 
 Which card shows which status is kept in the service database's `cards` table.
 """
@@ -8,69 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-from typing import Any
 
+from agent.chat.card import Card
 from agent.db import Database
 from agent.outbox import Outbox
 from agent.steps.base import TurnContext, TurnStep
 from core.ledger import Ledger, Proposal
-
-SECTION_LIMIT = 2900  # Slack caps a section's text at 3000 characters
-
-
-def proposal_card(proposal: Proposal, phrases: tuple[str, ...]) -> tuple[str, list[dict[str, Any]]]:
-    payload = proposal.payload
-    where = " · ".join(str(payload[k]) for k in ("repo", "path", "job") if payload.get(k))
-    title = f"Proposal {proposal.id} — {proposal.kind.replace('_', ' ')}"
-    summary = proposal.summary
-    if len(summary) > SECTION_LIMIT:
-        summary = summary[:SECTION_LIMIT] + "\n… (truncated)"
-    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(proposal.expires))
-    reply_hint = " / ".join(f'"{p}"' for p in phrases[:4])
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{where}"}},
-    ]
-    if payload.get("reason"):
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"Why: {payload['reason']}"}}
-        )
-    blocks += [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"```\n{summary}\n```"}},
-        {
-            "type": "actions",
-            "block_id": f"proposal:{proposal.id}",
-            "elements": [
-                _button("Approve", "approve", proposal.id, "primary"),
-                _button("Reject", "reject", proposal.id, "danger"),
-            ],
-        },
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"or reply {reply_hint} · expires {expires}"}],
-        },
-    ]
-    return f"{title}\n{where}\n{summary}", blocks
-
-
-def outcome_card(
-    proposal: Proposal, outcome: str, phrases: tuple[str, ...]
-) -> tuple[str, list[dict[str, Any]]]:
-    """The same card with its buttons replaced by what happened."""
-    text, blocks = proposal_card(proposal, phrases)
-    kept = [b for b in blocks if b["type"] == "section"]
-    kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]})
-    return f"{text}\n{outcome}", kept
-
-
-def _button(label: str, action: str, value: str, style: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label},
-        "action_id": action,
-        "value": value,
-        "style": style,
-    }
 
 
 class ProposalCards(TurnStep):
@@ -84,8 +28,8 @@ class ProposalCards(TurnStep):
 
     async def after(self, turn: TurnContext) -> None:
         for proposal in await asyncio.to_thread(self.ledger.proposals_of_turn, turn.turn_id):
-            text, blocks = proposal_card(proposal, self.phrases)
-            ts = await self.outbox.reply(turn.conversation, text, blocks=blocks)
+            card = Card.of(proposal, self.phrases)
+            ts = await self.outbox.reply(turn.conversation, card.text(), card=card)
             conv = await self.outbox.conversations.get(turn.conversation)
             if ts and conv.channel:
                 await self.db.run(_save_card, proposal.id, conv.channel, ts, proposal.status)
@@ -99,13 +43,13 @@ class ProposalCards(TurnStep):
             if proposal is None or proposal.status == shown:
                 continue
             outcome = await asyncio.to_thread(self._outcome, proposal)
-            text, blocks = outcome_card(proposal, outcome, self.phrases)
-            await self.outbox.update(channel, ts, text, blocks)
+            card = Card.of(proposal, self.phrases, outcome=outcome)
+            await self.outbox.update(channel, ts, card.text(), card)
             await self.db.run(_save_card, proposal_id, channel, ts, proposal.status)
 
     def _outcome(self, proposal: Proposal) -> str:
         decision = self.ledger.decision_of(proposal.id)
-        who = f"<@{decision.person}>" if decision else "nobody"
+        who = self.outbox.mention(decision.person) if decision else "nobody"
         if proposal.status == "applied":
             return f"✅ Approved by {who} — applied {proposal.outcome or ''}".rstrip()
         if proposal.status == "rejected":

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.chat.base import ClickHandler, MessageHandler
+from agent.chat.card import Card
+from agent.chat.slack_blocks import card_blocks
 
 
 class ChatDown(ConnectionError):
@@ -27,8 +29,9 @@ class ChatPost:
     ts: str
     text: str = ""
     thread_ts: str | None = None
-    blocks: list[dict[str, Any]] | None = None
+    blocks: list[dict[str, Any]] | None = None  # a card, drawn as the Slack bridge draws it
     path: Path | None = None
+    card: Card | None = None
 
 
 class RecordingChat:
@@ -51,18 +54,19 @@ class RecordingChat:
         text: str,
         *,
         thread_ts: str | None = None,
-        blocks: list[dict[str, Any]] | None = None,
+        card: Card | None = None,
     ) -> str:
         await self._network()
         ts = f"{next(self._ts)}.000100"
-        self.posts.append(ChatPost("post", channel, ts, text, thread_ts, blocks))
+        self.posts.append(ChatPost("post", channel, ts, text, thread_ts, _drawn(card), card=card))
         return ts
 
-    async def update(
-        self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
-    ) -> None:
+    async def update(self, channel: str, ts: str, text: str, *, card: Card | None = None) -> None:
         await self._network()
-        self.posts.append(ChatPost("update", channel, ts, text, blocks=blocks))
+        self.posts.append(ChatPost("update", channel, ts, text, blocks=_drawn(card), card=card))
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None
@@ -78,3 +82,7 @@ class RecordingChat:
         await asyncio.sleep(0)  # a real bridge awaits the network: let others run meanwhile
         if self.failing:
             raise ChatDown("chat is unreachable")
+
+
+def _drawn(card: Card | None) -> list[dict[str, Any]] | None:
+    return card_blocks(card) if card is not None else None

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
@@ -428,8 +430,10 @@ class FakeSlack:
         channel, text = args.get("channel"), args.get("text", "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        ts = self._next_ts()
         blocks = _json_arg(args.get("blocks"))
+        if not _valid_blocks(blocks):
+            return {"ok": False, "error": "invalid_blocks"}
+        ts = self._next_ts()
         thread_ts = args.get("thread_ts") or None
         self._posts.append(Post("post", channel, ts, text, blocks, thread_ts))
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": text, "ts": ts}
@@ -451,6 +455,8 @@ class FakeSlack:
         if (channel, ts) not in self._messages:
             return {"ok": False, "error": "message_not_found"}
         text, blocks = args.get("text", ""), _json_arg(args.get("blocks"))
+        if not _valid_blocks(blocks):
+            return {"ok": False, "error": "invalid_blocks"}
         message = self._messages[(channel, ts)]
         message.update(text=text, **({"blocks": blocks} if blocks is not None else {}))
         self._posts.append(Post("update", channel, ts, text, blocks, message.get("thread_ts")))
@@ -521,3 +527,21 @@ def _json_arg(value: Any) -> Any:
     if isinstance(value, str):
         return json.loads(value) if value else None
     return value
+
+
+def _valid_blocks(blocks: Any) -> bool:
+    """What Slack checks before it takes a post: at most 50 blocks, each within its limits
+    (slack_sdk's block models carry Slack's documented limits)."""
+    if blocks is None:
+        return True
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return False
+    try:
+        for block in blocks:
+            parsed = Block.parse(block)
+            if parsed is None:
+                return False
+            parsed.to_dict()  # raises SlackObjectFormationError over a limit
+    except (SlackObjectFormationError, TypeError, KeyError, ValueError):
+        return False
+    return True

@@ -93,7 +93,7 @@ def chat() -> RecordingChat:
 
 @pytest.fixture
 def outbox(chat: RecordingChat, conversations: Conversations) -> Outbox:
-    return Outbox(chat, conversations, NOTIFY)
+    return Outbox(chat, conversations, NOTIFY, mentionable=frozenset({ALICE}))
 
 
 @pytest.fixture

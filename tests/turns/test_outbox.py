@@ -67,3 +67,13 @@ async def test_without_a_notify_channel_a_jobs_first_message_fails_naming_the_se
     with pytest.raises(RuntimeError, match="MLOPS_NOTIFY_CHANNEL"):
         await outbox.reply("job:a", "Started a")
     assert chat.posts == []
+
+
+async def test_everything_posted_passes_the_sanitiser(outbox: Outbox, chat: RecordingChat) -> None:
+    """Replies, notices and cards alike: no broadcast, mentions only of people on the list."""
+    await outbox.reply("job:a", "<!channel> see <@UALICE> and <@UMALLORY>, @room")
+    await outbox.notice("model down <!here>")
+
+    texts = [p.text for p in chat.posts]
+    assert all("<!" not in t and "@room" not in t for t in texts)
+    assert "<@UALICE>" in texts[0] and "<@UMALLORY>" not in texts[0]
