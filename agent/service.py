@@ -163,8 +163,9 @@ class Service:
         await self._start_http()
 
     def _make_chat(self) -> ChatBridge | None:
+        """The bridge for MLOPS_CHAT; None: replies go to the log (no chat configured)."""
         s = self.settings
-        if not s.slack_bot_token:
+        if s.chat_kind != "slack" or not s.slack_bot_token:
             return None
         from agent.chat.slack import SlackBridge
 

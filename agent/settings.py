@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.clock import QuietHours, parse_hhmm, parse_zone
@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
 
-    # Chat.
+    # Chat: which one carries the conversations (None: Slack when SLACK_BOT_TOKEN is set,
+    # else the service's own web page), and whether the web page runs beside another chat.
+    chat: Literal["slack", "matrix", "web"] | None = None
+    web: Literal["on", "off"] = "on"
     allowed_users: Annotated[frozenset[str], NoDecode] = frozenset()
     notify_channel: str | None = None
     slack_api_url: str | None = None
@@ -148,6 +151,17 @@ class Settings(BaseSettings):
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token)
 
+    @property
+    def chat_kind(self) -> str:
+        """The chat that carries conversations: MLOPS_CHAT, or Slack if configured, else web."""
+        return self.chat or ("slack" if self.slack_bot_token else "web")
+
+    @model_validator(mode="after")
+    def _chat_is_configured(self) -> Settings:
+        if self.chat == "slack" and not self.slack_bot_token:
+            raise ValueError("MLOPS_CHAT=slack needs SLACK_BOT_TOKEN (see README: Slack)")
+        return self
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning pydantic's error into one naming the variable."""
@@ -156,8 +170,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"{env_name(field)}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            # A check across settings has no one field: its message names the variables.
+            lines.append(f"{env_name(str(err['loc'][0]))}: {message}" if err["loc"] else message)
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
