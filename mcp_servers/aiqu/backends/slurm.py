@@ -268,22 +268,23 @@ class SlurmScheduler:
     def _held(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
         """These jobs as slurmctld holds them now; those it forgot (or never had) are absent."""
         if len(job_ids) == 1 and self._client() >= SCONTROL_JSON:
-            records = self._json(["scontrol", "show", "job", job_ids[0], "--json"])
+            argv = ["scontrol", "show", "job", job_ids[0], "--json"]
+            records = self._json(argv, "scontrol show job --json")
         else:
             records = self._squeue("--states=all", f"--jobs={','.join(job_ids)}")
         return {job_id: records[job_id] for job_id in job_ids if job_id in records}
 
     def _squeue(self, *filters: str) -> dict[str, JobRecord]:
-        return self._json(["squeue", "--json", *filters])
+        return self._json(["squeue", "--json", *filters], "squeue --json")
 
-    def _json(self, args: Sequence[str]) -> dict[str, JobRecord]:
+    def _json(self, args: Sequence[str], command: str) -> dict[str, JobRecord]:
         try:
             text = self._run(args)
         except SchedulerError as exc:
             if "Invalid job id" in str(exc):  # 23.x when asked for a job it forgot
                 return {}
             raise
-        return read_document(text, " ".join(args[:2]) + " --json").jobs()
+        return read_document(text, command).jobs()
 
     def _remembered(self, job_ids: Sequence[str]) -> tuple[dict[str, JobRecord], set[str]]:
         """How these forgotten jobs ended, and which answers are only for now.
