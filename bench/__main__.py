@@ -2,7 +2,7 @@
 
 Each runs as its own subprocess, under a header, and one failing does not stop
 the rest; the exit status says whether any failed. The Slurm bench needs root
-(it starts munged, slurmctld and slurmd in a network namespace) and is skipped
+(it starts real Slurm 22.05 and 24.11 in podman containers) and is skipped
 otherwise. `python -m bench intake turns` runs only the benches named.
 """
 
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     for path in benches:
         print(f"\n===== {path.stem} =====", flush=True)
         if path.stem in NEEDS_ROOT and os.geteuid() != 0:
-            print("skipped: needs root (it starts a real Slurm in a network namespace)")
+            print("skipped: needs root (it starts real Slurm in podman containers)")
             results.append((path.stem, "skipped (not root)"))
             continue
         t0 = time.perf_counter()

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Debian packages the Slurm tests need: a single-node Slurm (munge, slurmctld,
-# slurmd, client commands) plus the namespace tools the test harness uses.
+# Debian packages the tests need. The Slurm tests run Slurm 22.05 and 24.11 in
+# podman containers whose images they build themselves (mmdebstrap from the
+# Debian mirrors, once per machine), and reach them with nsenter: this host
+# needs no Slurm, munge or namespace tools of its own.
 # Idempotent and fast when everything is present. Non-root developers get a
 # message and exit 0: the Slurm tests then skip, everything else still runs.
 set -eu
 
-PACKAGES="munge slurmctld slurmd slurm-client iproute2 util-linux"
+PACKAGES="podman runc mmdebstrap util-linux"
 
 missing=""
 for pkg in $PACKAGES; do
