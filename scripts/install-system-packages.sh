@@ -1,11 +1,13 @@
 #!/bin/sh
 # Debian packages the Slurm tests need: a single-node Slurm (munge, slurmctld,
-# slurmd, client commands) plus the namespace tools the test harness uses.
+# slurmd, client commands) plus the namespace tools the test harness uses; and the
+# shared libraries OpenCV's PyPI wheel links (libGL, glib), which the Ultralytics
+# tests' venv needs (`make install-yolo`).
 # Idempotent and fast when everything is present. Non-root developers get a
 # message and exit 0: the Slurm tests then skip, everything else still runs.
 set -eu
 
-PACKAGES="munge slurmctld slurmd slurm-client iproute2 util-linux"
+PACKAGES="munge slurmctld slurmd slurm-client iproute2 util-linux libgl1 libglib2.0-0"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -21,6 +23,7 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-packages: not root; skipping install of:$missing" >&2
     echo "install-system-packages: the Slurm tests (tests/slurm) will be skipped." >&2
+    echo "install-system-packages: so will the Ultralytics tests without libgl1 libglib2.0-0." >&2
     exit 0
 fi
 
