@@ -5,7 +5,7 @@ BIN       := $(VENV)/bin
 OPENCODE_VERSION := 1.18.33
 OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 
-.PHONY: install install-python install-opencode install-system run test lint typecheck bench clean
+.PHONY: install install-python install-opencode install-system install-yolo run test lint typecheck bench clean
 
 install: install-python install-opencode
 
@@ -28,6 +28,29 @@ $(OPENCODE):
 
 install-opencode: $(OPENCODE)
 
+# Ultralytics gets a venv of its own: installed into .venv it would swap the CPU torch for
+# a CUDA build, and PyPI's torchvision (a CUDA build) cannot import next to the CPU torch,
+# which would break the Lightning and Transformers tests there. The constraints pin the
+# CPU torch on this machine's disk and the torchvision made for it.
+YOLO_VENV        := .venv-yolo
+YOLO_CONSTRAINTS := tests/yolo/constraints.txt
+
+$(YOLO_VENV)/.installed: $(YOLO_CONSTRAINTS)
+	rm -rf $(YOLO_VENV)
+	$(PY) -m venv $(YOLO_VENV)
+	$(YOLO_VENV)/bin/pip install -q -c $(YOLO_CONSTRAINTS) torch ultralytics
+	touch $@
+
+# The reporter as a training job installs it: `pip install .`, no extras. Again whenever
+# its code changes, so the tests never run an old copy (build/ would keep deleted modules).
+$(YOLO_VENV)/.reporter: $(YOLO_VENV)/.installed pyproject.toml $(wildcard mlops_reporter/*.py)
+	rm -rf build
+	$(YOLO_VENV)/bin/pip install -q .
+	rm -rf build
+	touch $@
+
+install-yolo: $(YOLO_VENV)/.reporter
+
 # Debian packages the tests need (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
@@ -35,7 +58,7 @@ install-system:
 run: install
 	$(BIN)/mlops-agent serve
 
-test: install install-system lint typecheck
+test: install install-system install-yolo lint typecheck
 	$(BIN)/pytest -q
 
 lint:
@@ -49,4 +72,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .tools
+	rm -rf $(VENV) $(YOLO_VENV) .tools

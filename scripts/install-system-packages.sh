@@ -2,12 +2,14 @@
 # Debian packages the tests need. The Slurm tests run Slurm 22.05 and 24.11 in
 # podman containers whose images they build themselves (mmdebstrap from the
 # Debian mirrors, once per machine), and reach them with nsenter: this host
-# needs no Slurm, munge or namespace tools of its own.
+# needs no Slurm, munge or namespace tools of its own. libGL and glib are the
+# shared libraries OpenCV's PyPI wheel links, for the Ultralytics tests' venv
+# (`make install-yolo`).
 # Idempotent and fast when everything is present. Non-root developers get a
 # message and exit 0: the Slurm tests then skip, everything else still runs.
 set -eu
 
-PACKAGES="podman runc mmdebstrap util-linux"
+PACKAGES="podman runc mmdebstrap util-linux libgl1 libglib2.0-0"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -23,6 +25,7 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-packages: not root; skipping install of:$missing" >&2
     echo "install-system-packages: the Slurm tests (tests/slurm) will be skipped." >&2
+    echo "install-system-packages: so will the Ultralytics tests without libgl1 libglib2.0-0." >&2
     exit 0
 fi
 

@@ -23,6 +23,7 @@ from mcp_servers.datasets.models import (
     DatasetList,
     ImageSizes,
     LabelCheck,
+    LabelShapes,
     Samples,
     SizeCount,
     VersionDiff,
@@ -93,6 +94,11 @@ def version_stats(store: DatasetStore, dataset: Dataset, version: Version) -> Ve
         labelled_images=labelled,
         background_images=scan.background,
         unlabelled_images=len(scan.images) - labelled,
+        task=scan.task,
+        shapes=LabelShapes(
+            boxes=scan.shapes["box"], segments=scan.shapes["segment"], poses=scan.shapes["pose"]
+        ),
+        kpt_shape=list(scan.kpt_shape) if scan.kpt_shape else None,
         instances=sum(scan.instances.values()),
         classes=shown,
         classes_omitted=len(classes) - len(shown),
@@ -143,6 +149,7 @@ def check_labels(
         version=version,
         layout=scan.layout,
         class_names_source=scan.class_names_source,
+        task=scan.task,
         images=len(scan.images),
         label_entries=len(scan.labels),
         problems=sum(issue.count for issue in issues.values()),
