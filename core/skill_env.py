@@ -49,6 +49,7 @@ class SkillEnvironment:
     agent_max_jobs: int = 2
     agent_gpu_hours: float = 8.0
     agent_default_time_limit_min: int = 60
+    routes_file: Path | None = None  # MLOPS_ROUTES: per-route channels and approvers
     quiet_hours: str | None = None  # e.g. 22:00-06:00
     timezone: str | None = None  # IANA name; None: the machine's zone
     extra: dict[str, str] = field(default_factory=dict, compare=False)
@@ -163,6 +164,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "agent_max_jobs": ("MLOPS_AGENT_MAX_JOBS", _count),
     "agent_gpu_hours": ("MLOPS_AGENT_GPU_HOURS", _amount),
     "agent_default_time_limit_min": ("MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN", _minutes),
+    "routes_file": ("MLOPS_ROUTES", Path),
     "quiet_hours": ("MLOPS_QUIET_HOURS", _text),
     "timezone": ("MLOPS_TIMEZONE", _text),
 }

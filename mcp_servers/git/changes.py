@@ -18,6 +18,8 @@ from typing import Annotated
 
 from pydantic import Field
 
+from core.globs import matches
+
 from .errors import ERRORS, GitSkillError
 from .models import ApplyResult, ProposalResult
 from .params import Replace, ReplaceEdit, Repo, RepoPath, TurnId
@@ -55,6 +57,7 @@ def propose_change(
             )
         message, reason = _text(commit_message, "commit_message"), _text(reason, "reason")
         skill.proposals.require_turn(turn_id)  # before any fetch: a forged id costs nothing
+        _route_allows(skill, turn_id, repo, path)
         with skill.repos.locked(repo) as handle:
             base = skill.repos.fetch(repo, handle)
             blob = blob_at(handle.commit(base), path)
@@ -104,6 +107,7 @@ def _apply(skill: GitSkill, turn_id: str, proposal_id: str) -> ApplyResult:
     p = skill.proposals.approved(proposal_id, turn_id, GIT_CHANGE).proposal.payload
     cfg = skill.repos.config(p["repo"])
     path = _writable(p["path"], p["repo"], cfg.allow)  # the allow list may have shrunk since
+    _route_allows(skill, turn_id, p["repo"], path)
     diff = p["diff"]
     if hashlib.sha256(diff.encode()).hexdigest() != p["diff_sha256"]:
         raise GitSkillError(f"proposal {proposal_id}'s diff does not match its checksum: refused")
@@ -161,6 +165,25 @@ def _writable(path: str, repo: str, allow: tuple[str, ...]) -> str:
         where = f"writable paths: {', '.join(allow)}" if allow else "nothing in it is writable"
         raise GitSkillError(f"path {path!r} may not be changed in repo {repo!r}; {where}")
     return path
+
+
+def _route_allows(skill: GitSkill, turn_id: str, repo: str, path: str) -> None:
+    """A route that lists repos limits its conversations' changes to those paths: one
+    customer's thread cannot change another customer's configs."""
+    route = skill.proposals.route_of_turn(turn_id)
+    if route is None or route.repos is None:
+        return
+    globs = route.repos.get(repo)
+    if globs is None:
+        names = ", ".join(sorted(route.repos)) or "none"
+        raise GitSkillError(
+            f"repo {repo!r} may not be changed from route {route.name!r}; its repos: {names}"
+        )
+    if not matches(path, globs):
+        raise GitSkillError(
+            f"path {path!r} may not be changed from route {route.name!r}; writable there in"
+            f" {repo!r}: {', '.join(globs)}"
+        )
 
 
 def _text(value: str, name: str) -> str:
