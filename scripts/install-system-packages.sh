@@ -1,11 +1,18 @@
 #!/bin/sh
-# Debian packages the Slurm tests need: a single-node Slurm (munge, slurmctld,
-# slurmd, client commands) plus the namespace tools the test harness uses.
+# Debian packages the tests need: a single-node Slurm (munge, slurmctld, slurmd,
+# client commands) plus the namespace tools the test harness uses, and podman
+# for the container image (runc: crun fails on a cgroups v1/v2 hybrid;
+# mmdebstrap makes the base image where no image registry can be reached).
 # Idempotent and fast when everything is present. Non-root developers get a
-# message and exit 0: the Slurm tests then skip, everything else still runs.
+# message and exit 0: the Slurm and container tests then skip, everything else runs.
 set -eu
 
-PACKAGES="munge slurmctld slurmd slurm-client iproute2 util-linux"
+SLURM_PACKAGES="munge slurmctld slurmd slurm-client iproute2 util-linux"
+CONTAINER_PACKAGES="podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs"
+PACKAGES="$SLURM_PACKAGES $CONTAINER_PACKAGES"
+# Another apt or dpkg (a colleague's install, unattended-upgrades) may hold the
+# lock: wait for it this long instead of failing at once.
+LOCK_WAIT_S=${APT_LOCK_WAIT_S:-600}
 
 missing=""
 for pkg in $PACKAGES; do
@@ -20,7 +27,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-packages: not root; skipping install of:$missing" >&2
-    echo "install-system-packages: the Slurm tests (tests/slurm) will be skipped." >&2
+    echo "install-system-packages: the Slurm and container tests will be skipped." >&2
     exit 0
 fi
 
@@ -29,15 +36,19 @@ if ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 
+apt_get() {
+    apt-get -o DPkg::Lock::Timeout="$LOCK_WAIT_S" "$@"
+}
+
 export DEBIAN_FRONTEND=noninteractive
 # Refresh the package lists only when they are absent (fresh container image).
 if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
-    apt-get update -qq
+    apt_get update -qq
 fi
 # shellcheck disable=SC2086  # word splitting of the package list is intended
-if ! apt-get install -y -qq --no-install-recommends $missing; then
+if ! apt_get install -y -qq --no-install-recommends $missing; then
     # Lists may be stale (packages moved); refresh once and retry.
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $missing
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends $missing
 fi
 echo "install-system-packages: installed:$missing"
