@@ -40,15 +40,35 @@ apt_get() {
     apt-get -o DPkg::Lock::Timeout="$LOCK_WAIT_S" "$@"
 }
 
+# DPkg::Lock::Timeout covers dpkg's locks, not the package lists' lock that
+# `update` takes (apt 2.6 fails on it at once): retry while another apt holds it.
+apt_update() {
+    waited=0
+    while ! out=$(apt_get update -qq 2>&1); do
+        case $out in
+            *"Could not get lock"*) ;;
+            *) echo "$out" >&2; return 1 ;;
+        esac
+        if [ "$waited" -ge "$LOCK_WAIT_S" ]; then
+            echo "$out" >&2
+            return 1
+        fi
+        [ "$waited" -gt 0 ] || echo "install-system-packages: waiting for another apt to finish" >&2
+        sleep 5
+        waited=$((waited + 5))
+    done
+    [ -z "$out" ] || echo "$out"
+}
+
 export DEBIAN_FRONTEND=noninteractive
 # Refresh the package lists only when they are absent (fresh container image).
 if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
-    apt_get update -qq
+    apt_update
 fi
 # shellcheck disable=SC2086  # word splitting of the package list is intended
 if ! apt_get install -y -qq --no-install-recommends $missing; then
     # Lists may be stale (packages moved); refresh once and retry.
-    apt_get update -qq
+    apt_update
     apt_get install -y -qq --no-install-recommends $missing
 fi
 echo "install-system-packages: installed:$missing"
