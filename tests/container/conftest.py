@@ -36,11 +36,19 @@ class Image:
     build_s: float
 
 
-def figure(config: pytest.Config, line: str) -> None:
-    """A measured figure, shown on the terminal even under -q."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"[container] {line}")
+FIGURES: list[str] = []
+
+
+def figure(line: str) -> None:
+    """A measured figure, listed at the end of the run (shown under -q too)."""
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("container figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +61,7 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def image(
-    engine: Engine, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Image:
+def image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Image:
     """The service image, built from this checkout once per test session.
 
     Tagged per checkout, so suites run from two checkouts at once never swap
@@ -79,7 +85,7 @@ def image(
         tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-40:])
         pytest.fail(f"the image did not build (exit {result.returncode}, log {log}):\n{tail}")
     size = int(engine.output("image", "inspect", "--format", "{{.Size}}", tag).strip())
-    figure(request.config, f"image {tag}: {size / 1e6:.0f} MB, build {build_s:.0f} s")
+    figure(f"image {tag}: {size / 1e6:.0f} MB, build {build_s:.0f} s")
     return Image(tag=tag, size_mb=size / 1e6, build_s=build_s)
 
 

@@ -84,6 +84,8 @@ def service_environment(
         "MLOPS_SLACK_API_URL": slack.api_url,
         "MLOPS_LOCAL_GPUS": "0",
         "MLOPS_MODEL_DOWN_GRACE_S": "1",
+        # No morning digest: its turn would take the model's scripted replies.
+        "MLOPS_DIGEST_TIME": "",
         # The deploy key is used through its path; its content stays in the file.
         "GIT_SSH_COMMAND": f"ssh -i {DEPLOY_KEY_PATH} -o IdentitiesOnly=yes",
     }

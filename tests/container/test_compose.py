@@ -110,6 +110,7 @@ def override_file(
                     "MLOPS_ALLOWED_USERS": ALICE,
                     "MLOPS_SLACK_API_URL": slack.api_url,
                     "MLOPS_LOCAL_GPUS": "0",
+                    "MLOPS_DIGEST_TIME": "",
                 },
             }
         },

@@ -50,7 +50,6 @@ async def service(
     secrets_: Secrets,
     model: ScriptedModel,
     slack: FakeSlack,
-    request: pytest.FixtureRequest,
 ) -> AsyncIterator[ServiceContainer]:
     container = await run_service(
         engine,
@@ -62,7 +61,7 @@ async def service(
         slack=slack,
     )
     cold_s = await container.wait_ready()
-    figure(request.config, f"cold start to /readyz: {cold_s:.1f} s (embedded MLflow, 4 skills)")
+    figure(f"cold start to /readyz: {cold_s:.1f} s (embedded MLflow, 4 skills)")
     await slack.wait_connected(timeout=30)
     yield container
 
@@ -93,7 +92,8 @@ async def test_a_signed_crash_event_becomes_a_post_in_the_notify_channel(
     assert r.status_code == 202
     post = await slack.wait_for_post(lambda p: "cust-c/weld-v1 — epoch 12" in p.text, timeout=90)
     assert post.channel == NOTIFY and post.thread_ts is None
-    assert "torch.OutOfMemoryError" in model.requests[-1].last_user_text
+    prompts = [r.last_user_text for r in model.requests if "cust-c/weld-v1" in r.last_user_text]
+    assert "torch.OutOfMemoryError" in prompts[0]
 
 
 async def test_every_process_runs_as_the_image_user_without_capabilities(
