@@ -123,6 +123,24 @@ async def test_every_process_runs_as_the_image_user_without_capabilities(
         assert p["NoNewPrivs"].strip() == "1", p["Name"]
 
 
+async def test_the_compose_limits_leave_room_for_what_the_service_uses(
+    service: ServiceContainer,
+) -> None:
+    # cgroup v2 files first, then v1's; whichever this machine mounts.
+    code, out = await service.exec(
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids.current 2>/dev/null || cat /sys/fs/cgroup/pids/pids.current;"
+        "cat /sys/fs/cgroup/memory.current 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory/memory.usage_in_bytes",
+    )
+    assert code == 0, out
+    tasks, memory = (int(v) for v in out.split())
+    figure(f"in use after a few turns: {tasks} tasks (threads), {memory / 2**20:.0f} MiB")
+    # compose.yaml: pids_limit 1024, mem_limit 4g.
+    assert tasks < 1024 / 2 and memory < 4 * 2**30 / 2
+
+
 async def test_nothing_but_state_and_tmp_is_writable(service: ServiceContainer) -> None:
     code, mounts = await service.exec("cat", "/proc/mounts")
     assert code == 0
