@@ -1,16 +1,19 @@
 #!/bin/sh
-# Build the service image: `container/build.sh [TAG]` (default localhost/mlops-agent:latest).
+# Build the service image: `container/build.sh [TAG [BUILD-OPTIONS…]]`
+# (default tag localhost/mlops-agent:latest; e.g. `… TAG --no-cache`).
 #
-# Uses podman (or docker when podman is absent; CONTAINER_ENGINE=docker to choose). Where no image registry can be
-# reached, the base image is made locally once from Debian's packages
-# (mmdebstrap, ~40 s) and reused; set BASE_IMAGE=debian:bookworm-slim to pull
-# the official one instead. Builds run on the host's network so pip and npm reach
-# their registries; a host CA bundle named by PIP_CERT or NODE_EXTRA_CA_CERTS
-# (a package proxy's) is lent to the build only, never stored in the image.
+# Uses podman, or docker when podman is absent (CONTAINER_ENGINE=docker to choose).
+# Where no image registry can be reached, the base image is made locally once
+# from Debian's packages (mmdebstrap, ~40 s) and reused; set
+# BASE_IMAGE=debian:bookworm-slim to pull the official one instead. Builds run
+# on the host's network so pip and npm reach their registries; a host CA bundle
+# named by PIP_CERT or NODE_EXTRA_CA_CERTS (a package proxy's) is lent to the
+# build only, never stored in the image.
 set -eu
 cd "$(dirname "$0")/.."
 
 TAG=${1:-localhost/mlops-agent:latest}
+[ $# -gt 0 ] && shift  # the rest go to `build` as they are, e.g. --no-cache
 LOCAL_BASE=localhost/mlops-agent-base:bookworm
 OPENCODE_VERSION=${OPENCODE_VERSION:-1.18.33}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/container/containers.conf}
@@ -55,7 +58,7 @@ if [ -z "${BASE_IMAGE:-}" ]; then
     fi
 fi
 
-set -- --network host --build-arg "BASE=$BASE_IMAGE" \
+set -- "$@" --network host --build-arg "BASE=$BASE_IMAGE" \
     --build-arg "OPENCODE_VERSION=$OPENCODE_VERSION" -f container/Dockerfile -t "$TAG"
 ca=${PIP_CERT:-${NODE_EXTRA_CA_CERTS:-}}
 if [ -n "$ca" ] && [ "$RUNTIME" = podman ]; then

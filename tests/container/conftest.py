@@ -8,11 +8,12 @@ which is how they reach them: podman 4.3's bridge network (and its
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,14 @@ import pytest
 
 from tests.conftest import ROOT, missing
 from tests.container.engine import Engine, find_engine
+from tests.container.service import Secrets, ServiceContainer, run_service, write_secrets
+from tests.e2e import conftest as e2e
+from tests.fakes.model import ScriptedModel
+from tests.fakes.slack import FakeSlack
 
 # The same doubles as the end-to-end tests, one pair per test module.
-from tests.e2e.conftest import model, slack  # noqa: F401
+model = e2e.model
+slack = e2e.slack
 
 BUILD_SCRIPT = ROOT / "container" / "build.sh"
 # A cold build (base image, every wheel, opencode) took ~5.5 min here; a cached one seconds.
@@ -114,3 +120,41 @@ def made(engine: Engine) -> Iterator[Made]:
     record = Made(engine, [], [])
     yield record
     engine.remove(containers=record.containers, volumes=record.volumes)
+
+
+@pytest.fixture(scope="module")
+def secrets_(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
+    return write_secrets(tmp_path_factory.mktemp("secrets") / "run-secrets")
+
+
+Launch = Callable[..., Awaitable[ServiceContainer]]
+
+
+@pytest.fixture(scope="module")
+def launch(
+    engine: Engine,
+    image: Image,
+    made: Made,
+    secrets_: Secrets,
+    model: ScriptedModel,
+    slack: FakeSlack,
+) -> Launch:
+    """Start the image hardened, on `volume` (a new one if none), and wait until ready."""
+
+    async def start(volume: str | None = None, **extra_env: str) -> ServiceContainer:
+        if volume is None:
+            volume = await asyncio.to_thread(made.volume)
+        container = await run_service(
+            engine,
+            image.tag,
+            name=made.container(),
+            volume=volume,
+            secrets_=secrets_,
+            model=model,
+            slack=slack,
+            extra_env=extra_env,
+        )
+        await container.wait_ready()
+        return container
+
+    return start

@@ -70,10 +70,9 @@ def write_secrets(folder: Path) -> Secrets:
     return Secrets(folder, values)
 
 
-def service_environment(
-    port: int, model: ScriptedModel, slack: FakeSlack, secrets_: Secrets
-) -> dict[str, str]:
-    env = {
+def settings_environment(port: int, model: ScriptedModel, slack: FakeSlack) -> dict[str, str]:
+    """The settings that are no secret: the doubles' URLs, the port, the people."""
+    return {
         # Host networking: listen on the host's loopback only.
         "MLOPS_HOST": "127.0.0.1",
         "MLOPS_PORT": str(port),
@@ -86,12 +85,17 @@ def service_environment(
         "MLOPS_MODEL_DOWN_GRACE_S": "1",
         # No morning digest: its turn would take the model's scripted replies.
         "MLOPS_DIGEST_TIME": "",
-        # The deploy key is used through its path; its content stays in the file.
-        "GIT_SSH_COMMAND": f"ssh -i {DEPLOY_KEY_PATH} -o IdentitiesOnly=yes",
     }
-    for variable in secrets_.values:
-        if variable != "GIT_DEPLOY_KEY":
-            env[f"{variable}_FILE"] = f"/run/secrets/{variable.lower()}"
+
+
+def secret_file_environment(secrets_: Secrets) -> dict[str, str]:
+    """Each secret by its file's path, and the deploy key through ssh's command line."""
+    env = {
+        f"{variable}_FILE": f"/run/secrets/{variable.lower()}"
+        for variable in secrets_.values
+        if variable != "GIT_DEPLOY_KEY"
+    }
+    env["GIT_SSH_COMMAND"] = f"ssh -i {DEPLOY_KEY_PATH} -o IdentitiesOnly=yes"
     return env
 
 
@@ -100,7 +104,9 @@ class ServiceContainer:
     engine: Engine
     name: str
     port: int
+    volume: str  # what it mounts as /state ("" where compose made it)
     started: float  # monotonic time of `run`
+    ready_s: float | None = None  # from `run` to the first 200 of /readyz
 
     @property
     def url(self) -> str:
@@ -137,7 +143,8 @@ class ServiceContainer:
             while time.monotonic() < deadline:
                 try:
                     if (await http.get(self.url + "/readyz")).status_code == 200:
-                        return time.monotonic() - self.started
+                        self.ready_s = time.monotonic() - self.started
+                        return self.ready_s
                 except httpx.HTTPError:
                     pass
                 if not await self.running():
@@ -182,11 +189,15 @@ async def run_service(
     extra_env: dict[str, str] | None = None,
 ) -> ServiceContainer:
     port = port or free_port()
-    env = {**service_environment(port, model, slack, secrets_), **(extra_env or {})}
+    env = {
+        **settings_environment(port, model, slack),
+        **secret_file_environment(secrets_),
+        **(extra_env or {}),
+    }
     args = ["run", "--detach", "--name", name, "--network", "host", *hardening_args(engine)]
     args += ["--volume", f"{volume}:/state", "--volume", f"{secrets_.folder}:/run/secrets:ro"]
     for key, value in env.items():
         args += ["--env", f"{key}={value}"]
     started = time.monotonic()
     await engine.run(*args, image)
-    return ServiceContainer(engine, name, port, started)
+    return ServiceContainer(engine, name, port, volume, started)

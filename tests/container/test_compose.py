@@ -20,8 +20,8 @@ import pytest
 from tests.conftest import ROOT, free_port, missing
 from tests.container.conftest import Image
 from tests.container.engine import Engine
-from tests.container.service import ServiceContainer, write_secrets
-from tests.e2e.harness import ALICE, NOTIFY, post_event
+from tests.container.service import ServiceContainer, settings_environment, write_secrets
+from tests.e2e.harness import post_event
 from tests.fakes.model import Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack
 
@@ -102,15 +102,10 @@ def override_file(
                 "image": image.tag,
                 "network_mode": "host",
                 "environment": {
-                    "MLOPS_HOST": "127.0.0.1",
-                    "MLOPS_PORT": str(port),
-                    "MLOPS_MODEL_BASE_URL": model.base_url,
-                    "MLOPS_MODEL": "scripted",
-                    "MLOPS_NOTIFY_CHANNEL": NOTIFY,
-                    "MLOPS_ALLOWED_USERS": ALICE,
-                    "MLOPS_SLACK_API_URL": slack.api_url,
-                    "MLOPS_LOCAL_GPUS": "0",
-                    "MLOPS_DIGEST_TIME": "",
+                    **settings_environment(port, model, slack),
+                    # The embedded MLflow is the image's default, started by the service
+                    # test; here the skill points at a closed port to save its start.
+                    "MLOPS_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
                 },
             }
         },
@@ -150,7 +145,7 @@ async def test_the_compose_file_runs_the_hardened_service_and_takes_it_down(
     project, port, webhook_secret = compose
     project("up", "--detach")
     (name,) = project.containers()
-    container = ServiceContainer(engine, name, port, started=0.0)
+    container = ServiceContainer(engine, name, port, volume="", started=0.0)
     await container.wait_ready()
 
     host = (await container.inspect())["HostConfig"]

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from tests.conftest import free_port
-from tests.container.conftest import Image, Made, figure
+from tests.container.conftest import Launch, figure
 from tests.container.engine import Engine
-from tests.container.service import STOP_TIMEOUT_S, Secrets, run_service, write_secrets
+from tests.container.service import STOP_TIMEOUT_S, Secrets
 from tests.e2e.harness import post_event
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack
@@ -31,11 +31,6 @@ def without_mlflow() -> dict[str, str]:
     return {"MLOPS_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
 
 
-@pytest.fixture(scope="module")
-def secrets_(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
-    return write_secrets(tmp_path_factory.mktemp("restart") / "secrets")
-
-
 def answer_naming_the_job(request: ModelRequest) -> Reply:
     job = re.search(r"job=(\S+)", request.last_user_text)
     return Reply.text(f"answered {job.group(1) if job else '?'}")
@@ -46,27 +41,11 @@ def answers(slack: FakeSlack, job: str) -> int:
 
 
 async def test_events_queued_at_a_sigkill_are_each_answered_once_after_a_restart(
-    engine: Engine,
-    image: Image,
-    made: Made,
-    secrets_: Secrets,
-    model: ScriptedModel,
-    slack: FakeSlack,
+    launch: Launch, engine: Engine, secrets_: Secrets, model: ScriptedModel, slack: FakeSlack
 ) -> None:
-    volume = await asyncio.to_thread(made.volume)
     # One turn at a time: the first event's turn hangs in the model, the others wait queued.
     one_at_a_time = {"MLOPS_MAX_CONCURRENT_TURNS": "1", **without_mlflow()}
-    first = await run_service(
-        engine,
-        image.tag,
-        name=made.container(),
-        volume=volume,
-        secrets_=secrets_,
-        model=model,
-        slack=slack,
-        extra_env=one_at_a_time,
-    )
-    await first.wait_ready()
+    first = await launch(**one_at_a_time)
     model.reset()
     model.delay_s = HANG_S
     jobs = [f"cust-k/kill-{n}" for n in range(3)]
@@ -81,17 +60,7 @@ async def test_events_queued_at_a_sigkill_are_each_answered_once_after_a_restart
 
     model.delay_s = 0.0
     model.handler = answer_naming_the_job
-    second = await run_service(
-        engine,
-        image.tag,
-        name=made.container(),
-        volume=volume,
-        secrets_=secrets_,
-        model=model,
-        slack=slack,
-        extra_env=one_at_a_time,
-    )
-    await second.wait_ready()
+    second = await launch(first.volume, **one_at_a_time)
     for job in jobs:
         await slack.wait_for_post(lambda p, job=job: p.text == f"answered {job}", timeout=120)
     await asyncio.sleep(3.0)  # room for a duplicate to show up
@@ -100,25 +69,10 @@ async def test_events_queued_at_a_sigkill_are_each_answered_once_after_a_restart
 
 
 async def test_a_stop_with_a_turn_in_flight_is_clean_and_the_turn_is_answered_after_a_start(
-    engine: Engine,
-    image: Image,
-    made: Made,
-    secrets_: Secrets,
-    model: ScriptedModel,
-    slack: FakeSlack,
+    launch: Launch, engine: Engine, secrets_: Secrets, model: ScriptedModel, slack: FakeSlack
 ) -> None:
-    volume = await asyncio.to_thread(made.volume)
     # With the embedded MLflow: its stop is part of what must fit in the stop timeout.
-    first = await run_service(
-        engine,
-        image.tag,
-        name=made.container(),
-        volume=volume,
-        secrets_=secrets_,
-        model=model,
-        slack=slack,
-    )
-    await first.wait_ready()
+    first = await launch()
     model.reset()
     model.delay_s = HANG_S
     job = "cust-s/stop-1"
@@ -141,17 +95,7 @@ async def test_a_stop_with_a_turn_in_flight_is_clean_and_the_turn_is_answered_af
 
     model.delay_s = 0.0
     model.handler = answer_naming_the_job
-    again = await run_service(
-        engine,
-        image.tag,
-        name=made.container(),
-        volume=volume,
-        secrets_=secrets_,
-        model=model,
-        slack=slack,
-        extra_env=without_mlflow(),
-    )
-    await again.wait_ready()
+    again = await launch(first.volume, **without_mlflow())
     await slack.wait_for_post(lambda p: p.text == f"answered {job}", timeout=120)
     assert "1 item(s) of turns cut short by the last stop are queued again" in await again.logs()
     await asyncio.sleep(2.0)

@@ -14,15 +14,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.container.conftest import Image, Made, figure
+from tests.container.conftest import Launch, figure
 from tests.container.engine import Engine
-from tests.container.service import (
-    DEPLOY_KEY_PATH,
-    Secrets,
-    ServiceContainer,
-    run_service,
-    write_secrets,
-)
+from tests.container.service import DEPLOY_KEY_PATH, Secrets, ServiceContainer
 from tests.e2e.harness import NOTIFY, post_event
 from tests.fakes.model import Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack
@@ -37,31 +31,10 @@ TRACEBACK = (
 )
 
 
-@pytest.fixture(scope="module")
-def secrets_(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
-    return write_secrets(tmp_path_factory.mktemp("service") / "secrets")
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def service(
-    engine: Engine,
-    image: Image,
-    made: Made,
-    secrets_: Secrets,
-    model: ScriptedModel,
-    slack: FakeSlack,
-) -> AsyncIterator[ServiceContainer]:
-    container = await run_service(
-        engine,
-        image.tag,
-        name=made.container(),
-        volume=await asyncio.to_thread(made.volume),
-        secrets_=secrets_,
-        model=model,
-        slack=slack,
-    )
-    cold_s = await container.wait_ready()
-    figure(f"cold start to /readyz: {cold_s:.1f} s (embedded MLflow, 4 skills)")
+async def service(launch: Launch, slack: FakeSlack) -> AsyncIterator[ServiceContainer]:
+    container = await launch()
+    figure(f"cold start to /readyz: {container.ready_s:.1f} s (embedded MLflow, 4 skills)")
     await slack.wait_connected(timeout=30)
     yield container
 
