@@ -5,7 +5,8 @@ BIN       := $(VENV)/bin
 OPENCODE_VERSION := 1.18.33
 OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 
-.PHONY: install install-python install-opencode install-system install-yolo run test lint typecheck bench clean
+.PHONY: install install-python install-opencode install-system install-yolo run test lint typecheck \
+	bench clean image container-test
 
 install: install-python install-opencode
 
@@ -51,9 +52,18 @@ $(YOLO_VENV)/.reporter: $(YOLO_VENV)/.installed pyproject.toml $(wildcard mlops_
 
 install-yolo: $(YOLO_VENV)/.reporter
 
-# Debian packages the tests need (root; CI runs as root).
+# Debian packages for the Slurm, container and Ultralytics tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
+
+# The service image, localhost/mlops-agent:latest (podman, or docker; see container/).
+image:
+	container/build.sh localhost/mlops-agent:latest
+
+# Builds the image (its own tag, per checkout) and runs it hardened against the
+# scripted model and the fake Slack; `make test` runs the same tests.
+container-test: install install-system
+	$(BIN)/pytest -q tests/container
 
 run: install
 	$(BIN)/mlops-agent serve

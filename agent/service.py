@@ -106,7 +106,9 @@ class Service:
         self.db = Database(self.state_dir / "service.sqlite")
         await self.db.open()
         self.inbox = Inbox(self.db)
-        await self.inbox.start()
+        requeued = await self.inbox.start()
+        if requeued:
+            log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
         self.outbox = Outbox(
@@ -240,7 +242,11 @@ class Service:
         try:
             await stop.wait()
         finally:
+            # Operators (and the container test) read these two lines as a clean stop.
+            log.info("stopping: turns in flight go back to the queue")
+            began = loop.time()
             await self.stop()
+            log.info("mlops-agent stopped in %.1f s", loop.time() - began)
 
 
 async def _bounded(name: str, step: Awaitable[Any], timeout_s: float = 15.0) -> None:

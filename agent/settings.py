@@ -1,18 +1,27 @@
 """The service's one typed settings object: environment, then `.env`, then defaults.
 
 A missing or invalid value fails at start with the variable's name, never in the
-middle of a turn. Skills run as their own processes and read only the variables
-the supervisor hands them (`core.skill_env`).
+middle of a turn. Every secret also reads from a file named by its `*_FILE` twin
+(`SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token`), the way container secrets
+arrive, so a secret need not sit in the environment. Skills run as their own
+processes and read only the variables the supervisor hands them (`core.skill_env`).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from core.clock import QuietHours, parse_hhmm, parse_zone
 from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
@@ -23,6 +32,45 @@ class SettingsError(Exception):
 
 
 DEFAULT_CONFIRM_PHRASES = ("yes", "go ahead", "approve", "kör på")
+
+# Each secret setting and the variable that holds it; `<variable>_FILE` names a file instead.
+SECRET_VARIABLES = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "model_api_key": "MLOPS_MODEL_API_KEY",
+    "webhook_secret": "MLOPS_WEBHOOK_SECRET",
+}
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """Secrets from the files their `*_FILE` variables name (Compose and Docker secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every secret at once
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for field, variable in SECRET_VARIABLES.items():
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if os.environ.get(variable):
+                # Two sources for one secret: refuse rather than guess which one is current.
+                raise SettingsError(f"{variable} and {variable}_FILE are both set; set only one")
+            try:
+                # Files written by editors and `echo` end with a newline that is no part of it.
+                secret = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"{variable}_FILE: cannot read {path} ({exc.strerror}); "
+                    "give the path of a file holding the secret, readable by this user"
+                ) from None
+            # Keyed as the other sources key it (by alias where the field has one),
+            # so the order of the sources decides which one wins.
+            aliased = self.settings_cls.model_fields[field].validation_alias is not None
+            values[variable if aliased else field] = secret
+        return values
 
 
 class Settings(BaseSettings):
@@ -90,6 +138,24 @@ class Settings(BaseSettings):
     digest_time: str | None = "07:30"  # local time, HH:MM; empty = no digest
     timezone: str | None = None  # IANA name; default the machine's zone
     quiet_hours: str | None = None  # e.g. 22:00-06:00: the agent starts no new work then
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A `*_FILE` variable outranks `.env`, as every environment variable does.
+        return (
+            init_settings,
+            env_settings,
+            SecretFiles(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @field_validator("allowed_users", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from core.skill_env import SkillEnvironment
 
 SKILLS = ("aiqu", "mlflow", "datasets", "git")
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
-NEVER_PASSED = {"MLOPS_MODEL_API_KEY"}
+NEVER_PASSED = {"MLOPS_MODEL_API_KEY", "MLOPS_MODEL_API_KEY_FILE"}
 
 
 def skill_exists(name: str) -> bool:
