@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Container
+from collections.abc import Callable, Container
 from pathlib import Path
 
 from agent.chat.base import ChatBridge
@@ -28,10 +28,13 @@ class Outbox:
         conversations: Conversations,
         notify_channel: str | None,
         mentionable: Container[str] = frozenset(),
+        channel_for: Callable[[str], str | None] = lambda _: None,
     ) -> None:
         self.chat = chat
         self.conversations = conversations
         self.notify_channel = notify_channel
+        # Where a conversation's thread starts: its route's channel, else the notify channel.
+        self.channel_for = channel_for
         # Who a message may mention; everything posted passes `safe_text` (no broadcasts).
         self.mentionable = mentionable
         self._locks: dict[str, asyncio.Lock] = {}
@@ -48,7 +51,7 @@ class Outbox:
             conv = await self.conversations.get(conversation)
             if conv.channel and conv.thread_ts:
                 return await self.chat.post(conv.channel, text, thread_ts=conv.thread_ts, card=card)
-            channel = self._require_notify_channel()
+            channel = self.channel_for(conversation) or self._require_notify_channel()
             ts = await self.chat.post(channel, text, card=card)
             await self.conversations.set_thread(conversation, channel, ts)
             return ts

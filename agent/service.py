@@ -25,10 +25,11 @@ from agent.intake import TrainingHook
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
+from agent.routing import Routing
 from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
-from agent.steps import Approvals, Attachments, ProposalCards, ToolAudit
+from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolAudit
 from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
 from core.clock import parse_hhmm, parse_zone
@@ -111,10 +112,17 @@ class Service:
             log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
+        self.routing = Routing(s.load_routes(), self.state_dir)
         self.outbox = Outbox(
-            self.chat, self.conversations, s.notify_channel, mentionable=s.allowed_users
+            self.chat,
+            self.conversations,
+            s.notify_channel,
+            mentionable=self.routing.mentionable(s.allowed_users),
+            channel_for=self.routing.channel,
         )
-        self.approvals = Approvals(self.ledger, s.confirm_phrases, s.allowed_users)
+        self.approvals = Approvals(
+            self.ledger, s.confirm_phrases, s.allowed_users, self.routing.approvers
+        )
         self.engine = TurnEngine(
             inbox=self.inbox,
             conversations=self.conversations,
@@ -122,6 +130,7 @@ class Service:
             outbox=self.outbox,
             turn_log=TurnLog(self.ledger, self.db),
             steps=[
+                RouteNotes(self.routing, self.outbox.mention),
                 self.approvals,
                 ToolAudit(self.ledger),
                 ProposalCards(self.ledger, self.db, self.outbox, s.confirm_phrases),
@@ -156,6 +165,7 @@ class Service:
             digest_at=parse_hhmm(s.digest_time, "MLOPS_DIGEST_TIME") if s.digest_time else None,
             zone=parse_zone(s.timezone),
             poll_s=min(30.0, s.tick_interval_s or 30.0),
+            routes=self.routing.routes,
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),

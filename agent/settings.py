@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from core.clock import QuietHours, parse_hhmm, parse_zone
+from core.routes import Routes, RoutesError
 from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
 
 
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     web: Literal["on", "off"] = "on"
     allowed_users: Annotated[frozenset[str], NoDecode] = frozenset()
     notify_channel: str | None = None
+    routes: Path | None = None  # MLOPS_ROUTES: per-customer channels and approvers (core.routes)
     slack_api_url: str | None = None
     slack_mode: Literal["socket", "http"] = "socket"
     confirm_phrases: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONFIRM_PHRASES
@@ -221,6 +223,20 @@ class Settings(BaseSettings):
     def chat_kind(self) -> str:
         """The chat that carries conversations: MLOPS_CHAT, or Slack if configured, else web."""
         return self.chat or ("slack" if self.slack_bot_token else "web")
+
+    def load_routes(self) -> Routes:
+        """The routes file, read and checked; the default route alone without one."""
+        return Routes.load(
+            self.routes, allowed_users=self.allowed_users, default_channel=self.notify_channel
+        )
+
+    @model_validator(mode="after")
+    def _routes_are_valid(self) -> Settings:
+        try:
+            self.load_routes()
+        except RoutesError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _chat_is_configured(self) -> Settings:

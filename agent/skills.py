@@ -63,6 +63,7 @@ def skill_environment(
         agent_max_jobs=settings.agent_max_jobs,
         agent_gpu_hours=settings.agent_gpu_hours,
         agent_default_time_limit_min=settings.agent_default_time_limit_min,
+        routes_file=settings.routes.resolve() if settings.routes else None,
         quiet_hours=settings.quiet_hours,
         timezone=settings.timezone,
         extra={k: v for k, v in extra.items() if k not in NEVER_PASSED},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 from agent.inbox import Item
 from agent.steps.base import TurnContext, TurnStep
@@ -26,10 +27,19 @@ def is_confirmation(text: str, phrases: tuple[str, ...]) -> bool:
 
 
 class Approvals(TurnStep):
-    def __init__(self, ledger: Ledger, phrases: tuple[str, ...], allowed_users: frozenset[str]):
+    def __init__(
+        self,
+        ledger: Ledger,
+        phrases: tuple[str, ...],
+        allowed_users: frozenset[str],
+        approvers_for: Callable[[str], frozenset[str]] | None = None,
+    ):
+        """`approvers_for(conversation)`: who may decide that conversation's proposals (its
+        route's approvers); without routes, everyone on the allowlist."""
         self.ledger = ledger
         self.phrases = phrases
         self.allowed_users = allowed_users
+        self.approvers_for = approvers_for or (lambda _: allowed_users)
 
     async def proposal_conversation(self, proposal_id: str) -> str | None:
         """Where a click on this proposal's card belongs (None: no such proposal)."""
@@ -55,6 +65,13 @@ class Approvals(TurnStep):
         how = "button" if item.kind == "click" else "text"
         decide = self.ledger.confirm if action == "approve" else self.ledger.reject
         person = item.payload["user"]
+        if ids and person not in self.approvers_for(turn.conversation):
+            # Checked again by the skill at apply time: a route's writes are its approvers'.
+            turn.notes.append(
+                f"{action} of proposal {', '.join(ids)} by <@{person}> refused: they may not"
+                " decide this conversation's proposals (not an approver of its route)"
+            )
+            return
         for proposal_id in ids:
             try:
                 decision = await asyncio.to_thread(decide, proposal_id, person, turn.turn_id, how)
