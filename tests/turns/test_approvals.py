@@ -117,3 +117,21 @@ async def test_a_click_is_routed_to_its_proposals_conversation(ledger: Ledger) -
     (p,) = propose(ledger)
     assert await approvals(ledger).proposal_conversation(p) == CONV
     assert await approvals(ledger).proposal_conversation("Pnope") is None
+
+
+async def test_only_the_route_s_approvers_decide_its_proposals(ledger: Ledger) -> None:
+    """With routes, an allowlisted person outside the conversation's route is refused."""
+    (p,) = propose(ledger)
+    only_bo = Approvals(ledger, PHRASES, frozenset({ALICE, "UBO"}), lambda conv: frozenset({"UBO"}))
+    turn = turn_with(ledger, said(ALICE, "yes"))
+    await only_bo.before(turn)
+
+    assert ledger.decision_of(p) is None
+    assert turn.notes == [
+        f"approve of proposal {p} by <@{ALICE}> refused: they may not decide this"
+        " conversation's proposals (not an approver of its route)"
+    ]
+    clicked_turn = turn_with(ledger, clicked("UBO", "approve", p))
+    await only_bo.before(clicked_turn)
+    decision = ledger.decision_of(p)
+    assert decision is not None and decision.person == "UBO"
