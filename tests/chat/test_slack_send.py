@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,27 @@ def test_an_unknown_mode_is_refused() -> None:
 
 async def test_bot_user_id_comes_from_auth_test(bridge: SlackBridge) -> None:
     assert bridge.bot_user_id == "UBOT"
+
+
+async def test_a_rate_limited_post_waits_as_told_and_is_posted_once(
+    bridge: SlackBridge, fake_slack: FakeSlack
+) -> None:
+    fake_slack.rate_limit("chat.postMessage", times=2, retry_after_s=1)
+    started = time.monotonic()
+
+    ts = await bridge.post("C0001", "epoch 5: loss 0.31")
+
+    [post] = fake_slack.posts("C0001")
+    assert (post.ts, post.text) == (ts, "epoch 5: loss 0.31")
+    assert fake_slack.api_calls.count("chat.postMessage") == 3
+    assert time.monotonic() - started >= 2.0  # Retry-After: 1, twice
+
+
+async def test_a_dropped_connection_is_retried(bridge: SlackBridge, fake_slack: FakeSlack) -> None:
+    fake_slack.drop_connection("chat.postMessage")
+
+    ts = await bridge.post("C0001", "job finished")
+
+    [post] = fake_slack.posts("C0001")
+    assert post.ts == ts
+    assert fake_slack.api_calls.count("chat.postMessage") == 2
