@@ -16,9 +16,10 @@ from typing import Any
 
 import uvicorn
 
-from agent.brief import build_prompt
+from agent.brief import BriefWatch
 from agent.chat.base import ChatBridge
 from agent.chat.intake import ChatIntake
+from agent.children import stop_stale_children
 from agent.conversations import Conversations
 from agent.db import Database
 from agent.gate import Gate
@@ -75,6 +76,7 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        stop_stale_children(self.state_dir)  # a killed instance's MLflow, opencode and skills
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
         self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
@@ -85,7 +87,7 @@ class Service:
 
             # Started from the loop's own thread on purpose: its parent-death signal is
             # tied to the forking thread, and a pool thread may exit before we do.
-            self.mlflow = MlflowServer(self.state_dir / "mlflow").start()
+            self.mlflow = MlflowServer(self.state_dir / "mlflow", state_dir=self.state_dir).start()
             tracking_uri = self.mlflow.uri
 
         env = skill_environment(
@@ -96,10 +98,9 @@ class Service:
             ledger_key_file=key_file,
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
-        prompt_file.parent.mkdir(parents=True, exist_ok=True)
-        prompt_file.write_text(build_prompt(s.brief_dir, s.silence_marker))
+        self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
         self.runtime = OpencodeRuntime.from_settings(
-            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env)
+            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env), prompt=self.brief
         )
         await self.runtime.start()
 
@@ -110,6 +111,7 @@ class Service:
         self.conversations = Conversations(self.db)
         self.chat = self._make_chat()
         self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
+        self.brief.notice = self.outbox.notice  # a refused brief edit is said there, once
         self.gate = Gate(self.ledger, self.db, self.outbox, s.confirm_phrases, s.allowed_users)
         self.engine = TurnEngine(
             db=self.db,

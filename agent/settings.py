@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     model_down_grace_s: float = Field(120.0, ge=0)
     model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
+    # opencode's memory grows with every turn; past this it is restarted between turns
+    # (sessions persist). Sized from bench/bench_soak.py; 0 turns the limit off.
+    opencode_max_rss_mb: float = Field(1024.0, ge=0)
 
     # Chat.
     allowed_users: Annotated[frozenset[str], NoDecode] = frozenset()

@@ -34,6 +34,7 @@ MAX_RESTART_RETRIES = 3
 
 
 class Runtime(Protocol):
+    async def before_turn(self) -> list[str]: ...
     async def ensure_session(self, title: str) -> str: ...
     async def run_turn(self, session_id: str, text: str, timeout_s: float) -> TurnResult: ...
     async def model_reachable(self) -> bool: ...
@@ -155,6 +156,8 @@ class TurnEngine:
 
     async def _run(self, ctx: TurnContext, started: float) -> None:
         conversation, items, turn_id = ctx.conversation, ctx.items, ctx.turn_id
+        # Between turns: memory/brief restarts of opencode, dead skills restarted.
+        ctx.notes += await self.runtime.before_turn()
         for hook in self.before_turn:
             await hook(ctx)
 

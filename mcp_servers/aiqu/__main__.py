@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from core.lifetime import follow_parent
+
 from .backends.base import SchedulerError
 from .ownership import CancelGate
 from .server import build_server
@@ -13,6 +15,7 @@ from .skill import close_skill, make_skill
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="aiqu %(levelname)s %(message)s"
     )

@@ -10,11 +10,13 @@ import logging
 import os
 import sys
 
+from core.lifetime import follow_parent
 from mcp_servers.datasets.server import build_server
 from mcp_servers.datasets.store import root_from_env
 
 
 def main() -> None:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="datasets: %(message)s")
     root = root_from_env(os.environ)
     logging.getLogger(__name__).info("serving datasets from %s", os.path.abspath(root))

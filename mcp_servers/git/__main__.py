@@ -6,11 +6,14 @@ import logging
 import os
 import sys
 
+from core.lifetime import follow_parent
+
 from .server import build_server
 from .skill import make_skill
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="git %(levelname)s %(message)s"
     )

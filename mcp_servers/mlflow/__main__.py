@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from core.lifetime import follow_parent
+
 # stdout is the MCP channel: MLflow must not print run URLs there.
 os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 # MLflow's defaults retry for minutes with a 120 s timeout; a tool call should fail fast.
@@ -19,6 +21,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 def main() -> None:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not tracking_uri:
@@ -27,11 +30,12 @@ def main() -> None:
         Path(os.environ.get("MLOPS_STATE_DIR") or "state") / "attachments"
     )
 
-    from mlflow import MlflowClient
+    from mcp_servers.mlflow.slim import tracking_client
 
+    client = tracking_client(tracking_uri)  # before anything else imports mlflow
     from mcp_servers.mlflow.server import build_server
 
-    build_server(MlflowClient(tracking_uri), Path(attachments).resolve()).run("stdio")
+    build_server(client, Path(attachments).resolve()).run("stdio")
 
 
 if __name__ == "__main__":

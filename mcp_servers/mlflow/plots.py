@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-# The object API with the Agg canvas: no pyplot global state, safe in tool worker threads.
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from mcp.server.mcpserver.exceptions import ToolError
 from mlflow import MlflowClient
 
@@ -27,6 +24,11 @@ def plot_metrics(
     log_y: bool = False,
 ) -> Plot:
     """One panel per metric, one line per run, x = step; written under `attachments_dir`."""
+    # Imported on the first plot: matplotlib is ~45 MiB the skill needs only for plots.
+    # The object API with the Agg canvas: no pyplot global state, safe in worker threads.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     if not 1 <= len(runs) <= MAX_RUNS:
         raise ToolError(f"give 1..{MAX_RUNS} runs to plot, got {len(runs)}")
     if not 1 <= len(metrics) <= MAX_METRICS:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.lifetime import process_start_time
+
 from ..jobenv import identity_env, job_env
 from . import local_store as store
 from .base import Health, Job, JobSpec, JobState, SchedulerError
@@ -34,7 +36,6 @@ from .processes import (
     LOG_FILE,
     detect_gpus,
     is_alive,
-    process_start_time,
     signal_group,
     spawn_runner,
     tail_file,
