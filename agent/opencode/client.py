@@ -117,6 +117,9 @@ class OpencodeClient:
             raise
         return True
 
+    async def delete_session(self, session_id: str) -> None:
+        await self._request("DELETE", f"/session/{session_id}", timeout=10.0)
+
     async def abort(self, session_id: str) -> None:
         await self._request("POST", f"/session/{session_id}/abort", timeout=10.0)
 

@@ -22,11 +22,12 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from agent import metrics
+from agent.opencode import warmup
 from agent.opencode.client import ModelRef, OpencodeClient, TurnResult
 from agent.opencode.config import AGENT_NAME, PROVIDER_ID, McpServerSpec, build_config
 from agent.opencode.errors import (
@@ -37,6 +38,7 @@ from agent.opencode.errors import (
 )
 from agent.opencode.liveness import missing_skills, rss_bytes, skill_commands
 from agent.opencode.process import OpencodeProcess
+from agent.opencode.warmup import WarmupEndpoint
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -49,6 +51,7 @@ _DEATH_GRACE_S = 5.0
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # The first `GET /mcp` starts every skill and waits for each up to its own start timeout.
 _SKILLS_START_S = 90.0
+_WARMUP_S = 60.0
 _MIB = 1024 * 1024
 
 
@@ -64,7 +67,7 @@ class OpencodeRuntime:
         *,
         binary: Path,
         state_dir: Path,
-        config: dict[str, object],
+        config: dict[str, Any],
         model: ModelRef,
         model_base_url: str,
         model_api_key: str = "none",
@@ -89,6 +92,8 @@ class OpencodeRuntime:
         self.max_rss_mb = max_rss_mb
         self.prompt = prompt
         self._skills = skill_commands(config)
+        self._config = config
+        self._warmup: WarmupEndpoint | None = None
         self._upkeep = asyncio.Lock()  # one between-turns check at a time
         self._admit = asyncio.Event()  # cleared while a restart waits for turns to finish
         self._admit.set()
@@ -136,6 +141,12 @@ class OpencodeRuntime:
     async def start(self) -> None:
         """Start opencode; raises OpencodeStartError if it does not come up."""
         self._stopping = False
+        if self._warmup is None:
+            self._warmup = WarmupEndpoint()
+            url = await self._warmup.start()
+            # Only in the config this runtime writes: the agent's turns always name the model.
+            self._config["provider"][warmup.PROVIDER_ID] = warmup.provider_config(url)
+            self._config["enabled_providers"].append(warmup.PROVIDER_ID)
         await self._launch()
         self._watcher = asyncio.create_task(self._watch(), name="opencode-watcher")
 
@@ -146,6 +157,7 @@ class OpencodeRuntime:
         self._client = OpencodeClient(url, self._process.password)
         self._exited = asyncio.Event()
         await self._start_skills(self._client)
+        await self._warm_up(self._client)
         self._up.set()
 
     async def _start_skills(self, client: OpencodeClient) -> None:
@@ -160,6 +172,21 @@ class OpencodeRuntime:
             if not await self._reconnect(client, name, why):
                 log.error("skill %s did not start: %s", name, why)
         log.info("skills up in %.1f s: %s", time.monotonic() - began, ", ".join(self._skills))
+
+    async def _warm_up(self, client: OpencodeClient) -> None:
+        """One turn against the canned local endpoint (`warmup`), its session deleted after."""
+        began = time.monotonic()
+        try:
+            session = await client.create_session("warm-up")
+            canned = ModelRef(warmup.PROVIDER_ID, warmup.MODEL_ID)
+            await asyncio.wait_for(
+                client.prompt(session, "warm-up", agent=self.agent, model=canned), _WARMUP_S
+            )
+            await client.delete_session(session)
+        except (OpencodeError, TimeoutError) as exc:
+            log.warning("opencode warm-up turn failed (the first real turn pays it): %r", exc)
+            return
+        log.info("opencode warmed up in %.1f s", time.monotonic() - began)
 
     async def _watch(self) -> None:
         while True:
@@ -197,6 +224,11 @@ class OpencodeRuntime:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._warmup is not None:
+            await self._warmup.stop()
+            self._warmup = None
+            del self._config["provider"][warmup.PROVIDER_ID]
+            self._config["enabled_providers"].remove(warmup.PROVIDER_ID)
 
     async def _stop_watcher(self) -> None:
         if self._watcher is not None:

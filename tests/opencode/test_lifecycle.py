@@ -83,7 +83,8 @@ async def test_opencode_killed_while_idle_comes_back_with_its_sessions(
     assert old_pid is not None
 
     os.kill(old_pid, signal.SIGKILL)
-    await _until(lambda: _restarted(runtime, restarts), 30)
+    # A restart includes the skills' start and a warm-up turn: slow on a loaded machine.
+    await _until(lambda: _restarted(runtime, restarts), 90)
 
     assert await runtime.ensure_session("killed idle", session) == session
     model.push(Reply.text("still here"))

@@ -102,7 +102,9 @@ async def test_over_its_memory_limit_opencode_restarts_after_the_turn_in_flight(
         assert not upkeep.done() and rt.pid == old_pid  # waits for the turn in flight
 
         assert (await turn).text == "finished in the old process"
+        seen = len(model.requests)
         assert await asyncio.wait_for(upkeep, 60) == []
+        assert len(model.requests) == seen  # the new process's warm-up turn never reached it
         assert rt.pid not in (None, old_pid)
         assert restarts("memory") == before + 1
         assert echo_pid(rt) is not None  # its skills came back with it
