@@ -176,6 +176,8 @@ def service_env(root: Path, model: ScriptedModel, slack: FakeSlack, mlflow: bool
             "MLOPS_OPENCODE_BIN": str(OPENCODE_BIN),
             "MLOPS_LOCAL_GPUS": "2",
             "MLOPS_GIT_REPOS": make_git_repo(root),
+            # No morning digest: a digest turn at start would run beside the measured ones.
+            "MLOPS_DIGEST_TIME": "",
         }
     )
     if not mlflow:
