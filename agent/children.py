@@ -20,7 +20,7 @@ import signal
 import time
 from pathlib import Path
 
-from core.lifetime import command_line, die_with_parent, process_start_time
+from core.lifetime import command_line, die_with_parent, group_members, process_start_time
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def _still_ours(path: Path) -> int | None:
     return pid
 
 
-def _wait_gone(pid: int) -> None:
+def _wait_gone(pgid: int) -> None:
+    """SIGKILL lands asynchronously: wait until no member of the group still runs."""
     deadline = time.monotonic() + STOP_WAIT_S
-    while process_start_time(pid) is not None and time.monotonic() < deadline:
+    while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)

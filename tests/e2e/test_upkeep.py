@@ -135,3 +135,16 @@ async def test_a_broken_brief_edit_keeps_the_running_brief_and_is_said_once(
     notices = [p for p in slack.posts(NOTIFY) if p.text.startswith("Brief edit not applied")]
     assert len(notices) == 1 and notices[0].thread_ts is None
     assert "{silence_marker}" in notices[0].text and running.short in notices[0].text
+
+
+async def test_a_rate_limited_reply_is_posted_once_after_the_wait_for_one_model_request(
+    service: Service, model: ScriptedModel, slack: FakeSlack
+) -> None:
+    slack.rate_limit("chat.postMessage", times=2, retry_after_s=1)
+    calls = slack.api_calls.count("chat.postMessage")
+
+    await turn(service, model, slack, "cust-u/limited", "epoch 1 of a busy channel")
+
+    assert [p.text for p in slack.posts()].count("epoch 1 of a busy channel") == 1
+    assert slack.api_calls.count("chat.postMessage") == calls + 3  # two 429s, then the post
+    assert len(model.requests) == 1
