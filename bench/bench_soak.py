@@ -75,7 +75,13 @@ def parts(snap: Snapshot) -> str:
 async def turn(sender: EventSender, slack: FakeSlack, job: str, epoch: int) -> float:
     mark = uuid.uuid4().hex[:12]
     t0 = time.perf_counter()
-    await sender.send(type="epoch", job=job, epoch=epoch, mark=mark)
+    try:
+        await sender.send(type="epoch", job=job, epoch=epoch, mark=mark)
+    except httpx.TransportError as exc:
+        # A keep-alive connection the server closed just as it was reused: send again,
+        # as a reporter would (at worst the event is delivered twice, and answered twice).
+        print(f"  resending the event of turn {epoch} after {exc!r}", flush=True)
+        await sender.send(type="epoch", job=job, epoch=epoch, mark=mark)
     await slack.wait_for_post(replied(f"seen {mark}"), 120)
     return time.perf_counter() - t0
 
@@ -131,6 +137,11 @@ async def run(args: argparse.Namespace) -> None:
                         if args.parts:
                             print(f"  {parts(snap)}", flush=True)
                 elapsed = time.perf_counter() - began
+            except BaseException:
+                log.flush()
+                tail = (root / "service.log").read_text(errors="replace").splitlines()[-40:]
+                print("the service's log, last lines:", *tail, sep="\n")
+                raise
             finally:
                 await sender.close()
                 stop(process)

@@ -125,8 +125,10 @@ def service_env(state: Path, model: ScriptedModel, slack: FakeSlack, port: int, 
 
 
 async def start_supervisor(
-    env: dict[str, str], url: str, cwd: Path, timeout_s: float = 60.0
+    env: dict[str, str], url: str, cwd: Path, timeout_s: float = 180.0
 ) -> subprocess.Popen[bytes]:
+    """Start `mlops-agent serve`; it answers once opencode, its skills and a warm-up turn are up
+    (a minute and more on a loaded 2-core machine)."""
     log = open(cwd / "supervisor.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent", "serve"],
