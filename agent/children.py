@@ -7,18 +7,22 @@ own: a SIGKILLed supervisor takes the whole tree down. As a second line, each
 child is recorded in a pid file under `<state>/run/`; at start, a child of a
 previous instance still running is stopped (with its group) before a new one
 starts — known by its pid *and* start time and command line, so a pid the
-kernel has since handed to an unrelated process is never signalled.
+kernel has since handed to an unrelated process is never signalled. A lock on
+the state dir (released by the kernel however the holder ends) makes sure the
+"previous instance" is not still running.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import time
 from pathlib import Path
+from typing import IO
 
 from core.lifetime import command_line, die_with_parent, group_members, process_start_time
 
@@ -27,7 +31,34 @@ log = logging.getLogger(__name__)
 RUN_DIR = "run"
 STOP_WAIT_S = 5.0
 
-__all__ = ["die_with_parent", "forget_child", "record_child", "stop_stale_children"]
+__all__ = [
+    "StateDirBusy",
+    "claim_state_dir",
+    "die_with_parent",
+    "forget_child",
+    "record_child",
+    "stop_stale_children",
+]
+
+
+class StateDirBusy(Exception):
+    """Another instance of the service runs on this state dir."""
+
+
+def claim_state_dir(state_dir: Path) -> IO[str]:
+    """Lock the state dir for this instance; keep the returned file open until the end."""
+    path = state_dir / RUN_DIR / "service.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.open("a+")  # not inherited by children (PEP 446): the lock dies with us
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise StateDirBusy(
+            f"another mlops-agent is running on the state dir {state_dir}: stop it first, "
+            "or give this one its own MLOPS_STATE_DIR"
+        ) from None
+    return lock
 
 
 def _pid_file(state_dir: Path, name: str) -> Path:

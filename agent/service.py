@@ -12,14 +12,14 @@ import logging
 import signal
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 
 from agent.brief import BriefWatch
 from agent.chat.base import ChatBridge
 from agent.chat.intake import ChatIntake
-from agent.children import stop_stale_children
+from agent.children import claim_state_dir, stop_stale_children
 from agent.conversations import Conversations
 from agent.db import Database
 from agent.gate import Gate
@@ -65,6 +65,7 @@ class Service:
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
         self.mlflow: Any = None
+        self._state_lock: IO[str] | None = None
         self.chat: ChatBridge | None = None
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -76,6 +77,7 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_lock = claim_state_dir(self.state_dir)  # StateDirBusy if not ours alone
         stop_stale_children(self.state_dir)  # a killed instance's MLflow, opencode and skills
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
@@ -236,6 +238,8 @@ class Service:
         await _bounded("database", self.db.close())
         if self.mlflow is not None:
             await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))
+        if self._state_lock is not None:
+            self._state_lock.close()
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly (turns in flight are re-delivered)."""

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.children import forget_child, record_child, stop_stale_children
+from agent.children import (
+    StateDirBusy,
+    claim_state_dir,
+    forget_child,
+    record_child,
+    stop_stale_children,
+)
 from core.lifetime import process_start_time
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
@@ -82,3 +88,11 @@ def test_gone_forgotten_and_unreadable_records_stop_nothing(
     assert stop_stale_children(state_dir) == []
     assert live.poll() is None
     assert list((state_dir / "run").iterdir()) == []
+
+
+def test_one_instance_per_state_dir(state_dir: Path) -> None:
+    held = claim_state_dir(state_dir)
+    with pytest.raises(StateDirBusy, match="another mlops-agent is running on the state dir"):
+        claim_state_dir(state_dir)
+    held.close()  # the holder ended (a SIGKILL releases it the same way)
+    claim_state_dir(state_dir).close()
