@@ -99,7 +99,12 @@ def cmd_serve(_: argparse.Namespace) -> int:
             "replies go to the log until Slack is configured.\n",
             file=sys.stderr,
         )
-    asyncio.run(Service(settings).serve_forever())
+    from agent.children import StateDirBusy
+
+    try:
+        asyncio.run(Service(settings).serve_forever())
+    except StateDirBusy as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 

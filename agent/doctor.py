@@ -41,6 +41,17 @@ def check_opencode(s: Settings) -> tuple[bool, str]:
     return out.returncode == 0, f"{binary} {out.stdout.strip()}"
 
 
+def check_brief(s: Settings) -> tuple[bool, str]:
+    from agent.brief import BriefError, load_brief
+
+    try:
+        brief = load_brief(s.brief_dir, s.silence_marker)
+    except BriefError as exc:
+        return False, str(exc)
+    files = len(list(s.brief_dir.glob("*.md")))
+    return True, f"{files} files in {s.brief_dir}, sha256 {brief.digest}"
+
+
 def check_model(s: Settings) -> tuple[bool, str]:
     import httpx
 
@@ -113,6 +124,7 @@ def _skill_environment(s: Settings) -> SkillEnvironment:
 
 CHECKS: list[Check] = [
     ("opencode", check_opencode),
+    ("brief", check_brief),
     ("model", check_model),
     ("slack", check_slack),
     ("scheduler", check_scheduler),

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 
-from agent.brief import build_prompt
+from agent.brief import BriefWatch
 from agent.chat.base import ChatBridge
 from agent.chat.intake import ChatIntake
+from agent.children import claim_state_dir, stop_stale_children
 from agent.conversations import Conversations
 from agent.db import Database
 from agent.inbox import Inbox
@@ -65,6 +66,7 @@ class Service:
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
         self.mlflow: Any = None
+        self._state_lock: IO[str] | None = None
         self.chat: ChatBridge | None = None
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -76,6 +78,8 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_lock = claim_state_dir(self.state_dir)  # StateDirBusy if not ours alone
+        stop_stale_children(self.state_dir)  # a killed instance's MLflow, opencode and skills
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
         self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
@@ -86,7 +90,7 @@ class Service:
 
             # Started from the loop's own thread on purpose: its parent-death signal is
             # tied to the forking thread, and a pool thread may exit before we do.
-            self.mlflow = MlflowServer(self.state_dir / "mlflow").start()
+            self.mlflow = MlflowServer(self.state_dir / "mlflow", state_dir=self.state_dir).start()
             tracking_uri = self.mlflow.uri
 
         env = skill_environment(
@@ -97,10 +101,9 @@ class Service:
             ledger_key_file=key_file,
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
-        prompt_file.parent.mkdir(parents=True, exist_ok=True)
-        prompt_file.write_text(build_prompt(s.brief_dir, s.silence_marker))
+        self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
         self.runtime = OpencodeRuntime.from_settings(
-            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env)
+            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env), prompt=self.brief
         )
         await self.runtime.start()
 
@@ -120,6 +123,7 @@ class Service:
             mentionable=self.routing.mentionable(s.allowed_users),
             channel_for=self.routing.channel,
         )
+        self.brief.notice = self.outbox.notice  # a refused brief edit is said there, once
         self.approvals = Approvals(
             self.ledger, s.confirm_phrases, s.allowed_users, self.routing.approvers
         )
@@ -240,6 +244,8 @@ class Service:
         await _bounded("database", self.db.close())
         if self.mlflow is not None:
             await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))
+        if self._state_lock is not None:
+            self._state_lock.close()
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly (turns in flight are re-delivered)."""

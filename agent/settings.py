@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     model_down_grace_s: float = Field(120.0, ge=0)
     model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
+    # opencode's memory grows with every turn; past this it is restarted between turns
+    # (sessions persist). Sized from bench/bench_soak.py; 0 turns the limit off.
+    opencode_max_rss_mb: float = Field(1024.0, ge=0)
 
     # Chat: which one carries the conversations (None: Slack when SLACK_BOT_TOKEN is set,
     # else the service's own web page), and whether the web page runs beside another chat.

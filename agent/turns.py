@@ -35,6 +35,7 @@ MAX_RESTART_RETRIES = 3
 
 
 class Runtime(Protocol):
+    async def before_turn(self) -> list[str]: ...
     async def ensure_session(self, title: str) -> str: ...
     async def run_turn(self, session_id: str, text: str, timeout_s: float) -> TurnResult: ...
     async def model_reachable(self) -> bool: ...
@@ -128,6 +129,8 @@ class TurnEngine:
         """The route of one turn, start to end (the module docstring draws it)."""
         turn = await self.turn_log.open(conversation, items)
         try:
+            # Between turns: memory/brief restarts of opencode, dead skills restarted.
+            turn.notes += await self.runtime.before_turn()
             for step in self.steps:
                 await step.before(turn)
             reason, detail = await self._ask_model(turn)

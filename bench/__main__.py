@@ -3,7 +3,8 @@
 Each runs as its own subprocess, under a header, and one failing does not stop
 the rest; the exit status says whether any failed. The Slurm bench needs root
 (it starts real Slurm 22.05 and 24.11 in podman containers) and is skipped
-otherwise. `python -m bench intake turns` runs only the benches named.
+otherwise. `python -m bench intake turns` runs only the benches named. The soak
+(an hour or more) runs only when named: `python -m bench soak`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 NEEDS_ROOT = {"bench_slurm"}
+ONLY_WHEN_NAMED = {"bench_soak"}
 
 
 def main(argv: list[str]) -> int:
     wanted = {f"bench_{name.removeprefix('bench_')}" for name in argv}
-    benches = sorted(p for p in BENCH_DIR.glob("bench_*.py") if not wanted or p.stem in wanted)
+    benches = sorted(
+        p
+        for p in BENCH_DIR.glob("bench_*.py")
+        if p.stem in wanted or (not wanted and p.stem not in ONLY_WHEN_NAMED)
+    )
     if unknown := wanted - {p.stem for p in benches}:
         known = ", ".join(p.stem for p in sorted(BENCH_DIR.glob("bench_*.py")))
         print(f"unknown bench(es): {', '.join(sorted(unknown))}; known: {known}", file=sys.stderr)

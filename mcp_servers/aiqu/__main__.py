@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from core.lifetime import follow_parent
 from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import SchedulerError
 from mcp_servers.aiqu.server import build_server
@@ -13,6 +14,7 @@ from mcp_servers.aiqu.skill import AiquSkill
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="aiqu %(levelname)s %(message)s"
     )

@@ -6,12 +6,14 @@ import logging
 import os
 import sys
 
+from core.lifetime import follow_parent
 from core.skill_env import SkillEnvironment, SkillEnvironmentError
 from mcp_servers.datasets.server import build_server
 from mcp_servers.datasets.skill import DatasetStore
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="datasets: %(message)s")
     try:
         store = DatasetStore.from_env(SkillEnvironment.from_env(os.environ))

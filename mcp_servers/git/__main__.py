@@ -7,12 +7,14 @@ import os
 import sys
 
 from core.ledger import LedgerError
+from core.lifetime import follow_parent
 from core.skill_env import SkillEnvironment
 from mcp_servers.git.server import build_server
 from mcp_servers.git.skill import GitSkill
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="git %(levelname)s %(message)s"
     )

@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 
+from core.lifetime import follow_parent
+
 # stdout is the MCP channel: MLflow must not print run URLs there.
 os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 # MLflow's defaults retry for minutes with a 120 s timeout; a tool call should fail fast.
@@ -18,9 +20,13 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="mlflow %(levelname)s %(message)s"
     )
+    from mcp_servers.mlflow.slim import keep_data_science_stack_out
+
+    keep_data_science_stack_out()  # before anything imports mlflow
     # Imported once the variables above are set: MLflow reads them.
     from core.skill_env import SkillEnvironment, SkillEnvironmentError
     from mcp_servers.mlflow.errors import MlflowSkillError

@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-# The object API with the Agg canvas: no pyplot global state, safe in tool worker threads.
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from pydantic import Field
 
 from mcp_servers.mlflow.errors import MlflowSkillError
@@ -28,6 +25,11 @@ def plot_metrics(
 ) -> Plot:
     """Plot metric curves to a PNG posted in the thread."""
     # One panel per metric, one line per run, x = step; written to the attachments folder.
+    # Imported on the first plot: matplotlib is ~45 MiB the skill needs only for plots.
+    # The object API with the Agg canvas: no pyplot global state, safe in worker threads.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     client, attachments_dir = skill.client, skill.attachments_dir
     if not 1 <= len(runs) <= MAX_RUNS:
         raise MlflowSkillError(f"give 1..{MAX_RUNS} runs to plot, got {len(runs)}")

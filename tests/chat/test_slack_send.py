@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,27 @@ async def test_the_fake_refuses_blocks_slack_would_refuse(fake_slack: FakeSlack)
     with pytest.raises(SlackApiError, match="invalid_blocks"):
         await client.chat_postMessage(channel="C0001", text="x", blocks=too_long)
     assert fake_slack.posts("C0001") == []
+
+
+async def test_a_rate_limited_post_waits_as_told_and_is_posted_once(
+    bridge: SlackBridge, fake_slack: FakeSlack
+) -> None:
+    fake_slack.rate_limit("chat.postMessage", times=2, retry_after_s=1)
+    started = time.monotonic()
+
+    ts = await bridge.post("C0001", "epoch 5: loss 0.31")
+
+    [post] = fake_slack.posts("C0001")
+    assert (post.ts, post.text) == (ts, "epoch 5: loss 0.31")
+    assert fake_slack.api_calls.count("chat.postMessage") == 3
+    assert time.monotonic() - started >= 2.0  # Retry-After: 1, twice
+
+
+async def test_a_dropped_connection_is_retried(bridge: SlackBridge, fake_slack: FakeSlack) -> None:
+    fake_slack.drop_connection("chat.postMessage")
+
+    ts = await bridge.post("C0001", "job finished")
+
+    [post] = fake_slack.posts("C0001")
+    assert post.ts == ts
+    assert fake_slack.api_calls.count("chat.postMessage") == 2

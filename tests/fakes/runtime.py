@@ -61,6 +61,7 @@ class FakeRuntime:
         self.script: collections.deque[Answer] = collections.deque()
         self.default = Answer.reply("ok")
         self.reachable = True
+        self.upkeep_notes: list[str] = []  # what the next `before_turn` reports, then cleared
         self.sent: list[Sent] = []
         self.running: collections.Counter[str] = collections.Counter()  # conversation → turns
         self.peak_total = 0
@@ -69,6 +70,10 @@ class FakeRuntime:
 
     def push(self, *answers: Answer) -> None:
         self.script.extend(answers)
+
+    async def before_turn(self) -> list[str]:
+        notes, self.upkeep_notes = self.upkeep_notes, []
+        return notes
 
     async def ensure_session(self, title: str) -> str:
         return f"ses_{next(self._ids)}_{title}"

@@ -8,7 +8,9 @@ what the bot did (`posts`, `wait_for_post`, `acked`).
 Like Slack, it echoes the bot's own posts back as message events (the bot
 must ignore them), sends both a `message` and an `app_mention` event for a
 channel message that mentions the bot, and re-sends an envelope with
-`retry_attempt` > 0 on request.
+`retry_attempt` > 0 on request. On request it also answers a Web API method
+with HTTP 429 `ratelimited` and a `Retry-After` header (`rate_limit`), or
+drops the connection without an answer (`drop_connection`).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class FakeSlack:
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
     _ts_counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _limited: dict[str, tuple[int, int]] = field(default_factory=dict)  # method -> (times, s)
+    _dropped: dict[str, int] = field(default_factory=dict)  # method -> times
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -130,6 +134,32 @@ class FakeSlack:
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()
+
+    # ---- Slack's refusals ------------------------------------------------------
+
+    def rate_limit(self, method: str, times: int = 1, retry_after_s: int = 1) -> None:
+        """The next `times` calls of `method` get HTTP 429 `ratelimited`, `Retry-After` set."""
+        self._limited[method] = (times, retry_after_s)
+
+    def drop_connection(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` see the connection closed before any answer."""
+        self._dropped[method] = times
+
+    def _refusal(self, request: web.Request, method: str) -> web.Response | None:
+        if self._dropped.get(method, 0) > 0:
+            self._dropped[method] -= 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        times, retry_after_s = self._limited.get(method, (0, 0))
+        if times > 0:
+            self._limited[method] = (times - 1, retry_after_s)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after_s)},
+            )
+        return None
 
     # ---- people's side: events pushed over Socket Mode --------------------
 
@@ -393,6 +423,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         self.api_calls.append(method)
+        if (refused := self._refusal(request, method)) is not None:
+            return refused
         args: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             args.update(await request.json())

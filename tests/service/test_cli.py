@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from agent.app import build_app
+from agent.brief import load_brief
 from agent.db import Database
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
@@ -96,6 +97,8 @@ async def test_doctor_passes_when_everything_answers(tmp_path: Path) -> None:
     assert code == 0, out
     assert all(line.startswith("ok") for line in out.splitlines()), out
     assert "auth ok" in out and "scripted" in out
+    brief = load_brief(ROOT / "brief", "<silent/>")
+    assert f"sha256 {brief.digest}" in out  # the brief the service would run with
 
 
 @pytest.fixture

@@ -244,6 +244,20 @@ async def test_steps_run_around_the_turn_and_their_notes_reach_the_model(
     assert "[supervisor] proposal P1 approved by <@UALICE> (button)" in rig.runtime.sent[0].text
 
 
+async def test_upkeep_between_turns_reaches_the_model_once(start_engine: StartEngine) -> None:
+    """What the runtime did before a turn (a skill restarted, opencode renewed) is said in it."""
+    rig = await start_engine()
+    rig.runtime.upkeep_notes = ["the skill `git` was restarted after it died"]
+    await rig.event("a")
+    await eventually(rig.all_done)
+    await rig.event("a")
+    await eventually(rig.all_done)
+
+    first, second = rig.runtime.sent
+    assert "[supervisor] the skill `git` was restarted after it died" in first.text
+    assert "restarted" not in second.text
+
+
 async def test_a_failing_step_fails_the_turn_and_its_items_come_back(
     start_engine: StartEngine,
 ) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.lifetime import process_start_time
 from core.skill_env import SkillEnvironment
 
 from ..jobenv import identity_env, job_env
@@ -36,7 +37,6 @@ from .processes import (
     LOG_FILE,
     detect_gpus,
     is_alive,
-    process_start_time,
     signal_group,
     spawn_runner,
     tail_file,
