@@ -5,7 +5,10 @@ BIN       := $(VENV)/bin
 OPENCODE_VERSION := 1.18.33
 OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 
-.PHONY: install install-python install-opencode install-system run test lint typecheck bench clean
+SYNAPSE_VERSION := 1.163.2
+SYNAPSE_VENV := .venv-synapse
+
+.PHONY: install install-python install-opencode install-system install-synapse run test lint typecheck bench clean
 
 install: install-python install-opencode
 
@@ -28,6 +31,16 @@ $(OPENCODE):
 
 install-opencode: $(OPENCODE)
 
+# The Matrix tests' homeserver, in a virtual environment of its own: Synapse's
+# dependencies must never change the service's.
+$(SYNAPSE_VENV)/.installed: Makefile
+	$(PY) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/pip install -q --upgrade pip
+	$(SYNAPSE_VENV)/bin/pip install -q 'matrix-synapse==$(SYNAPSE_VERSION)'
+	touch $@
+
+install-synapse: $(SYNAPSE_VENV)/.installed
+
 # Debian packages for the Slurm tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
@@ -35,7 +48,7 @@ install-system:
 run: install
 	$(BIN)/mlops-agent serve
 
-test: install install-system lint typecheck
+test: install install-system install-synapse lint typecheck
 	$(BIN)/pytest -q
 
 lint:
@@ -49,4 +62,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .tools
+	rm -rf $(VENV) $(SYNAPSE_VENV) .tools
