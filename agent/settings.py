@@ -217,8 +217,10 @@ class Settings(BaseSettings):
     @field_validator("matrix_notify_room")
     @classmethod
     def _matrix_room(cls, value: str | None) -> str | None:
-        if value is not None and not (value[:1] in ("!", "#") and ":" in value):
-            raise ValueError("must be a room id (!abc:example.org) or an alias (#ops:example.org)")
+        # Room ids of room version 12 carry no server name (!abc…); aliases always do.
+        is_alias = value is not None and value.startswith("#") and ":" in value
+        if value is not None and not (value.startswith("!") or is_alias):
+            raise ValueError("must be a room id (!abc…) or an alias (#ops:example.org)")
         return value
 
 

@@ -66,9 +66,11 @@ class MatrixPerson:
         state = await self._call("GET", f"/v3/rooms/{room}/members")
         return {e["state_key"]: e["content"]["membership"] for e in state["chunk"]}
 
+    async def set_state(self, room: str, event_type: str, content: dict[str, Any]) -> None:
+        await self._call("PUT", f"/v3/rooms/{room}/state/{event_type}/", json=content)
+
     async def enable_encryption(self, room: str) -> None:
-        body = {"algorithm": "m.megolm.v1.aes-sha2"}
-        await self._call("PUT", f"/v3/rooms/{room}/state/m.room.encryption/", json=body)
+        await self.set_state(room, "m.room.encryption", {"algorithm": "m.megolm.v1.aes-sha2"})
 
     # -- talking ------------------------------------------------------------------------
 

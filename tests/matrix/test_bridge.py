@@ -17,10 +17,12 @@ import pytest_asyncio
 
 from agent.chat.card import Card
 from agent.chat.matrix import MatrixBridge, MatrixBridgeError
+from agent.chat.matrix import doctor as matrix_doctor
 from agent.chat.matrix.html import MAX_EVENT_BYTES
 from agent.chat.safety import safe_text
+from agent.settings import Settings
 from tests.matrix.conftest import NOTIFY_ALIAS, Received, World
-from tests.matrix.people import by, edits_of
+from tests.matrix.people import MatrixPerson, by, edits_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -387,3 +389,54 @@ async def test_a_bad_token_or_room_fails_at_start_naming_the_setting(
     with pytest.raises(MatrixBridgeError, match="cannot join MATRIX_NOTIFY_ROOM=#nowhere"):
         await no_room.connect()
     await no_room.stop()
+
+
+# -- doctor -------------------------------------------------------------------------------
+
+
+def doctor_settings(world: World, state: Path, room: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "state_dir": state,
+        "chat": "matrix",
+        "matrix_homeserver": world.synapse.url,
+        "matrix_user_id": world.bot.user_id,
+        "matrix_access_token": world.bot.access_token,
+        "matrix_notify_room": room,
+    }
+    values.update(extra)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def test_doctor_checks_login_membership_power_and_encryption(
+    world: World, tmp_path: Path
+) -> None:
+    bot = MatrixPerson(world.synapse.url, world.bot)
+    try:
+        await bot.join(world.notify_room)
+        encrypted = await world.ann.create_room(invite=(world.bot.user_id,))
+        await world.ann.enable_encryption(encrypted)
+        await bot.join(encrypted)
+        muted = await world.ann.create_room(invite=(world.bot.user_id,))
+        await bot.join(muted)
+        # (Ann created the room: in room version 12 its creator outranks any power level.)
+        await world.ann.set_state(muted, "m.room.power_levels", {"events_default": 50})
+        elsewhere = await world.ann.create_room()
+    finally:
+        await bot.aclose()
+
+    async def doctor(room: str, **extra: Any) -> tuple[bool, str]:
+        settings = doctor_settings(world, tmp_path, room, **extra)
+        return await asyncio.to_thread(matrix_doctor.check, settings)
+
+    assert await doctor(NOTIFY_ALIAS) == (
+        True,
+        f"logged in as {world.bot.user_id}; in {NOTIFY_ALIAS}, may post, unencrypted",
+    )
+    ok, line = await doctor(encrypted)
+    assert not ok and "is encrypted; the bridge needs an unencrypted room" in line
+    ok, line = await doctor(muted)
+    assert not ok and "may not post" in line and "power 0, needs 50" in line
+    ok, line = await doctor(elsewhere)
+    assert not ok and "not in" in line and "invite the bot" in line
+    ok, line = await doctor(NOTIFY_ALIAS, matrix_access_token="syt_wrong")
+    assert not ok and line.startswith(f"login as {world.bot.user_id} failed")
