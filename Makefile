@@ -5,8 +5,11 @@ BIN       := $(VENV)/bin
 OPENCODE_VERSION := 1.18.33
 OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 
-.PHONY: install install-python install-opencode install-system install-yolo run test lint typecheck \
-	bench clean image container-test
+SYNAPSE_VERSION := 1.163.2
+SYNAPSE_VENV := .venv-synapse
+
+.PHONY: install install-python install-opencode install-system install-yolo install-synapse run \
+	test lint typecheck bench clean image container-test
 
 install: install-python install-opencode
 
@@ -52,7 +55,18 @@ $(YOLO_VENV)/.reporter: $(YOLO_VENV)/.installed pyproject.toml $(wildcard mlops_
 
 install-yolo: $(YOLO_VENV)/.reporter
 
-# Debian packages for the Slurm, container and Ultralytics tests (root; CI runs as root).
+# The Matrix tests' homeserver, in a virtual environment of its own: Synapse's
+# dependencies must never change the service's.
+$(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION):
+	rm -rf $(SYNAPSE_VENV)
+	$(PY) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/pip install -q --upgrade pip
+	$(SYNAPSE_VENV)/bin/pip install -q 'matrix-synapse==$(SYNAPSE_VERSION)'
+	touch $@
+
+install-synapse: $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)
+
+# Debian packages for the Slurm, container, browser and Ultralytics tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
 
@@ -68,7 +82,7 @@ container-test: install install-system
 run: install
 	$(BIN)/mlops-agent serve
 
-test: install install-system install-yolo lint typecheck
+test: install install-system install-yolo install-synapse lint typecheck
 	$(BIN)/pytest -q
 
 lint:
@@ -82,4 +96,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(YOLO_VENV) .tools
+	rm -rf $(VENV) $(YOLO_VENV) $(SYNAPSE_VENV) .tools

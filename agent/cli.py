@@ -92,7 +92,7 @@ def cmd_serve(_: argparse.Namespace) -> int:
     if not (settings.model_base_url and settings.model):
         print(MODEL_HELP, file=sys.stderr)
         return 2
-    if not settings.slack_configured:
+    if settings.chat_kind != "matrix" and not settings.slack_configured:
         print(SLACK_HELP, file=sys.stderr)
         print(
             "\nStarting anyway: events are accepted and every turn is recorded, "

@@ -73,6 +73,8 @@ def check_model(s: Settings) -> tuple[bool, str]:
 def check_slack(s: Settings) -> tuple[bool, str]:
     from slack_sdk import WebClient
 
+    if s.chat_kind == "matrix":
+        return True, "not used: MLOPS_CHAT=matrix"
     if not s.slack_bot_token:
         return False, "SLACK_BOT_TOKEN not set (create the app from slack/manifest.yaml)"
     if s.slack_mode == "socket" and not s.slack_app_token:
@@ -82,6 +84,14 @@ def check_slack(s: Settings) -> tuple[bool, str]:
     if not s.notify_channel:
         return False, f"auth ok as {auth['user']}, but MLOPS_NOTIFY_CHANNEL is not set"
     return True, f"auth ok as {auth['user']} in {auth.get('team')}; notify {s.notify_channel}"
+
+
+def check_matrix(s: Settings) -> tuple[bool, str]:
+    if s.chat_kind != "matrix":
+        return True, "not used (MLOPS_CHAT=matrix to chat over Matrix)"
+    from agent.chat.matrix import doctor
+
+    return doctor.check(s)
 
 
 def check_scheduler(s: Settings) -> tuple[bool, str]:
@@ -127,6 +137,7 @@ CHECKS: list[Check] = [
     ("brief", check_brief),
     ("model", check_model),
     ("slack", check_slack),
+    ("matrix", check_matrix),
     ("scheduler", check_scheduler),
     ("mlflow", check_mlflow),
     ("datasets", check_datasets),

@@ -114,12 +114,12 @@ class Service:
         if requeued:
             log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
         self.conversations = Conversations(self.db)
-        self.chat = self._make_chat()
+        self.chat, notify_channel = await self._open_chat()
         self.routing = Routing(s.load_routes(), self.state_dir)
         self.outbox = Outbox(
             self.chat,
             self.conversations,
-            s.notify_channel,
+            notify_channel,
             mentionable=self.routing.mentionable(s.allowed_users),
             channel_for=self.routing.channel,
         )
@@ -178,6 +178,26 @@ class Service:
         ]
         await self._start_http()
 
+    async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
+        """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
+        s = self.settings
+        if s.chat_kind != "matrix":
+            return self._make_chat(), s.notify_channel
+        from agent.chat.matrix import MatrixBridge
+
+        assert s.matrix_homeserver and s.matrix_user_id and s.matrix_notify_room  # Settings did
+        matrix = MatrixBridge(
+            s.matrix_homeserver,
+            s.matrix_user_id,
+            notify_room=s.matrix_notify_room,
+            state_dir=self.state_dir,
+            access_token=s.matrix_access_token,
+            password=s.matrix_password,
+            allowed_users=s.allowed_users,
+        )
+        # An alias becomes its room id now: replies in a thread arrive naming the id.
+        return matrix, await matrix.connect()
+
     def _make_chat(self) -> ChatBridge | None:
         """The bridge for MLOPS_CHAT; None: replies go to the log (no chat configured)."""
         s = self.settings
@@ -200,7 +220,7 @@ class Service:
             self.secret, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
         )
         slack_endpoint = None
-        if self.chat is not None and self.settings.slack_mode == "http":
+        if self.settings.chat_kind == "slack" and self.settings.slack_mode == "http" and self.chat:
             slack_endpoint = self.chat.starlette_endpoint()  # type: ignore[attr-defined]
         app = build_app(hook, self.readiness, slack_endpoint)
         config = uvicorn.Config(

@@ -74,6 +74,22 @@ class SecretFiles(PydanticBaseSettingsSource):
         return values
 
 
+def _matrix(name: str) -> Any:
+    """A MATRIX_* variable: Matrix's own names, without the MLOPS_ prefix."""
+    return Field(None, validation_alias=AliasChoices(f"MATRIX_{name.upper()}", f"matrix_{name}"))
+
+
+def read_secret_file(path: Path, variable: str) -> str:
+    """A secret kept in a file (a container secret): its first line, never empty."""
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{variable}: {path} is empty; it should hold the secret")
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MLOPS_", env_file=".env", extra="ignore", populate_by_name=True
@@ -124,6 +140,14 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(
         None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
     )
+    # Matrix (MLOPS_CHAT=matrix): the bot's account on the team's homeserver, and the room
+    # job threads start in (a room id or an alias).
+    matrix_homeserver: str | None = _matrix("homeserver")
+    matrix_user_id: str | None = _matrix("user_id")
+    matrix_access_token: str | None = _matrix("access_token")
+    matrix_access_token_file: Path | None = _matrix("access_token_file")
+    matrix_password: str | None = _matrix("password")
+    matrix_notify_room: str | None = _matrix("notify_room")
 
     # Skills: each backend is one setting away from the real thing.
     scheduler: Literal["local", "slurm"] = "local"
@@ -207,7 +231,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
         return value
 
-    @field_validator("model_base_url", "slack_api_url")
+    @field_validator("model_base_url", "slack_api_url", "matrix_homeserver")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -242,10 +266,47 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        if self.matrix_access_token is None and self.matrix_access_token_file is not None:
+            self.matrix_access_token = read_secret_file(
+                self.matrix_access_token_file, "MATRIX_ACCESS_TOKEN_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _chat_is_configured(self) -> Settings:
         if self.chat == "slack" and not self.slack_bot_token:
             raise ValueError("MLOPS_CHAT=slack needs SLACK_BOT_TOKEN (see README: Slack)")
+        if self.chat == "matrix":
+            needed = {
+                "MATRIX_HOMESERVER": self.matrix_homeserver,
+                "MATRIX_USER_ID": self.matrix_user_id,
+                "MATRIX_ACCESS_TOKEN (or MATRIX_ACCESS_TOKEN_FILE, or MATRIX_PASSWORD)": (
+                    self.matrix_access_token or self.matrix_password
+                ),
+                "MATRIX_NOTIFY_ROOM": self.matrix_notify_room,
+            }
+            if missing := [name for name, value in needed.items() if not value]:
+                raise ValueError(
+                    f"MLOPS_CHAT=matrix needs {', '.join(missing)} (see README: Matrix)"
+                )
         return self
+
+    @field_validator("matrix_user_id")
+    @classmethod
+    def _matrix_id(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("@") and ":" in value):
+            raise ValueError("must be a full Matrix user id like @mlops-bot:example.org")
+        return value
+
+    @field_validator("matrix_notify_room")
+    @classmethod
+    def _matrix_room(cls, value: str | None) -> str | None:
+        # Room ids of room version 12 carry no server name (!abc…); aliases always do.
+        is_alias = value is not None and value.startswith("#") and ":" in value
+        if value is not None and not (value.startswith("!") or is_alias):
+            raise ValueError("must be a room id (!abc…) or an alias (#ops:example.org)")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -267,6 +328,8 @@ def env_name(field: str) -> str:
         "slack_app_token",
         "slack_signing_secret",
     }:
+        return field.upper()
+    if field.startswith("matrix_"):
         return field.upper()
     return "MLOPS_" + field.upper()
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 
 from agent.inbox import Item
+from agent.render import person
 from agent.steps.base import TurnContext, TurnStep
 from core.ledger import Ledger, LedgerError
 
@@ -64,20 +65,20 @@ class Approvals(TurnStep):
     async def _decide(self, turn: TurnContext, item: Item, ids: list[str], action: str) -> None:
         how = "button" if item.kind == "click" else "text"
         decide = self.ledger.confirm if action == "approve" else self.ledger.reject
-        person = item.payload["user"]
-        if ids and person not in self.approvers_for(turn.conversation):
+        user = item.payload["user"]
+        if ids and user not in self.approvers_for(turn.conversation):
             # Checked again by the skill at apply time: a route's writes are its approvers'.
             turn.notes.append(
-                f"{action} of proposal {', '.join(ids)} by <@{person}> refused: they may not"
+                f"{action} of proposal {', '.join(ids)} by {person(user)} refused: they may not"
                 " decide this conversation's proposals (not an approver of its route)"
             )
             return
         for proposal_id in ids:
             try:
-                decision = await asyncio.to_thread(decide, proposal_id, person, turn.turn_id, how)
+                decision = await asyncio.to_thread(decide, proposal_id, user, turn.turn_id, how)
             except LedgerError as exc:
                 turn.notes.append(
-                    f"{action} of proposal {proposal_id} by <@{person}> refused: {exc}"
+                    f"{action} of proposal {proposal_id} by {person(user)} refused: {exc}"
                 )
                 continue
-            turn.notes.append(decision.message.replace(person, f"<@{person}>") + f" ({how})")
+            turn.notes.append(decision.message.replace(user, person(user)) + f" ({how})")
