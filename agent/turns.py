@@ -32,6 +32,7 @@ from agent.turn_log import Outcome, TurnLog
 log = logging.getLogger(__name__)
 
 MAX_RESTART_RETRIES = 3
+MAX_POST_RETRY_INTERVAL_S = 300.0
 
 
 class Runtime(Protocol):
@@ -165,8 +166,23 @@ class TurnEngine:
         assert turn.result is not None
         if is_silent(turn.result.text, self.silence_marker):
             return "silent"
-        await self.outbox.reply(turn.conversation, turn.result.text)
+        await self._post(turn.conversation, turn.result.text)
         return "posted"
+
+    async def _post(self, conversation: str, text: str) -> None:
+        """Post a reply the model has given until chat takes it: a turn is never run again
+        (and the model paid again) for a reply it already produced. The Slack client has
+        already waited out rate limits and retried dropped connections by then."""
+        delay = self.retry_after_error_s
+        while True:
+            try:
+                await self.outbox.reply(conversation, text)
+                return
+            except Exception as exc:
+                metrics.REPLY_POST_RETRIES.inc()
+                log.warning("reply to %s not posted (%r); again in %.1f s", conversation, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_POST_RETRY_INTERVAL_S)
 
     async def _run_with_restarts(self, conversation: str, text: str) -> TurnResult:
         for attempt in range(MAX_RESTART_RETRIES + 1):

@@ -34,6 +34,7 @@ from core.skill_env import SkillEnvironment
 from core.sweeps import read_sweeps, sweeps_db
 from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.mlflow.skill import MlflowSkill
 from mcp_servers.mlflow.summary import metric_summary
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import ALICE, eventually, service_settings
@@ -404,6 +405,7 @@ async def test_overnight_sweep_with_early_stop_restart_and_digest(
     assert flat.params["lr"] == FLAT_LR and flat.state == optuna.trial.TrialState.PRUNED
     assert jobs[flat.user_attrs["job_id"]]["state"] == "cancelled"
     client = MlflowClient(mlflow_server.uri)
+    skill = MlflowSkill(client, settings.state_dir / "attachments")  # plots are not made here
     runs = {
         r.data.tags["trial"]: r
         for r in client.search_runs(
@@ -416,7 +418,7 @@ async def test_overnight_sweep_with_early_stop_restart_and_digest(
         history = [m.value for m in client.get_metric_history(run_id, "val_loss")]
         if t.state == optuna.trial.TrialState.PRUNED:
             # The summary the agent pruned on, over everything the trial logged before it died.
-            summary = metric_summary(client, run_id, "val_loss", window_steps=3)
+            summary = metric_summary(skill, run_id, "val_loss", window_steps=3)
             assert summary.points >= 4, summary  # it was judged on epoch 4 or later
             assert _flat(summary.model_dump_json()), summary
         else:

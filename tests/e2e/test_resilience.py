@@ -17,6 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from agent.chat.slack import CONNECTION_RETRIES
 from agent.service import Service
 from agent.settings import new_webhook_secret
 from tests.conftest import OPENCODE_BIN, ROOT, free_port
@@ -185,21 +186,25 @@ async def test_supervisor_sigkilled_with_work_queued_loses_nothing(
     assert proc.returncode == 0, "SIGTERM should stop the supervisor cleanly"
 
 
-async def test_a_reply_that_cannot_be_posted_is_retried_not_lost(
+async def test_a_reply_that_cannot_be_posted_is_kept_and_posted_once(
     service: Service, model: ScriptedModel, slack: FakeSlack
 ) -> None:
     service.engine.retry_after_error_s = 0.5
-    service.outbox.notify_channel = None  # nowhere to start the job's thread: the post fails
+    # Two posts in a row fail even after the Slack client's own retries of each.
+    refused = 2 * (CONNECTION_RETRIES + 1)
+    slack.drop_connection("chat.postMessage", times=refused)
+    calls_before, asked_before = slack.api_calls.count("chat.postMessage"), len(model.requests)
     model.default_reply = Reply.text("Finished cust-r/unposted")
     try:
         await post_event(service.url, service.secret, type="finished", job="cust-r/unposted")
-        failed = await eventually(
-            lambda: [t for t in turns(service.state_dir, "job:cust-r/unposted") if t["outcome"]]
-        )
-        assert (failed[0]["outcome"], failed[0]["reason"]) == ("failed", "error")
-        service.outbox.notify_channel = NOTIFY  # chat is back
         post = await slack.wait_for_post(lambda p: p.text == "Finished cust-r/unposted", timeout=60)
         assert post.channel == NOTIFY
         await eventually(lambda: inbox_states(service.state_dir) == {"done": 1})
+        assert slack.api_calls.count("chat.postMessage") - calls_before == refused + 1
+        asked = [r for r in model.requests[asked_before:] if "cust-r/unposted" in r.last_user_text]
+        assert len(asked) == 1  # the reply was kept, not asked for again
+        [turn] = turns(service.state_dir, "job:cust-r/unposted")
+        assert (turn["outcome"], turn["reason"]) == ("posted", "ok")
+        assert [p.text for p in slack.posts()].count("Finished cust-r/unposted") == 1
     finally:
         model.default_reply = Reply.text("ok")
