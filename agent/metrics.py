@@ -17,7 +17,7 @@ TURN_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
 REPLY_POST_RETRIES = Counter(
-    "mlops_reply_post_retries", "Posts of a produced reply tried again (the model is not asked again)"
+    "mlops_reply_post_retries", "Posts of a reply tried again (the model is not asked again)"
 )
 MODEL_ERRORS = Counter("mlops_model_errors", "Turns that ended with a model error")
 OPENCODE_RESTARTS = Counter(

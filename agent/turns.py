@@ -180,7 +180,7 @@ class TurnEngine:
                 return
             except Exception as exc:
                 metrics.REPLY_POST_RETRIES.inc()
-                log.warning("reply to %s not posted (%r); again in %.1f s", conversation, exc, delay)
+                log.warning("reply to %s not posted (%r); again in %.1fs", conversation, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_POST_RETRY_INTERVAL_S)
 
