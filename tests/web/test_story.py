@@ -222,8 +222,8 @@ async def story(
     await alice.locator(".msg.agent", has_text="ran out of GPU memory").wait_for()
 
     # The person asks for the fix in the thread; the card comes, live, with the diff.
-    await alice.fill("form.compose textarea[name=text]", "fix the image size and requeue")
-    await alice.press("form.compose textarea[name=text]", "Enter")
+    await alice.fill("#say textarea", "fix the image size and requeue")
+    await alice.press("#say textarea", "Enter")
     card = alice.locator(".card[data-proposal]")
     await card.wait_for(timeout=WAIT_MS)
     proposal_id = await card.get_attribute("data-proposal")
@@ -245,8 +245,8 @@ async def story(
     await note.wait_for()
     carol_refusal = await note.inner_text()
     requests_before = len(model.requests)
-    await carol.fill("form.compose textarea[name=text]", "kör på")
-    await carol.press("form.compose textarea[name=text]", "Enter")
+    await carol.fill("#say textarea", "kör på")
+    await carol.press("#say textarea", "Enter")
     carol_yes = await model.wait_for_requests(requests_before + 1, WAIT)
     await eventually(lambda: not _running(state), WAIT)
     refs_after_carol = remote.refs()
@@ -399,8 +399,8 @@ async def test_a_plot_request_shows_the_image_inline(
     model.handler = agent
     page = story.alice
     await page.goto(f"{service.url}/")
-    await page.fill("form.compose.new textarea", f"plot val_loss of {run.run_name}")
-    await page.click("form.compose.new button")
+    await page.fill("#say-new textarea", f"plot val_loss of {run.run_name}")
+    await page.click("#say-new button")
     await page.wait_for_url(re.compile(r"/c/chat:web:[0-9a-f]+$"))
     image = page.locator(".attachment img")
     await image.wait_for(timeout=WAIT_MS)

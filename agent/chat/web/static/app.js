@@ -14,6 +14,34 @@
     timers[name] = setTimeout(work, 25);
   }
 
+  // What the server sent for each node on the page: a redraw leaves a node that the server
+  // sends again unchanged where it is, so a click, an open event group or a note survives.
+  const served = new WeakMap();
+
+  function remember(parent) {
+    for (const node of parent.children) {
+      served.set(node, node.outerHTML);
+      if (node.hasAttribute("data-morph")) remember(node);
+    }
+  }
+
+  function morph(into, wanted) {
+    wanted.forEach((want, i) => {
+      const have = into.children[i];
+      const source = want.outerHTML;
+      if (have && served.get(have) === source) return;
+      if (have && have.tagName === want.tagName && have.hasAttribute("data-morph") && want.hasAttribute("data-morph")) {
+        morph(have, Array.from(want.children));
+        served.set(have, source);
+        return;
+      }
+      served.set(want, source);
+      if (want.hasAttribute("data-morph")) remember(want);
+      if (have) have.replaceWith(want); else into.append(want);
+    });
+    while (into.children.length > wanted.length) into.lastElementChild.remove();
+  }
+
   async function redraw(el) {
     const res = await fetch(el.dataset.src, { credentials: "same-origin", headers: { Accept: "text/html" } });
     if (res.status === 401) {
@@ -21,24 +49,14 @@
       return;
     }
     if (!res.ok) return;
-    const html = await res.text();
-    const open = Array.from(el.querySelectorAll("details[open]"), (d) => d.dataset.key);
-    const notes = Array.from(el.querySelectorAll(".card[data-proposal] .form-note"))
-      .filter((n) => n.textContent)
-      .map((n) => [n.closest(".card").dataset.proposal, n.textContent, n.className]);
+    const fresh = document.createElement("div");
+    fresh.innerHTML = await res.text();
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 120;
-    el.innerHTML = html;
-    for (const key of open) {
-      const d = el.querySelector(`details[data-key="${CSS.escape(key)}"]`);
-      if (d) d.open = true;
-    }
-    for (const [proposal, text, cls] of notes) {
-      const n = el.querySelector(`.card[data-proposal="${CSS.escape(proposal)}"] .form-note`);
-      if (n) { n.textContent = text; n.className = cls; }
-    }
+    morph(el, Array.from(fresh.children));
     if (atBottom) el.scrollTop = el.scrollHeight;
-    el.dispatchEvent(new CustomEvent("mlops:redrawn", { bubbles: true }));
   }
+
+  for (const el of [list, body]) if (el) remember(el);
 
   if (list || body) {
     const events = new EventSource("/events");
@@ -71,7 +89,8 @@
     const buttons = form.querySelectorAll("button");
     buttons.forEach((b) => { b.disabled = true; });
     try {
-      const res = await fetch(form.action, {
+      // getAttribute: `form.action` would be the form's field named "action" (the buttons).
+      const res = await fetch(form.getAttribute("action"), {
         method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" },
       });
       const answer = await res.json().catch(() => ({ ok: false, message: `${res.status} ${res.statusText}` }));
