@@ -28,7 +28,7 @@ $(OPENCODE):
 
 install-opencode: $(OPENCODE)
 
-# Debian packages for the Slurm tests (root; CI runs as root).
+# Debian packages for the Slurm and web tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
 
