@@ -3,7 +3,8 @@
 Each runs as its own subprocess, under a header, and one failing does not stop
 the rest; the exit status says whether any failed. The Slurm bench needs root
 (it starts munged, slurmctld and slurmd in a network namespace) and is skipped
-otherwise. `python -m bench intake turns` runs only the benches named.
+otherwise; the web bench skips itself without Debian's Chromium. `python -m bench
+intake turns` runs only the benches named.
 """
 
 from __future__ import annotations
