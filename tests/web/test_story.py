@@ -258,6 +258,10 @@ async def story(
         timeout=WAIT_MS
     )
     await phone.locator(".card .outcome").wait_for(timeout=WAIT_MS)
+    # The thread's end in the pictures: alice's click scrolled her view up to the card,
+    # and a thread follows new messages only for a reader who is at its end.
+    for page in (alice, phone):
+        await page.locator("#thread-body").evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
     await alice.screenshot(path=SCREENSHOTS / "thread-1280.png")
     await phone.screenshot(path=SCREENSHOTS / "thread-390.png")
     return Story(
