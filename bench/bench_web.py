@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.chat.web.accounts import hash_password  # noqa: E402
-from bench.bench_turns import EventSender, bench_service  # noqa: E402
+from bench.bench_turns import EventSender, bench_service, quantiles_ms  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.web.browser import CHROMIUM, QUIET, sign_in  # noqa: E402
 
@@ -78,12 +77,6 @@ async def one_event(
     await page.wait_for_function("() => window.__seenAt !== null", timeout=WAIT_S * 1000)
     page_s = await page.evaluate("window.__seenAt") / 1000 - t0
     return slack_s, page_s
-
-
-def quantiles_ms(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return f"p50 {statistics.median(ordered) * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms"
 
 
 async def measure(events: int) -> None:
