@@ -66,7 +66,7 @@ $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION):
 
 install-synapse: $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)
 
-# Debian packages for the Slurm, container, browser and Ultralytics tests (root; CI runs as root).
+# Debian packages for the Slurm, container, web page and Ultralytics tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
 

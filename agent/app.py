@@ -1,14 +1,14 @@
-"""The HTTP surface: webhook, health, readiness, metrics, and Slack's HTTP mode."""
+"""The HTTP surface: webhook, health, readiness, metrics, Slack's HTTP mode, and the web page."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from agent.intake import TrainingHook
 
@@ -17,6 +17,7 @@ def build_app(
     hook: TrainingHook,
     ready: Callable[[], Awaitable[dict[str, bool]]],
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None,
+    page: Sequence[BaseRoute] = (),
 ) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -31,7 +32,7 @@ def build_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/hooks/training", hook.handle, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -39,4 +40,6 @@ def build_app(
     ]
     if slack_endpoint is not None:
         routes.append(Route("/slack/events", slack_endpoint, methods=["POST"]))
+    # The web page last: it answers every path the service's own routes do not.
+    routes.extend(page)
     return Starlette(routes=routes)

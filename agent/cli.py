@@ -1,4 +1,4 @@
-"""`mlops-agent`: serve, emit, doctor, audit.
+"""`mlops-agent`: serve, emit, doctor, audit, web-user.
 
 Errors become one clear message and a non-zero exit here, at the boundary.
 `emit` needs only the reporter (the base distribution); the other commands
@@ -60,6 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--since", help="ISO time, e.g. 2026-11-26T08:00")
     audit.add_argument("--until", help="ISO time")
 
+    web_user = sub.add_parser(
+        "web-user", help="add a web page user, or set their password and role, in the users file"
+    )
+    web_user.add_argument("name", help="lowercase name, e.g. alice (recorded as web:alice)")
+    role = web_user.add_mutually_exclusive_group()
+    role.add_argument("--approver", action="store_true", help="may approve proposals")
+    role.add_argument("--no-approver", action="store_true", help="may talk, not approve")
+    web_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
     args = parser.parse_args(argv)
     try:
         return int(COMMANDS[args.command](args) or 0)
@@ -92,7 +103,13 @@ def cmd_serve(_: argparse.Namespace) -> int:
     if not (settings.model_base_url and settings.model):
         print(MODEL_HELP, file=sys.stderr)
         return 2
-    if settings.chat_kind != "matrix" and not settings.slack_configured:
+    if settings.chat_kind == "web" and settings.web_enabled:
+        print(
+            "No Slack configured: the conversations live on the service's own web page."
+            " Open the address it prints below (see README: Slack, to add Slack).",
+            file=sys.stderr,
+        )
+    elif settings.chat_kind == "slack" and not settings.slack_configured:
         print(SLACK_HELP, file=sys.stderr)
         print(
             "\nStarting anyway: events are accepted and every turn is recorded, "
@@ -161,6 +178,43 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from agent.chat.web.accounts import (
+        AccountsError,
+        WebUser,
+        hash_password,
+        read_users_file,
+        set_user,
+    )
+    from agent.settings import SettingsError, load_settings
+
+    try:
+        path = load_settings().resolved_web_users_file
+        existing = read_users_file(path).get(args.name)
+    except (SettingsError, AccountsError) as exc:
+        raise CliError(str(exc)) from None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            raise CliError("the two passwords differ; nothing written")
+    else:
+        raise CliError("no terminal to ask for a password: pass --password-stdin")
+    approver = existing.approver if existing else False
+    approver = True if args.approver else False if args.no_approver else approver
+    try:
+        set_user(path, args.name, WebUser(password=hash_password(password), approver=approver))
+    except AccountsError as exc:
+        raise CliError(str(exc)) from None
+    role = "approver" if approver else "may talk, not approve"
+    print(f"{'updated' if existing else 'added'} web user {args.name} ({role}) in {path}")
+    print("restart the service for it to take effect")
+    return 0
+
+
 def _pairs(items: list[str], flag: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -192,7 +246,13 @@ def _saved_secret() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-COMMANDS = {"serve": cmd_serve, "emit": cmd_emit, "doctor": cmd_doctor, "audit": cmd_audit}
+COMMANDS = {
+    "serve": cmd_serve,
+    "emit": cmd_emit,
+    "doctor": cmd_doctor,
+    "audit": cmd_audit,
+    "web-user": cmd_web_user,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -57,6 +57,22 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 CREATE INDEX IF NOT EXISTS turns_conversation ON turns (conversation, seq);
 
+-- Everything the service posted, whatever chat carried it (the web page reads it).
+CREATE TABLE IF NOT EXISTS messages (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation TEXT,                   -- NULL: an operational notice
+    kind         TEXT NOT NULL,          -- post | card | upload | notice
+    channel      TEXT,                   -- where the chat carries it (NULL: no chat)
+    ts           TEXT,                   -- its id in that chat
+    text         TEXT NOT NULL,          -- Markdown, as sanitised for posting
+    card         TEXT,                   -- JSON of the proposal card (kind card)
+    path         TEXT,                   -- the uploaded file (kind upload)
+    created      REAL NOT NULL,
+    updated      REAL
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation, id);
+CREATE INDEX IF NOT EXISTS messages_chat ON messages (channel, ts);
+
 CREATE TABLE IF NOT EXISTS cards (
     proposal_id TEXT PRIMARY KEY,
     channel     TEXT NOT NULL,

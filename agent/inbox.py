@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.db import Database
+from agent.hub import Hub
 from core.sqlite import immediate
 
 
@@ -37,8 +38,9 @@ def event_conversation(event: dict[str, Any]) -> str:
 
 
 class Inbox:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, hub: Hub | None = None) -> None:
         self.db = db
+        self.hub = hub or Hub()  # told of each new item (the web page redraws its thread)
         self._pending: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[Any]]] | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -62,7 +64,10 @@ class Inbox:
 
     async def put(self, kind: str, dedupe_key: str, conversation: str, payload: dict[str, Any]):
         rows = [(f"{kind}:{dedupe_key}", kind, conversation, payload)]
-        return (await self.db.run(_insert, rows))[0]
+        result = (await self.db.run(_insert, rows))[0]
+        if result[1]:
+            self.hub.publish(conversation, "item")
+        return result
 
     async def _write_events(self) -> None:
         assert self._pending is not None
@@ -81,6 +86,9 @@ class Inbox:
             for (*_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+            for (_, _, conversation, _), (_, created) in zip(rows, results, strict=True):
+                if created:
+                    self.hub.publish(conversation, "item")
 
     async def ready_conversations(self, exclude: set[str]) -> list[str]:
         """Conversations with waiting items, oldest waiting first."""

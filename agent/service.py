@@ -18,9 +18,12 @@ import uvicorn
 from agent.brief import BriefWatch
 from agent.chat.base import ChatBridge
 from agent.chat.intake import ChatIntake
+from agent.chat.web import WEB_CHANNEL
+from agent.chat.web.bridge import WebBridge
 from agent.children import claim_state_dir, stop_stale_children
 from agent.conversations import Conversations
 from agent.db import Database
+from agent.hub import Hub
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
 from agent.model_watch import ModelWatch
@@ -31,6 +34,7 @@ from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
 from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolAudit
+from agent.transcript import Transcript
 from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
 from core.clock import parse_hhmm, parse_zone
@@ -68,6 +72,10 @@ class Service:
         self.mlflow: Any = None
         self._state_lock: IO[str] | None = None
         self.chat: ChatBridge | None = None
+        self.web: WebBridge | None = None  # the web page's side, when it runs
+        self.page: Any = None  # agent.chat.web.page.WebPage, imported only when it runs
+        self.sign_in_urls: dict[str, str] = {}  # one-time web sign-in links printed at start
+        self.hub = Hub()
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -76,10 +84,15 @@ class Service:
         return f"http://{self.settings.host}:{self.settings.port}"
 
     async def start(self) -> None:
-        s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._state_lock = claim_state_dir(self.state_dir)  # StateDirBusy if not ours alone
         stop_stale_children(self.state_dir)  # a killed instance's MLflow, opencode and skills
+        if self.settings.web_enabled:
+            from agent.chat.web.page import with_first_operator
+
+            # Before anything reads who may talk or approve: a fresh machine's operator.
+            self.settings = with_first_operator(self.settings)
+        s = self.settings
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
         self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
@@ -93,7 +106,7 @@ class Service:
             self.mlflow = MlflowServer(self.state_dir / "mlflow", state_dir=self.state_dir).start()
             tracking_uri = self.mlflow.uri
 
-        env = skill_environment(
+        self.env = env = skill_environment(
             s,
             tracking_uri=tracking_uri,
             service_url=self.url,
@@ -109,11 +122,13 @@ class Service:
 
         self.db = Database(self.state_dir / "service.sqlite")
         await self.db.open()
-        self.inbox = Inbox(self.db)
+        self.transcript = Transcript(self.db, self.hub)
+        self.inbox = Inbox(self.db, self.hub)
         requeued = await self.inbox.start()
         if requeued:
             log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
         self.conversations = Conversations(self.db)
+        self.web = WebBridge() if s.web_enabled else None
         self.chat, notify_channel = await self._open_chat()
         self.routing = Routing(s.load_routes(), self.state_dir)
         self.outbox = Outbox(
@@ -122,17 +137,19 @@ class Service:
             notify_channel,
             mentionable=self.routing.mentionable(s.allowed_users),
             channel_for=self.routing.channel,
+            transcript=self.transcript,
+            page=self.web,
         )
         self.brief.notice = self.outbox.notice  # a refused brief edit is said there, once
         self.approvals = Approvals(
-            self.ledger, s.confirm_phrases, s.allowed_users, self.routing.approvers
+            self.ledger, s.confirm_phrases, s.approvers, self.routing.approvers
         )
         self.engine = TurnEngine(
             inbox=self.inbox,
             conversations=self.conversations,
             runtime=self.runtime,
             outbox=self.outbox,
-            turn_log=TurnLog(self.ledger, self.db),
+            turn_log=TurnLog(self.ledger, self.db, self.hub),
             steps=[
                 RouteNotes(self.routing, self.outbox.mention),
                 self.approvals,
@@ -145,7 +162,7 @@ class Service:
             turn_timeout_s=s.turn_timeout_s,
         )
         self.chat_intake = ChatIntake(
-            allowed_users=s.allowed_users,
+            allowed_users=s.talkers,
             inbox=self.inbox,
             conversations=self.conversations,
             proposal_conversation=self.approvals.proposal_conversation,
@@ -153,6 +170,8 @@ class Service:
         )
         if self.chat is not None:
             await self.chat.start(self.chat_intake.on_message, self.chat_intake.on_click)
+        if self.web is not None and self.web is not self.chat:
+            await self.web.start(self.chat_intake.on_message, self.chat_intake.on_click)
         self.watch = ModelWatch(
             reachable=self.runtime.model_reachable,
             notice=self.outbox.notice,
@@ -182,7 +201,7 @@ class Service:
         """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
         s = self.settings
         if s.chat_kind != "matrix":
-            return self._make_chat(), s.notify_channel
+            return self._make_chat(), WEB_CHANNEL if s.chat_kind == "web" else s.notify_channel
         from agent.chat.matrix import MatrixBridge
 
         assert s.matrix_homeserver and s.matrix_user_id and s.matrix_notify_room  # Settings did
@@ -201,6 +220,8 @@ class Service:
     def _make_chat(self) -> ChatBridge | None:
         """The bridge for MLOPS_CHAT; None: replies go to the log (no chat configured)."""
         s = self.settings
+        if s.chat_kind == "web":
+            return self.web
         if s.chat_kind != "slack" or not s.slack_bot_token:
             return None
         from agent.chat.slack import SlackBridge
@@ -222,7 +243,7 @@ class Service:
         slack_endpoint = None
         if self.settings.chat_kind == "slack" and self.settings.slack_mode == "http" and self.chat:
             slack_endpoint = self.chat.starlette_endpoint()  # type: ignore[attr-defined]
-        app = build_app(hook, self.readiness, slack_endpoint)
+        app = build_app(hook, self.readiness, slack_endpoint, await self._page_routes())
         config = uvicorn.Config(
             app,
             host=self.settings.host,
@@ -235,9 +256,48 @@ class Service:
         self._tasks.append(asyncio.create_task(self._server.serve(), name="http"))
         for _ in range(200):
             if self._server.started:
+                self._announce_page()
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"HTTP server did not start on {self.url}")
+
+    async def _page_routes(self) -> list[Any]:
+        if self.web is None:
+            return []
+        from agent.chat.web.page import WebPage, page_routes
+
+        self.page = WebPage(
+            settings=self.settings,
+            db=self.db,
+            hub=self.hub,
+            transcript=self.transcript,
+            bridge=self.web,
+            ledger=self.ledger,
+            attachments=self.env.attachments,
+            base_url=self.people_url,
+        )
+        await self.page.open()
+        return page_routes(self.page)
+
+    def _announce_page(self) -> None:
+        if self.page is None:
+            return
+        from agent.chat.web.page import exposure_warning
+
+        if warning := exposure_warning(self.settings.host):
+            log.warning(warning)
+        log.info("web page: %s", self.people_url)
+        self.sign_in_urls = self.page.sign_in_links()
+        for name, url in self.sign_in_urls.items():
+            # Like a notebook server: the one way in for a user with no password yet.
+            log.warning("web page: sign in as %r with this one-time link: %s", name, url)
+
+    @property
+    def people_url(self) -> str:
+        """The service's address for a browser on this machine."""
+        host = self.settings.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{host}:{self.settings.port}"
 
     async def readiness(self) -> dict[str, bool]:
         return {
@@ -247,6 +307,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop in reverse order; each step is bounded so one stuck part cannot hang the rest."""
+        self.hub.close()  # the page's open live-update streams end: the server can stop
         if self._server is not None:
             # Let uvicorn finish on its own so it closes its listening socket: a
             # cancelled serve() keeps the port bound for the rest of the process.

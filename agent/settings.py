@@ -23,6 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from agent.chat.web import web_user
+from agent.chat.web.accounts import WebUser, parse_users, read_users_file
 from core.clock import QuietHours, parse_hhmm, parse_zone
 from core.routes import Routes, RoutesError
 from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
@@ -131,6 +133,9 @@ class Settings(BaseSettings):
     slack_api_url: str | None = None
     slack_mode: Literal["socket", "http"] = "socket"
     confirm_phrases: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONFIRM_PHRASES
+    # The web page's people (JSON, see agent.chat.web.accounts), merged with the users file's.
+    web_users: Annotated[dict[str, WebUser], NoDecode] = Field(default_factory=dict)
+    web_users_file: Path | None = None  # None: <state_dir>/web_users.json
     slack_bot_token: str | None = Field(
         None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
     )
@@ -193,6 +198,15 @@ class Settings(BaseSettings):
             return split_users(value)
         return value
 
+    @field_validator("web_users", mode="before")
+    @classmethod
+    def _web_users(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return {}
+        if isinstance(value, str | dict):
+            return parse_users(value)  # the error names the user; pydantic adds the variable
+        return value
+
     @field_validator("confirm_phrases", mode="before")
     @classmethod
     def _split_phrases(cls, value: object) -> object:
@@ -251,19 +265,33 @@ class Settings(BaseSettings):
         """The chat that carries conversations: MLOPS_CHAT, or Slack if configured, else web."""
         return self.chat or ("slack" if self.slack_bot_token else "web")
 
-    def load_routes(self) -> Routes:
-        """The routes file, read and checked; the default route alone without one."""
-        return Routes.load(
-            self.routes, allowed_users=self.allowed_users, default_channel=self.notify_channel
-        )
+    @property
+    def web_enabled(self) -> bool:
+        """Whether the service serves its web page (as the chat, or beside another)."""
+        return self.web == "on"
 
-    @model_validator(mode="after")
-    def _routes_are_valid(self) -> Settings:
-        try:
-            self.load_routes()
-        except RoutesError as exc:
-            raise ValueError(str(exc)) from None
-        return self
+    @property
+    def resolved_web_users_file(self) -> Path:
+        return self.web_users_file or self.state_dir / "web_users.json"
+
+    @property
+    def talkers(self) -> frozenset[str]:
+        """Who the agent listens to: the chat's allowlist and every web user (`web:<name>`)."""
+        web = {web_user(n) for n in self.web_users} if self.web_enabled else set()
+        return self.allowed_users | web
+
+    @property
+    def approvers(self) -> frozenset[str]:
+        """Who may approve a proposal: the chat's allowlist and the web users who approve."""
+        web = {web_user(n) for n, u in self.web_users.items() if u.approver}
+        return self.allowed_users | (web if self.web_enabled else set())
+
+    def load_routes(self) -> Routes:
+        """The routes file, read and checked; the default route alone without one. A route's
+        approvers come from everyone who may approve (the allowlist and approving web users)."""
+        return Routes.load(
+            self.routes, allowed_users=self.approvers, default_channel=self.notify_channel
+        )
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
@@ -290,6 +318,22 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"MLOPS_CHAT=matrix needs {', '.join(missing)} (see README: Matrix)"
                 )
+        if self.chat == "web" and self.web == "off":
+            raise ValueError("MLOPS_CHAT=web needs the web page: set MLOPS_WEB=on")
+        return self
+
+    @model_validator(mode="after")
+    def _merge_users_file(self) -> Settings:
+        # The environment's users win over the file's of the same name.
+        self.web_users = {**read_users_file(self.resolved_web_users_file), **self.web_users}
+        return self
+
+    @model_validator(mode="after")
+    def _routes_are_valid(self) -> Settings:
+        try:
+            self.load_routes()
+        except RoutesError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @field_validator("matrix_user_id")

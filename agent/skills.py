@@ -2,7 +2,8 @@
 
 A skill is registered when its package exists. Each gets the skill environment
 contract (`core.skill_env`) and only what it needs besides:
-the model's API key and the Slack tokens never reach a skill. Operators'
+the model's API key, the Slack tokens and the web users' password hashes never
+reach a skill. Operators'
 `MLOPS_*`, `SLURM_*` and `GIT_*` variables pass through, so a backend is one
 setting away (e.g. `MLOPS_SCHEDULER=slurm`).
 """
@@ -21,7 +22,7 @@ from core.skill_env import SkillEnvironment
 
 SKILLS = ("aiqu", "mlflow", "datasets", "git")
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
-NEVER_PASSED = {"MLOPS_MODEL_API_KEY", "MLOPS_MODEL_API_KEY_FILE"}
+NEVER_PASSED = {"MLOPS_MODEL_API_KEY", "MLOPS_MODEL_API_KEY_FILE", "MLOPS_WEB_USERS"}
 
 
 def skill_exists(name: str) -> bool:
@@ -52,7 +53,8 @@ def skill_environment(
         datasets_root=settings.resolved_datasets_root,
         attachments_dir=state / "attachments",
         ledger_key_file=ledger_key_file,
-        allowed_users=settings.allowed_users,
+        # Who may approve a write: the skills' gate checks each confirmation against it.
+        allowed_users=settings.approvers,
         proposal_ttl_s=settings.proposal_ttl_s,
         service_url=service_url,
         # Jobs the scheduler starts sign their events with it.

@@ -16,6 +16,7 @@ from typing import Literal
 
 from agent import metrics
 from agent.db import Database
+from agent.hub import Hub
 from agent.inbox import Item
 from agent.steps.base import TurnContext
 from core.ledger import Ledger, Turn
@@ -38,9 +39,10 @@ def turn_sender(items: list[Item]) -> str:
 
 
 class TurnLog:
-    def __init__(self, ledger: Ledger, db: Database) -> None:
+    def __init__(self, ledger: Ledger, db: Database, hub: Hub | None = None) -> None:
         self.ledger = ledger
         self.db = db
+        self.hub = hub or Hub()  # told when a turn opens and closes (the page shows it working)
 
     async def open(self, conversation: str, items: list[Item]) -> TurnContext:
         """A fresh turn id and sequence number, recorded in the ledger and the service database."""
@@ -48,6 +50,7 @@ class TurnLog:
         source, sender = turn_source(items), turn_sender(items)
         turn = await asyncio.to_thread(self._open_in_ledger, conversation, source, sender)
         await self.db.run(_insert, turn, len(items))
+        self.hub.publish(conversation, "turn")
         return TurnContext(turn.turn_id, turn.seq, conversation, items, started)
 
     async def close(
@@ -57,6 +60,7 @@ class TurnLog:
         metrics.TURN_LATENCY.observe(time.monotonic() - turn.started)
         short = detail[:DETAIL_LIMIT] if detail is not None else None
         await self.db.run(_update, turn.turn_id, outcome, reason, short)
+        self.hub.publish(turn.conversation, "turn")
 
     def _open_in_ledger(self, conversation: str, source: str, sender: str) -> Turn:
         turn = self.ledger.record_turn(conversation, source, sender)

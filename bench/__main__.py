@@ -3,8 +3,9 @@
 Each runs as its own subprocess, under a header, and one failing does not stop
 the rest; the exit status says whether any failed. The Slurm bench needs root
 (it starts real Slurm 22.05 and 24.11 in podman containers) and is skipped
-otherwise. `python -m bench intake turns` runs only the benches named. The soak
-(an hour or more) runs only when named: `python -m bench soak`.
+otherwise; the web bench skips itself without Debian's Chromium. `python -m bench
+intake turns` runs only the benches named. The soak (an hour or more) runs only
+when named: `python -m bench soak`.
 """
 
 from __future__ import annotations

@@ -84,13 +84,14 @@ def echo_mark(request: ModelRequest) -> Reply:
 
 @contextlib.asynccontextmanager
 async def bench_service(
-    root: Path, *, embedded_mlflow: bool = False
+    root: Path, *, embedded_mlflow: bool = False, **settings: Any
 ) -> AsyncIterator[tuple[Service, ScriptedModel, FakeSlack]]:
-    """The service as the e2e tests run it, with every skill (git with a temp repo)."""
+    """The service as the e2e tests run it, with every skill (git with a temp repo);
+    `settings` are passed on (e.g. web_users)."""
     async with ScriptedModel() as model:
         slack = FakeSlack()
         await slack.start()
-        extra: dict[str, Any] = {"git_repos": make_git_repo(root)}
+        extra: dict[str, Any] = {"git_repos": make_git_repo(root), **settings}
         if embedded_mlflow:
             extra["mlflow_tracking_uri"] = None  # the service starts its own MLflow server
         service = Service(service_settings(root / "state", model.base_url, slack.api_url, **extra))

@@ -6,14 +6,19 @@
 # runs the service's own image (runc: crun fails on a cgroups v1/v2 hybrid;
 # mmdebstrap makes the base image where no image registry can be reached).
 # libGL and glib are the shared libraries OpenCV's PyPI wheel links, for the
-# Ultralytics tests' venv (`make install-yolo`).
+# Ultralytics tests' venv (`make install-yolo`). Chromium and fonts for the web
+# page's tests (tests/web drives Debian's Chromium with Playwright: `playwright
+# install` would download a browser); the emoji font draws the cards' outcome
+# marks in the README's screenshots.
 # Idempotent and fast when everything is present. Non-root developers get a
-# message and exit 0: the Slurm and container tests then skip, everything else runs.
+# message and exit 0: the Slurm, container, Ultralytics and web tests then skip,
+# everything else runs.
 set -eu
 
 CONTAINER_PACKAGES="podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs util-linux"
 ULTRALYTICS_PACKAGES="libgl1 libglib2.0-0"
-PACKAGES="$CONTAINER_PACKAGES $ULTRALYTICS_PACKAGES"
+WEB_PACKAGES="chromium fonts-liberation fonts-noto-color-emoji"
+PACKAGES="$CONTAINER_PACKAGES $ULTRALYTICS_PACKAGES $WEB_PACKAGES"
 # Another apt or dpkg (a colleague's install, unattended-upgrades) may hold the
 # lock: wait for it this long instead of failing at once.
 LOCK_WAIT_S=${APT_LOCK_WAIT_S:-600}
@@ -31,7 +36,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-packages: not root; skipping install of:$missing" >&2
-    echo "install-system-packages: the Slurm, container and Ultralytics tests will be skipped." >&2
+    echo "install-system-packages: the Slurm, container, Ultralytics and web tests will be skipped." >&2
     exit 0
 fi
 

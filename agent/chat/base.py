@@ -25,6 +25,9 @@ class IncomingMessage:
     # Root of the thread the message is in; None for a top-level message.
     thread_ts: str | None = None
     is_dm: bool = False
+    # Set by a chat that knows the conversation already: the web page writes into any
+    # thread, also one that no chat carries yet (a job the agent was silent about).
+    conversation: str | None = None
 
     @property
     def thread_root(self) -> str:

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 ProposalLookup = Callable[[str], Awaitable[str | None]]
 
 
+def person_conversation(channel: str, thread_root: str) -> str:
+    """The key of a conversation a person started: a DM, or a thread of their own."""
+    return f"chat:{channel}:{thread_root}"
+
+
 class ChatIntake:
     def __init__(
         self,
@@ -45,12 +50,12 @@ class ChatIntake:
             metrics.CHAT_IGNORED.labels(why="not_allowed").inc()
             log.info("ignored a message from %s: not in MLOPS_ALLOWED_USERS", msg.user)
             return
-        key = None
-        if msg.thread_ts:
+        key = msg.conversation
+        if key is None and msg.thread_ts:
             key = await self.conversations.by_thread(msg.channel, msg.thread_ts)
         if key is None:
             # A DM or a thread a person starts is its own conversation, answered in place.
-            key = f"chat:{msg.channel}:{msg.thread_root}"
+            key = person_conversation(msg.channel, msg.thread_root)
             await self.conversations.set_thread(key, msg.channel, msg.thread_root)
         payload = {"user": msg.user, "text": msg.text, "channel": msg.channel, "ts": msg.ts}
         await self.inbox.put("chat", f"{msg.channel}:{msg.ts}", key, payload)

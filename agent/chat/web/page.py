@@ -1,0 +1,117 @@
+"""The web page: what it needs from the service, and the Starlette app that serves it.
+
+Built by `Service` when the page is on (`MLOPS_WEB=on`, or `MLOPS_CHAT=web`)
+and mounted beside the webhook on the service's own port. Everything it shows
+comes from the service database (transcript, inbox, turns), the guard ledger
+(proposals, the audit trail) and the sweeps table; everything people do on it
+goes through the web bridge into the chat intake, as any chat's would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from agent.chat.web import auth_routes, routes
+from agent.chat.web.accounts import OPERATOR, WebUser, set_user
+from agent.chat.web.bridge import WebBridge
+from agent.chat.web.guard import Guard, SecurityHeaders
+from agent.chat.web.markup import FILTERS
+from agent.chat.web.sessions import OneTimeLinks, Sessions
+from agent.chat.web.throttle import LoginThrottle
+from agent.chat.web.timeline import Timeline
+from agent.db import Database
+from agent.hub import Hub
+from agent.settings import Settings
+from agent.transcript import Transcript
+from core.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def with_first_operator(settings: Settings) -> Settings:
+    """On a fresh machine (no web user anywhere), one local operator who may approve and
+    signs in through a one-time link; kept in the users file."""
+    if not settings.web_enabled or settings.web_users:
+        return settings
+    operator = WebUser(password=None, approver=True)
+    set_user(settings.resolved_web_users_file, OPERATOR, operator)
+    log.info("created the web user %r in %s", OPERATOR, settings.resolved_web_users_file)
+    return settings.model_copy(update={"web_users": {OPERATOR: operator}})
+
+
+def exposure_warning(host: str) -> str | None:
+    if host in LOOPBACK or host.startswith("127."):
+        return None
+    return (
+        f"the web page listens on {host} (MLOPS_HOST), not only on this machine: its"
+        " passwords and session cookies travel in clear text unless a TLS proxy is in front"
+    )
+
+
+@dataclass
+class WebPage:
+    settings: Settings
+    db: Database
+    hub: Hub
+    transcript: Transcript
+    bridge: WebBridge
+    ledger: Ledger
+    attachments: Path
+    base_url: str
+    users: Mapping[str, WebUser] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = dict(self.settings.web_users)
+        self.sessions = Sessions(self.db, self.users)
+        self.links = OneTimeLinks()
+        self.throttle = LoginThrottle()
+        self.timeline = Timeline(self.db)
+        self.guard = Guard(self.sessions, self.users)
+        self.templates = Jinja2Templates(directory=HERE / "templates")
+        self.templates.env.filters.update(FILTERS)
+        self.attachments = self.attachments.resolve()
+
+    async def open(self) -> None:
+        await self.sessions.open()
+        await self.timeline.open()
+
+    def sign_in_links(self) -> dict[str, str]:
+        """A fresh one-time sign-in URL for each user without a password (the operator)."""
+        return {
+            name: f"{self.base_url}/login/once?token={self.links.issue(name)}"
+            for name, user in self.users.items()
+            if user.password is None
+        }
+
+    def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Any:
+        context.setdefault("viewer", getattr(request.state, "viewer", None))
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                *auth_routes.routes(self),
+                *routes.routes(self),
+                Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+            ],
+            middleware=[Middleware(SecurityHeaders)],
+        )
+
+
+def page_routes(page: WebPage) -> list[Route | Mount]:
+    """The page as one mount, for the service's app."""
+    return [Mount("/", app=page.app())]
