@@ -1,8 +1,9 @@
-"""`mlops-agent`: serve, emit, doctor, audit.
+"""`mlops-agent`: serve, emit, doctor, audit, eval.
 
 Errors become one clear message and a non-zero exit here, at the boundary.
 `emit` needs only the reporter (the base distribution); the other commands
-import the service lazily.
+import the service lazily, and `eval` the harness in `evals/`, which parses its
+own options.
 """
 
 from __future__ import annotations
@@ -60,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--since", help="ISO time, e.g. 2026-11-26T08:00")
     audit.add_argument("--until", help="ISO time")
 
-    args = parser.parse_args(argv)
+    sub.add_parser(
+        "eval",
+        help="evaluate a model and the brief on scenario suites (mlops-agent eval --help)",
+        add_help=False,
+    )
+
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "eval":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     try:
         return int(COMMANDS[args.command](args) or 0)
     except CliError as exc:
@@ -187,7 +197,19 @@ def _saved_secret() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-COMMANDS = {"serve": cmd_serve, "emit": cmd_emit, "doctor": cmd_doctor, "audit": cmd_audit}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.cli import main as eval_main
+
+    return eval_main(args.rest)
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "emit": cmd_emit,
+    "doctor": cmd_doctor,
+    "audit": cmd_audit,
+    "eval": cmd_eval,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

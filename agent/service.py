@@ -56,10 +56,13 @@ def webhook_secret(settings: Settings) -> str:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, chat: ChatBridge | None = None) -> None:
+        """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
+        by default the one the settings configure, if any."""
         if not (settings.model_base_url and settings.model):
             raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
         self.settings = settings
+        self._given_chat = chat
         self.model_url: str = settings.model_base_url
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
@@ -158,6 +161,8 @@ class Service:
         await self._start_http()
 
     def _make_chat(self) -> ChatBridge | None:
+        if self._given_chat is not None:
+            return self._given_chat
         s = self.settings
         if not s.slack_bot_token:
             return None
