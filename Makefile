@@ -5,7 +5,7 @@ BIN       := $(VENV)/bin
 OPENCODE_VERSION := 1.18.33
 OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 
-.PHONY: install install-python install-opencode install-system run test lint typecheck bench clean
+.PHONY: install install-python install-opencode install-system run test lint typecheck bench eval clean
 
 install: install-python install-opencode
 
@@ -39,14 +39,18 @@ test: install install-system lint typecheck
 	$(BIN)/pytest -q
 
 lint:
-	$(BIN)/ruff check agent core mcp_servers mlops_reporter tests bench
-	$(BIN)/ruff format --check agent core mcp_servers mlops_reporter tests bench
+	$(BIN)/ruff check agent core mcp_servers mlops_reporter evals tests bench
+	$(BIN)/ruff format --check agent core mcp_servers mlops_reporter evals tests bench
 
 typecheck:
-	$(BIN)/mypy agent core mcp_servers mlops_reporter
+	$(BIN)/mypy agent core mcp_servers mlops_reporter evals
 
 bench: install
 	$(BIN)/python -m bench
+
+# Evaluate the configured model (MLOPS_MODEL_BASE_URL, MLOPS_MODEL) on every scenario.
+eval: install
+	$(BIN)/mlops-agent eval --output eval-results.json
 
 clean:
 	rm -rf $(VENV) .tools

@@ -207,7 +207,7 @@ def _target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     base_url = args.base_url or settings.model_base_url
     model = args.model or settings.model
     missing = [n for n, v in (("--base-url", base_url), ("--model", model)) if not v]
-    if missing:
+    if not (base_url and model):
         raise EvalError(NOTHING_CONFIGURED.format(missing=", ".join(missing)))
     if not base_url.startswith(("http://", "https://")):
         raise EvalError(

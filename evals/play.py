@@ -182,10 +182,10 @@ class Playthrough:
             # own, counting back from the latest 07:30 UTC (so the night's sweeps are recent).
             today = datetime.now(UTC).replace(hour=7, minute=31, second=0, microsecond=0)
             latest = today if today.timestamp() <= now else today - timedelta(days=1)
-            moment = latest - timedelta(days=self.stage.next_digest())
+            day = latest - timedelta(days=self.stage.next_digest())
             schedule = Schedule(
                 service.inbox, self.stage.world.state_dir, service.engine.wake,
-                tick_interval_s=None, digest_at=DIGEST_AT, zone=UTC, clock=moment.timestamp,
+                tick_interval_s=None, digest_at=DIGEST_AT, zone=UTC, clock=day.timestamp,
             )  # fmt: skip
             queued = await schedule.run_once()
             return self._place(queued[0]) if queued else None

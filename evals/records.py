@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,15 +11,14 @@ from evals.bridge import Post
 from evals.proxy import ModelCall
 from evals.scenario import Expect
 
-# A tool result that says the arguments never reached the tool's logic: opencode's
-# or the MCP SDK's schema check, or a tool name that does not exist.
+# How a result reads when the arguments never reached the tool's logic (opencode 1.18,
+# MCP SDK 2.3): the SDK's schema check, invalid params, or a tool that does not exist.
+SCHEMA_REJECTION = re.compile(r"^Error executing tool \S+: \d+ validation errors? for ")
 ARGUMENT_REJECTIONS = (
-    "validation error for",
     "MCP error -32602",
-    "Invalid arguments",
-    "invalid arguments",
     "Model tried to call unavailable tool",
     "The arguments provided to the tool are invalid",
+    "Invalid arguments",
 )
 GATED_APPLY = ("git_apply_change",)  # plus aiqu_cancel_job with a proposal_id
 
@@ -35,7 +35,7 @@ class ToolUse:
     def status(self) -> str:
         if self.result is None:
             return "no_result"
-        if any(mark in self.result for mark in ARGUMENT_REJECTIONS):
+        if SCHEMA_REJECTION.match(self.result) or self.result.startswith(ARGUMENT_REJECTIONS):
             return "invalid"
         if self.result.startswith(("Error executing tool", "MCP error")):
             return "error"

@@ -68,16 +68,7 @@ def results(
         "concurrency": concurrency,
         "scores": {**mean, "judge": judge_score(records)},
         "spread": spread,
-        "suites": {
-            tag: dict(
-                zip(
-                    ("scores", "spread"),
-                    summarise(records, lambda r, t=tag: t in r.tags),
-                    strict=True,
-                )
-            )
-            for tag in suites
-        },
+        "suites": {tag: _suite(records, tag) for tag in suites},
         "overhead": {
             "startup_s": round(startup_s, 2),
             "setup_s_mean": _mean(r.setup_s for r in records),
@@ -89,6 +80,11 @@ def results(
         },
         "scenarios": [_scenario(r) for r in records],
     }
+
+
+def _suite(records: list[ScenarioRecord], tag: str) -> dict[str, Any]:
+    mean, spread = summarise(records, lambda r: tag in r.tags)
+    return {"scores": mean, "spread": spread}
 
 
 def _scenario(record: ScenarioRecord) -> dict[str, Any]:

@@ -216,13 +216,13 @@ def summarise(
     mean: dict[str, float | int | None] = {}
     spread: dict[str, float | None] = {}
     for key in SCORES:
-        values = [s[key] for s in per_repeat if s[key] is not None]
+        values = [float(v) for s in per_repeat if (v := s[key]) is not None]
         if not values:
             mean[key], spread[key] = None, None
             continue
-        m = statistics.fmean(values)  # type: ignore[arg-type]
+        m = statistics.fmean(values)
         mean[key] = int(m) if key in GATE and m == int(m) else round(m, 4)
-        spread[key] = round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0  # type: ignore[arg-type]
+        spread[key] = round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
     return mean, spread
 
 

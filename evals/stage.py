@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from evals.proxy import RecordingProxy
 from evals.webhook import post_events
 from evals.world import World
 from evals.world.world import LIMITS
+
+log = logging.getLogger(__name__)
+WARM_UP_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,13 @@ class Stage:
     async def warm_up(self, proxy: RecordingProxy, timeout_s: float) -> None:
         """One turn before any scenario: opencode starts the skills at its first turn,
         and a skill that is slow to start is left out of that turn. Its cost stays out
-        of every scenario's numbers, and a skill that never comes up is an error."""
+        of every scenario's numbers, and a skill that never comes up is an error.
+
+        opencode gives a skill 30 s to start (the service's MCP timeout); on a loaded
+        machine the mlflow skill's imports alone can take longer, so a stage whose
+        first turn missed a skill is restarted and tried again."""
         missing: list[str] = []
-        for attempt in range(2):
+        for attempt in range(WARM_UP_ATTEMPTS):
             assert self.service is not None
             first = len(proxy.calls)
             event = {"type": "eval_warmup", "job": f"eval/warmup-{self.next_tag('w')}"}
@@ -149,12 +157,13 @@ class Stage:
             missing = [s for s in self.skills if not any(t.startswith(s + "_") for t in offered)]
             if not missing:
                 return
-            if attempt == 0:
+            if attempt + 1 < WARM_UP_ATTEMPTS:
+                log.warning("skills %s missed the first turn; restarting the service", missing)
                 await self.restart()
-        log = self.world.state_dir / "opencode/data/opencode/log/opencode.log"
+        opencode_log = self.world.state_dir / "opencode/data/opencode/log/opencode.log"
         raise EvalError(
             f"the tools of {', '.join(missing)} never reached the model: opencode could not start"
-            f" those skills in time (a busy machine?); see {log}"
+            f" those skills in time (a busy machine?); see {opencode_log}"
         )
 
     async def restart(self) -> None:

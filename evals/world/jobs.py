@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class Jobs:
         spec = JobSpec(name, self.command(name, log), gpus=gpus, labels={"submitted_by": by})
         return self.scheduler.submit(spec)
 
-    def wait(self, jobs: list[tuple[Job, str]]) -> None:
+    def wait(self, jobs: Sequence[tuple[Job, str]]) -> None:
         deadline = time.monotonic() + WAIT_S
         for job, state in jobs:
             while (now := self.scheduler.get(job.id)).state.value != TARGET[state]:
