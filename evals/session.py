@@ -78,6 +78,8 @@ class EvalSession:
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mlops-eval-")
             root = Path(self._tmp.name)
+        elif root.exists() and any(root.iterdir()):
+            raise EvalError(f"--workdir {root}: not empty; an earlier run's state would mix in")
         root.mkdir(parents=True, exist_ok=True)
         try:
             self.mlflow = MlflowServer(root / "mlflow").start()

@@ -93,7 +93,7 @@ class World:
         self.jobs.wait(submitted)
         runs = [
             RunToLog(
-                r.name,
+                f"{r.name}-{ns.tag}",  # stages share the MLflow server: names of their own
                 r.experiment,
                 r.status,
                 ns.deep(r.params),
