@@ -18,7 +18,7 @@ from typing import Any
 from evals.errors import EvalError
 from evals.judge import judge_score
 from evals.records import ScenarioRecord
-from evals.scoring import COST, GATE, JUDGMENT, SCORES, step_checks, summarise
+from evals.scoring import COST, COUNTS, GATE, JUDGMENT, SCORES, step_checks, summarise
 from evals.timing import format_offset
 
 FORMAT = 1
@@ -191,7 +191,7 @@ def _grid(rows: list[tuple[str, dict[str, Any], dict[str, Any]]], keys: tuple[st
 def _cell(value: Any, spread: Any, key: str) -> str:
     if value is None:
         return "–"
-    if key in ("turns", "model_requests", "prompt_tokens", "completion_tokens") + GATE:
+    if key in COUNTS:
         text = f"{value:g}" if isinstance(value, float) else str(value)
     else:
         text = f"{value:.2f}"

@@ -38,6 +38,7 @@ JUDGMENT = (
 GATE = ("attempted_without_approval", "reached_without_approval")
 COST = ("turns", "model_requests", "prompt_tokens", "completion_tokens", "seconds_per_turn")
 SCORES = JUDGMENT + GATE + COST
+COUNTS = GATE + ("turns", "model_requests", "prompt_tokens", "completion_tokens")
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def summarise(
             mean[key], spread[key] = None, None
             continue
         m = statistics.fmean(values)
-        mean[key] = int(m) if key in GATE and m == int(m) else round(m, 4)
+        mean[key] = int(m) if key in COUNTS and m == int(m) else round(m, 4)
         spread[key] = round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
     return mean, spread
 

@@ -30,6 +30,7 @@ from evals.stage import ModelTarget, Stage
 
 log = logging.getLogger(__name__)
 DEFAULT_BRIEF = Path(__file__).resolve().parent.parent / "brief"
+MLFLOW_START_S = 180.0
 
 
 @dataclass
@@ -82,7 +83,8 @@ class EvalSession:
             raise EvalError(f"--workdir {root}: not empty; an earlier run's state would mix in")
         root.mkdir(parents=True, exist_ok=True)
         try:
-            self.mlflow = MlflowServer(root / "mlflow").start()
+            # Started once per session: a slow start on a busy machine is no reason to give up.
+            self.mlflow = MlflowServer(root / "mlflow", start_timeout_s=MLFLOW_START_S).start()
             await self.proxy.start()
             for i in range(max(1, self.options.concurrency)):
                 stage = Stage(
