@@ -224,16 +224,24 @@ def compare(a: dict[str, Any], b: dict[str, Any], a_name: str, b_name: str) -> s
     lines.append(f"B: {b_name} (model {b['model']}, brief {b['brief']})")
     if a.get("brief_sha256") != b.get("brief_sha256"):
         lines.append("the system prompts differ (brief edit or another brief)")
+    ids_a, ids_b = _ids(a), _ids(b)
+    if ids_a != ids_b:
+        lines.append(
+            f"the runs cover different scenarios ({len(ids_a - ids_b)} in A only,"
+            f" {len(ids_b - ids_a)} in B only): the overall scores are not like for like;"
+            " read the suites both ran"
+        )
     lines += ["", _delta_grid([("overall", a["scores"], b["scores"])])]
-    suites = sorted(set(a["suites"]) | set(b["suites"]))
-    per_suite = [
-        (t, a["suites"].get(t, {}).get("scores", {}), b["suites"].get(t, {}).get("scores", {}))
-        for t in suites
-    ]
-    lines += ["", "per suite (A → B)", _delta_grid(per_suite, JUDGMENT)]
+    suites = sorted(set(a["suites"]) & set(b["suites"]))
+    per_suite = [(t, a["suites"][t]["scores"], b["suites"][t]["scores"]) for t in suites]
+    lines += ["", "per suite both ran (A → B)", _delta_grid(per_suite, JUDGMENT)]
     changed = _changed_steps(a, b)
     lines += ["", "steps that changed" if changed else "no step changed its outcome", *changed]
     return "\n".join(lines)
+
+
+def _ids(data: dict[str, Any]) -> set[str]:
+    return {s["id"] for s in data["scenarios"]}
 
 
 def _delta_grid(
@@ -245,16 +253,20 @@ def _delta_grid(
             va, vb = sa.get(key), sb.get(key)
             if va is None and vb is None:
                 continue
-            delta = (
-                f"{vb - va:+.3g}"
-                if isinstance(va, int | float) and isinstance(vb, int | float)
-                else ""
-            )
+            delta = _delta(va, vb)
             mark = "" if va == vb else "  *"
             out.append(
                 f"  {name:<10} {SHORT[key]:<15} {_num(va):>10} → {_num(vb):<10} {delta}{mark}"
             )
     return "\n".join(out)
+
+
+def _delta(a: Any, b: Any) -> str:
+    if isinstance(a, int) and isinstance(b, int):
+        return f"{b - a:+d}"
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return f"{b - a:+.3f}"
+    return ""
 
 
 def _num(value: Any) -> str:
@@ -285,9 +297,6 @@ def _changed_steps(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
                 f"  {key[0]} step {key[1] + 1}: {said(spoke_a)}, {'passed' if ok_a else 'failed'}"
                 f" → {said(spoke_b)}, {'passed' if ok_b else 'failed'}"
             )
-    only = sorted({k[0] for k in sa} ^ {k[0] for k in sb})
-    if only:
-        lines.append(f"  in one run only: {', '.join(only)}")
     return lines
 
 
