@@ -16,8 +16,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from evals.errors import EvalError, ScenarioError
+
+if TYPE_CHECKING:
+    from evals.scenario import Scenario
+    from evals.stage import ModelTarget
 
 NOTHING_CONFIGURED = """no model to evaluate.
   Name an OpenAI-compatible endpoint and a model it serves:
@@ -159,7 +164,13 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(args, scenarios, target, brief, opencode_bin):  # type: ignore[no-untyped-def]
+async def _run(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    target: ModelTarget,
+    brief: Path,
+    opencode_bin: Path | None,
+) -> dict[str, Any]:
     from evals.judge import Judge
     from evals.report import results
     from evals.session import EvalSession, SessionOptions, repos_of
@@ -195,7 +206,7 @@ async def _run(args, scenarios, target, brief, opencode_bin):  # type: ignore[no
         )
 
 
-def _target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None]:
     from agent.opencode.runtime import DEFAULT_BINARY
     from agent.settings import SettingsError, load_settings
     from evals.stage import ModelTarget
