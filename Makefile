@@ -5,7 +5,11 @@ BIN       := $(VENV)/bin
 OPENCODE_VERSION := 1.18.33
 OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 
-.PHONY: install install-python install-opencode install-system run test lint typecheck bench eval clean
+SYNAPSE_VERSION := 1.163.2
+SYNAPSE_VENV := .venv-synapse
+
+.PHONY: install install-python install-opencode install-system install-yolo install-synapse run \
+	test lint typecheck bench eval clean image container-test
 
 install: install-python install-opencode
 
@@ -28,14 +32,57 @@ $(OPENCODE):
 
 install-opencode: $(OPENCODE)
 
-# Debian packages for the Slurm tests (root; CI runs as root).
+# Ultralytics gets a venv of its own: installed into .venv it would swap the CPU torch for
+# a CUDA build, and PyPI's torchvision (a CUDA build) cannot import next to the CPU torch,
+# which would break the Lightning and Transformers tests there. The constraints pin the
+# CPU torch on this machine's disk and the torchvision made for it.
+YOLO_VENV        := .venv-yolo
+YOLO_CONSTRAINTS := tests/yolo/constraints.txt
+
+$(YOLO_VENV)/.installed: $(YOLO_CONSTRAINTS)
+	rm -rf $(YOLO_VENV)
+	$(PY) -m venv $(YOLO_VENV)
+	$(YOLO_VENV)/bin/pip install -q -c $(YOLO_CONSTRAINTS) torch ultralytics
+	touch $@
+
+# The reporter as a training job installs it: `pip install .`, no extras. Again whenever
+# its code changes, so the tests never run an old copy (build/ would keep deleted modules).
+$(YOLO_VENV)/.reporter: $(YOLO_VENV)/.installed pyproject.toml $(wildcard mlops_reporter/*.py)
+	rm -rf build
+	$(YOLO_VENV)/bin/pip install -q .
+	rm -rf build
+	touch $@
+
+install-yolo: $(YOLO_VENV)/.reporter
+
+# The Matrix tests' homeserver, in a virtual environment of its own: Synapse's
+# dependencies must never change the service's.
+$(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION):
+	rm -rf $(SYNAPSE_VENV)
+	$(PY) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/pip install -q --upgrade pip
+	$(SYNAPSE_VENV)/bin/pip install -q 'matrix-synapse==$(SYNAPSE_VERSION)'
+	touch $@
+
+install-synapse: $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)
+
+# Debian packages for the Slurm, container, browser and Ultralytics tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
+
+# The service image, localhost/mlops-agent:latest (podman, or docker; see container/).
+image:
+	container/build.sh localhost/mlops-agent:latest
+
+# Builds the image (its own tag, per checkout) and runs it hardened against the
+# scripted model and the fake Slack; `make test` runs the same tests.
+container-test: install install-system
+	$(BIN)/pytest -q tests/container
 
 run: install
 	$(BIN)/mlops-agent serve
 
-test: install install-system lint typecheck
+test: install install-system install-yolo install-synapse lint typecheck
 	$(BIN)/pytest -q
 
 lint:
@@ -53,4 +100,4 @@ eval: install
 	$(BIN)/mlops-agent eval --output eval-results.json
 
 clean:
-	rm -rf $(VENV) .tools
+	rm -rf $(VENV) $(YOLO_VENV) $(SYNAPSE_VENV) .tools

@@ -102,14 +102,19 @@ def cmd_serve(_: argparse.Namespace) -> int:
     if not (settings.model_base_url and settings.model):
         print(MODEL_HELP, file=sys.stderr)
         return 2
-    if not settings.slack_configured:
+    if settings.chat_kind != "matrix" and not settings.slack_configured:
         print(SLACK_HELP, file=sys.stderr)
         print(
             "\nStarting anyway: events are accepted and every turn is recorded, "
             "replies go to the log until Slack is configured.\n",
             file=sys.stderr,
         )
-    asyncio.run(Service(settings).serve_forever())
+    from agent.children import StateDirBusy
+
+    try:
+        asyncio.run(Service(settings).serve_forever())
+    except StateDirBusy as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 

@@ -41,6 +41,17 @@ def check_opencode(s: Settings) -> tuple[bool, str]:
     return out.returncode == 0, f"{binary} {out.stdout.strip()}"
 
 
+def check_brief(s: Settings) -> tuple[bool, str]:
+    from agent.brief import BriefError, load_brief
+
+    try:
+        brief = load_brief(s.brief_dir, s.silence_marker)
+    except BriefError as exc:
+        return False, str(exc)
+    files = len(list(s.brief_dir.glob("*.md")))
+    return True, f"{files} files in {s.brief_dir}, sha256 {brief.digest}"
+
+
 def check_model(s: Settings) -> tuple[bool, str]:
     import httpx
 
@@ -62,6 +73,8 @@ def check_model(s: Settings) -> tuple[bool, str]:
 def check_slack(s: Settings) -> tuple[bool, str]:
     from slack_sdk import WebClient
 
+    if s.chat_kind == "matrix":
+        return True, "not used: MLOPS_CHAT=matrix"
     if not s.slack_bot_token:
         return False, "SLACK_BOT_TOKEN not set (create the app from slack/manifest.yaml)"
     if s.slack_mode == "socket" and not s.slack_app_token:
@@ -71,6 +84,14 @@ def check_slack(s: Settings) -> tuple[bool, str]:
     if not s.notify_channel:
         return False, f"auth ok as {auth['user']}, but MLOPS_NOTIFY_CHANNEL is not set"
     return True, f"auth ok as {auth['user']} in {auth.get('team')}; notify {s.notify_channel}"
+
+
+def check_matrix(s: Settings) -> tuple[bool, str]:
+    if s.chat_kind != "matrix":
+        return True, "not used (MLOPS_CHAT=matrix to chat over Matrix)"
+    from agent.chat.matrix import doctor
+
+    return doctor.check(s)
 
 
 def check_scheduler(s: Settings) -> tuple[bool, str]:
@@ -113,8 +134,10 @@ def _skill_environment(s: Settings) -> SkillEnvironment:
 
 CHECKS: list[Check] = [
     ("opencode", check_opencode),
+    ("brief", check_brief),
     ("model", check_model),
     ("slack", check_slack),
+    ("matrix", check_matrix),
     ("scheduler", check_scheduler),
     ("mlflow", check_mlflow),
     ("datasets", check_datasets),

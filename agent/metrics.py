@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 EVENTS_ACCEPTED = Counter("mlops_events_accepted", "Training events persisted to the inbox")
 EVENTS_REJECTED = Counter(
@@ -17,3 +17,17 @@ TURN_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
 MODEL_ERRORS = Counter("mlops_model_errors", "Turns that ended with a model error")
+OPENCODE_RESTARTS = Counter(
+    "mlops_opencode_restarts",
+    "opencode restarts: exited (crashed), memory (over MLOPS_OPENCODE_MAX_RSS_MB), brief (edited)",
+    ["reason"],
+)
+OPENCODE_RSS = Gauge(
+    "mlops_opencode_rss_bytes", "opencode's resident memory at the last turn start"
+)
+SKILL_RECONNECTS = Counter(
+    "mlops_skill_reconnects",
+    "Skills found disconnected at a turn start and restarted, by outcome",
+    ["skill", "outcome"],
+)
+BRIEF = Info("mlops_brief", "The brief the agent runs with (sha256 of brief/*.md)")

@@ -1,9 +1,11 @@
-"""A local `mlflow server`: the service's embedded default and the tests' real MLflow.
+"""A local MLflow tracking server: the service's embedded default and the tests' real MLflow.
 
-One worker and job execution off keep it at 2 processes and ~0.5 GB (MLflow's
-defaults start 15 processes, ~2.7 GB). Runs live in sqlite under the given
-directory; artifacts are proxied by the server (`mlflow-artifacts:/`) into
-`<dir>/artifacts`, so jobs need only the URI, not a shared filesystem.
+MLflow's own app in one process (`agent.mlflow_app`: uvicorn in-process, one
+worker, job execution off). `mlflow server` would be two processes of ~0.5 GB
+each, the first only waiting for the second; its defaults start 15 (~2.7 GB).
+Runs live in sqlite under the given directory; artifacts are proxied by the
+server (`mlflow-artifacts:/`) into `<dir>/artifacts`, so jobs need only the
+URI, not a shared filesystem.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from types import TracebackType
 
 import httpx
 
-from agent.children import die_with_parent
+from agent.children import die_with_parent, forget_child, record_child
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _mlflow_executable() -> str:
-    # The venv's own mlflow, so the server matches the client library version.
-    return str(Path(sys.executable).with_name("mlflow"))
-
-
 class MlflowServer:
     """Start with `start()` (or `with MlflowServer(dir) as server:`), read `.uri`, `stop()`."""
 
@@ -53,8 +50,12 @@ class MlflowServer:
         data_dir: Path,
         port: int | None = None,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
+        *,
+        state_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # Where the service keeps its children's pid files (`agent.children`); None: nowhere.
+        self.state_dir = state_dir
         self.port = port or _free_port()
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -73,8 +74,10 @@ class MlflowServer:
 
     def command(self) -> list[str]:
         return [
-            _mlflow_executable(),
-            "server",
+            # This interpreter, so the server matches the client library's version.
+            sys.executable,
+            "-m",
+            "agent.mlflow_app",
             "--backend-store-uri",
             f"sqlite:///{self.data_dir / 'mlflow.db'}",
             "--artifacts-destination",
@@ -83,8 +86,6 @@ class MlflowServer:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--workers",
-            "1",
         ]
 
     def start(self) -> MlflowServer:
@@ -92,9 +93,12 @@ class MlflowServer:
         if self.running:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        # `agent` must import from wherever the service itself was started.
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with self.log_path.open("ab") as log_file:
-            # Own process group: stop() must reach the worker the server forks.
+            # Own process group: stop() reaches anything MLflow itself may fork.
             self._process = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
@@ -105,6 +109,8 @@ class MlflowServer:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
+        if self.state_dir is not None:
+            record_child(self.state_dir, "mlflow", self._process.pid)
         began = time.monotonic()
         try:
             self._wait_healthy()
@@ -151,11 +157,13 @@ class MlflowServer:
                 process.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 log.warning("mlflow server ignored SIGTERM for %.0f s; killing", STOP_GRACE_S)
-        # The worker may outlive its parent: sweep the whole group either way.
+        # Anything it forked may outlive it: sweep the whole group either way.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_GRACE_S)
+        if self.state_dir is not None:
+            forget_child(self.state_dir, "mlflow")
 
     def __enter__(self) -> MlflowServer:
         return self.start()

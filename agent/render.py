@@ -24,15 +24,21 @@ def render_turn(turn_id: str, conversation: str, items: list[Item], notes: list[
     return "\n\n".join(parts)
 
 
+def person(user: str) -> str:
+    """A person as the model sees them: a Slack id as Slack's mention (`<@U123>`), a Matrix id
+    (`@ann:example.org`) as itself — readable, and what the Matrix bridge makes a pill of."""
+    return user if user.startswith("@") else f"<@{user}>"
+
+
 def render_item(item: Item) -> str:
     p = item.payload
     when = _clock(item.received)
     if item.kind == "event":
         return render_event(p, when)
     if item.kind == "chat":
-        return f"message {when} from <@{p['user']}>:\n{p['text']}"
+        return f"message {when} from {person(p['user'])}:\n{p['text']}"
     if item.kind == "click":
-        return f"button {p['action']} {when} by <@{p['user']}> on proposal {p['proposal']}"
+        return f"button {p['action']} {when} by {person(p['user'])} on proposal {p['proposal']}"
     return f"{item.kind} {when}: {p.get('text', '')}".rstrip()
 
 

@@ -3,8 +3,9 @@
 Code only schedules; the brief decides what to say (often nothing). Every
 `tick_interval_s`, each active sweep gets one `tick` item in `sweep:<id>`, so
 a stalled or silent trial is noticed even when no event arrives. Once a day,
-at `digest_at` local time, one digest item opens `digest:<date>`, listing the
-sweeps touched in the last 24 h. Dedupe keys carry the interval slot or the
+at `digest_at` local time, one digest item per route opens `digest:<date>` (the
+default route) or `digest:<route>:<date>`, listing the route's sweeps touched in
+the last 24 h. Dedupe keys carry the interval slot or the
 date, so a restart, or two passes in one slot, never queue a second one.
 """
 
@@ -19,6 +20,7 @@ from datetime import time as clock_time
 from pathlib import Path
 
 from agent.inbox import Inbox
+from core.routes import Routes
 from core.sweeps import SweepRecord, read_sweeps
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class Schedule:
         zone: tzinfo,
         clock: Callable[[], float] = time.time,
         poll_s: float = 30.0,
+        routes: Routes | None = None,
     ) -> None:
         self.inbox = inbox
         self.state_dir = state_dir
@@ -48,6 +51,7 @@ class Schedule:
         self.zone = zone
         self.clock = clock
         self.poll_s = poll_s
+        self.routes = routes or Routes()  # one digest per route, in its own channel
 
     async def run(self) -> None:
         while True:
@@ -95,13 +99,24 @@ class Schedule:
         due = datetime.combine(local.date(), self.digest_at, tzinfo=self.zone)
         if not due <= local < due + DIGEST_WINDOW:
             return []
-        recent = [s.id for s in sweeps if s.status == "active" or s.updated > now - DAY_S]
-        conversation = f"digest:{local.date().isoformat()}"
-        text = (
-            f"morning digest for {local:%Y-%m-%d} ({self.digest_at:%H:%M} {self.zone}):"
-            f" summarise the night. Sweeps active in the last 24 h: {', '.join(recent) or 'none'}"
-        )
-        _, created = await self.inbox.put(
-            "tick", conversation, conversation, {"text": text, "sweeps": recent}
-        )
-        return [conversation] if created else []
+        recent = [s for s in sweeps if s.status == "active" or s.updated > now - DAY_S]
+        queued = []
+        for route in self.routes.all:
+            ids = [
+                s.id
+                for s in recent
+                if self.routes.for_job(str(s.spec.get("base_job_name") or "")) is route
+            ]
+            # The default route keeps the plain key, so a site without routes sees no change.
+            name = "" if route is self.routes.default else f"{route.name}:"
+            conversation = f"digest:{name}{local.date().isoformat()}"
+            text = (
+                f"morning digest for {local:%Y-%m-%d} ({self.digest_at:%H:%M} {self.zone}):"
+                f" summarise the night. Sweeps active in the last 24 h: {', '.join(ids) or 'none'}"
+            )
+            _, created = await self.inbox.put(
+                "tick", conversation, conversation, {"text": text, "sweeps": ids}
+            )
+            if created:
+                queued.append(conversation)
+        return queued

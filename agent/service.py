@@ -11,25 +11,27 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 
-from agent.brief import build_prompt
+from agent.brief import BriefWatch
 from agent.chat.base import ChatBridge
 from agent.chat.intake import ChatIntake
+from agent.children import claim_state_dir, stop_stale_children
 from agent.conversations import Conversations
 from agent.db import Database
-from agent.gate import Gate
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
+from agent.routing import Routing
 from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
+from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolAudit
+from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
 from core.clock import parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
@@ -67,6 +69,7 @@ class Service:
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
         self.mlflow: Any = None
+        self._state_lock: IO[str] | None = None
         self.chat: ChatBridge | None = None
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -78,6 +81,8 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_lock = claim_state_dir(self.state_dir)  # StateDirBusy if not ours alone
+        stop_stale_children(self.state_dir)  # a killed instance's MLflow, opencode and skills
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
         self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
@@ -88,7 +93,7 @@ class Service:
 
             # Started from the loop's own thread on purpose: its parent-death signal is
             # tied to the forking thread, and a pool thread may exit before we do.
-            self.mlflow = MlflowServer(self.state_dir / "mlflow").start()
+            self.mlflow = MlflowServer(self.state_dir / "mlflow", state_dir=self.state_dir).start()
             tracking_uri = self.mlflow.uri
 
         env = skill_environment(
@@ -99,39 +104,54 @@ class Service:
             ledger_key_file=key_file,
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
-        prompt_file.parent.mkdir(parents=True, exist_ok=True)
-        prompt_file.write_text(build_prompt(s.brief_dir, s.silence_marker))
+        self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
         self.runtime = OpencodeRuntime.from_settings(
-            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env)
+            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env), prompt=self.brief
         )
         await self.runtime.start()
 
         self.db = Database(self.state_dir / "service.sqlite")
         await self.db.open()
         self.inbox = Inbox(self.db)
-        await self.inbox.start()
+        requeued = await self.inbox.start()
+        if requeued:
+            log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
         self.conversations = Conversations(self.db)
-        self.chat = self._make_chat()
-        self.outbox = Outbox(self.chat, self.conversations, s.notify_channel)
-        self.gate = Gate(self.ledger, self.db, self.outbox, s.confirm_phrases, s.allowed_users)
+        self.chat, notify_channel = await self._open_chat()
+        self.routing = Routing(s.load_routes(), self.state_dir)
+        self.outbox = Outbox(
+            self.chat,
+            self.conversations,
+            notify_channel,
+            mentionable=self.routing.mentionable(s.allowed_users),
+            channel_for=self.routing.channel,
+        )
+        self.brief.notice = self.outbox.notice  # a refused brief edit is said there, once
+        self.approvals = Approvals(
+            self.ledger, s.confirm_phrases, s.allowed_users, self.routing.approvers
+        )
         self.engine = TurnEngine(
-            db=self.db,
             inbox=self.inbox,
             conversations=self.conversations,
             runtime=self.runtime,
             outbox=self.outbox,
-            record_turn=self.gate.record_turn,
+            turn_log=TurnLog(self.ledger, self.db),
+            steps=[
+                RouteNotes(self.routing, self.outbox.mention),
+                self.approvals,
+                ToolAudit(self.ledger),
+                ProposalCards(self.ledger, self.db, self.outbox, s.confirm_phrases),
+                Attachments(env.attachments, self.outbox),
+            ],
             silence_marker=s.silence_marker,
             max_concurrent=s.max_concurrent_turns,
             turn_timeout_s=s.turn_timeout_s,
-            before_turn=[self.gate.before_turn],
-            after_turn=[self.gate.after_turn, self._upload_attachments],
         )
         self.chat_intake = ChatIntake(
             allowed_users=s.allowed_users,
             inbox=self.inbox,
             conversations=self.conversations,
-            proposal_conversation=self.gate.proposal_conversation,
+            proposal_conversation=self.approvals.proposal_conversation,
             wake=self.engine.wake,
         )
         if self.chat is not None:
@@ -152,6 +172,7 @@ class Service:
             digest_at=parse_hhmm(s.digest_time, "MLOPS_DIGEST_TIME") if s.digest_time else None,
             zone=parse_zone(s.timezone),
             poll_s=min(30.0, s.tick_interval_s or 30.0),
+            routes=self.routing.routes,
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),
@@ -160,11 +181,32 @@ class Service:
         ]
         await self._start_http()
 
+    async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
+        """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
+        s = self.settings
+        if self._given_chat is not None or s.chat_kind != "matrix":
+            return self._make_chat(), s.notify_channel
+        from agent.chat.matrix import MatrixBridge
+
+        assert s.matrix_homeserver and s.matrix_user_id and s.matrix_notify_room  # Settings did
+        matrix = MatrixBridge(
+            s.matrix_homeserver,
+            s.matrix_user_id,
+            notify_room=s.matrix_notify_room,
+            state_dir=self.state_dir,
+            access_token=s.matrix_access_token,
+            password=s.matrix_password,
+            allowed_users=s.allowed_users,
+        )
+        # An alias becomes its room id now: replies in a thread arrive naming the id.
+        return matrix, await matrix.connect()
+
     def _make_chat(self) -> ChatBridge | None:
+        """The bridge for MLOPS_CHAT; None: replies go to the log (no chat configured)."""
         if self._given_chat is not None:
             return self._given_chat
         s = self.settings
-        if not s.slack_bot_token:
+        if s.chat_kind != "slack" or not s.slack_bot_token:
             return None
         from agent.chat.slack import SlackBridge
 
@@ -183,7 +225,7 @@ class Service:
             self.secret, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
         )
         slack_endpoint = None
-        if self.chat is not None and self.settings.slack_mode == "http":
+        if self.settings.chat_kind == "slack" and self.settings.slack_mode == "http" and self.chat:
             slack_endpoint = self.chat.starlette_endpoint()  # type: ignore[attr-defined]
         app = build_app(hook, self.readiness, slack_endpoint)
         config = uvicorn.Config(
@@ -208,18 +250,6 @@ class Service:
             "model": await self.runtime.model_reachable(),
         }
 
-    async def _upload_attachments(self, ctx: Any) -> None:
-        """Upload images the tools wrote (e.g. a metric plot) into the conversation's thread."""
-        attachments = self.state_dir / "attachments"
-        for call in getattr(ctx.result, "tool_calls", None) or []:
-            path = _attachment_path(call.output)
-            if path is None:
-                continue
-            resolved = Path(path).resolve()
-            # Only files a skill wrote into the attachments dir: never an arbitrary path.
-            if resolved.is_relative_to(attachments.resolve()) and resolved.is_file():
-                await self.outbox.upload(ctx.conversation, resolved, title=resolved.name)
-
     async def stop(self) -> None:
         """Stop in reverse order; each step is bounded so one stuck part cannot hang the rest."""
         if self._server is not None:
@@ -239,6 +269,8 @@ class Service:
         await _bounded("database", self.db.close())
         if self.mlflow is not None:
             await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))
+        if self._state_lock is not None:
+            self._state_lock.close()
 
     async def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT, then stop cleanly (turns in flight are re-delivered)."""
@@ -251,7 +283,11 @@ class Service:
         try:
             await stop.wait()
         finally:
+            # Operators (and the container test) read these two lines as a clean stop.
+            log.info("stopping: turns in flight go back to the queue")
+            began = loop.time()
             await self.stop()
+            log.info("mlops-agent stopped in %.1f s", loop.time() - began)
 
 
 async def _bounded(name: str, step: Awaitable[Any], timeout_s: float = 15.0) -> None:
@@ -261,17 +297,3 @@ async def _bounded(name: str, step: Awaitable[Any], timeout_s: float = 15.0) -> 
         log.error("stopping %s took longer than %.0f s; going on", name, timeout_s)
     except Exception:
         log.exception("stopping %s failed; going on", name)
-
-
-def _attachment_path(output: Any) -> str | None:
-    import json
-
-    if isinstance(output, str):
-        try:
-            output = json.loads(output)
-        except ValueError:
-            return None
-    if isinstance(output, dict):
-        value = output.get("attachment_path")
-        return value if isinstance(value, str) else None
-    return None

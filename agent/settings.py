@@ -1,20 +1,30 @@
 """The service's one typed settings object: environment, then `.env`, then defaults.
 
 A missing or invalid value fails at start with the variable's name, never in the
-middle of a turn. Skills run as their own processes and read only the variables
-the supervisor hands them (`core.skill_env`).
+middle of a turn. Every secret also reads from a file named by its `*_FILE` twin
+(`SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token`), the way container secrets
+arrive, so a secret need not sit in the environment. Skills run as their own
+processes and read only the variables the supervisor hands them (`core.skill_env`).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from core.clock import QuietHours, parse_hhmm, parse_zone
+from core.routes import Routes, RoutesError
 from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
 
 
@@ -23,6 +33,61 @@ class SettingsError(Exception):
 
 
 DEFAULT_CONFIRM_PHRASES = ("yes", "go ahead", "approve", "kör på")
+
+# Each secret setting and the variable that holds it; `<variable>_FILE` names a file instead.
+SECRET_VARIABLES = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "model_api_key": "MLOPS_MODEL_API_KEY",
+    "webhook_secret": "MLOPS_WEBHOOK_SECRET",
+}
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """Secrets from the files their `*_FILE` variables name (Compose and Docker secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every secret at once
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for field, variable in SECRET_VARIABLES.items():
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if os.environ.get(variable):
+                # Two sources for one secret: refuse rather than guess which one is current.
+                raise SettingsError(f"{variable} and {variable}_FILE are both set; set only one")
+            try:
+                # Files written by editors and `echo` end with a newline that is no part of it.
+                secret = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"{variable}_FILE: cannot read {path} ({exc.strerror}); "
+                    "give the path of a file holding the secret, readable by this user"
+                ) from None
+            # Keyed as the other sources key it (by alias where the field has one),
+            # so the order of the sources decides which one wins.
+            aliased = self.settings_cls.model_fields[field].validation_alias is not None
+            values[variable if aliased else field] = secret
+        return values
+
+
+def _matrix(name: str) -> Any:
+    """A MATRIX_* variable: Matrix's own names, without the MLOPS_ prefix."""
+    return Field(None, validation_alias=AliasChoices(f"MATRIX_{name.upper()}", f"matrix_{name}"))
+
+
+def read_secret_file(path: Path, variable: str) -> str:
+    """A secret kept in a file (a container secret): its first line, never empty."""
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{variable}: {path} is empty; it should hold the secret")
+    return value
 
 
 class Settings(BaseSettings):
@@ -52,10 +117,17 @@ class Settings(BaseSettings):
     model_down_grace_s: float = Field(120.0, ge=0)
     model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
+    # opencode's memory grows with every turn; past this it is restarted between turns
+    # (sessions persist). Sized from bench/bench_soak.py; 0 turns the limit off.
+    opencode_max_rss_mb: float = Field(1024.0, ge=0)
 
-    # Chat.
+    # Chat: which one carries the conversations (None: Slack when SLACK_BOT_TOKEN is set,
+    # else the service's own web page), and whether the web page runs beside another chat.
+    chat: Literal["slack", "matrix", "web"] | None = None
+    web: Literal["on", "off"] = "on"
     allowed_users: Annotated[frozenset[str], NoDecode] = frozenset()
     notify_channel: str | None = None
+    routes: Path | None = None  # MLOPS_ROUTES: per-customer channels and approvers (core.routes)
     slack_api_url: str | None = None
     slack_mode: Literal["socket", "http"] = "socket"
     confirm_phrases: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONFIRM_PHRASES
@@ -68,6 +140,14 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(
         None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
     )
+    # Matrix (MLOPS_CHAT=matrix): the bot's account on the team's homeserver, and the room
+    # job threads start in (a room id or an alias).
+    matrix_homeserver: str | None = _matrix("homeserver")
+    matrix_user_id: str | None = _matrix("user_id")
+    matrix_access_token: str | None = _matrix("access_token")
+    matrix_access_token_file: Path | None = _matrix("access_token_file")
+    matrix_password: str | None = _matrix("password")
+    matrix_notify_room: str | None = _matrix("notify_room")
 
     # Skills: each backend is one setting away from the real thing.
     scheduler: Literal["local", "slurm"] = "local"
@@ -87,6 +167,24 @@ class Settings(BaseSettings):
     digest_time: str | None = "07:30"  # local time, HH:MM; empty = no digest
     timezone: str | None = None  # IANA name; default the machine's zone
     quiet_hours: str | None = None  # e.g. 22:00-06:00: the agent starts no new work then
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A `*_FILE` variable outranks `.env`, as every environment variable does.
+        return (
+            init_settings,
+            env_settings,
+            SecretFiles(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @field_validator("allowed_users", mode="before")
     @classmethod
@@ -133,7 +231,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
         return value
 
-    @field_validator("model_base_url", "slack_api_url")
+    @field_validator("model_base_url", "slack_api_url", "matrix_homeserver")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -148,6 +246,68 @@ class Settings(BaseSettings):
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token)
 
+    @property
+    def chat_kind(self) -> str:
+        """The chat that carries conversations: MLOPS_CHAT, or Slack if configured, else web."""
+        return self.chat or ("slack" if self.slack_bot_token else "web")
+
+    def load_routes(self) -> Routes:
+        """The routes file, read and checked; the default route alone without one."""
+        return Routes.load(
+            self.routes, allowed_users=self.allowed_users, default_channel=self.notify_channel
+        )
+
+    @model_validator(mode="after")
+    def _routes_are_valid(self) -> Settings:
+        try:
+            self.load_routes()
+        except RoutesError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        if self.matrix_access_token is None and self.matrix_access_token_file is not None:
+            self.matrix_access_token = read_secret_file(
+                self.matrix_access_token_file, "MATRIX_ACCESS_TOKEN_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _chat_is_configured(self) -> Settings:
+        if self.chat == "slack" and not self.slack_bot_token:
+            raise ValueError("MLOPS_CHAT=slack needs SLACK_BOT_TOKEN (see README: Slack)")
+        if self.chat == "matrix":
+            needed = {
+                "MATRIX_HOMESERVER": self.matrix_homeserver,
+                "MATRIX_USER_ID": self.matrix_user_id,
+                "MATRIX_ACCESS_TOKEN (or MATRIX_ACCESS_TOKEN_FILE, or MATRIX_PASSWORD)": (
+                    self.matrix_access_token or self.matrix_password
+                ),
+                "MATRIX_NOTIFY_ROOM": self.matrix_notify_room,
+            }
+            if missing := [name for name, value in needed.items() if not value]:
+                raise ValueError(
+                    f"MLOPS_CHAT=matrix needs {', '.join(missing)} (see README: Matrix)"
+                )
+        return self
+
+    @field_validator("matrix_user_id")
+    @classmethod
+    def _matrix_id(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("@") and ":" in value):
+            raise ValueError("must be a full Matrix user id like @mlops-bot:example.org")
+        return value
+
+    @field_validator("matrix_notify_room")
+    @classmethod
+    def _matrix_room(cls, value: str | None) -> str | None:
+        # Room ids of room version 12 carry no server name (!abc…); aliases always do.
+        is_alias = value is not None and value.startswith("#") and ":" in value
+        if value is not None and not (value.startswith("!") or is_alias):
+            raise ValueError("must be a room id (!abc…) or an alias (#ops:example.org)")
+        return value
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning pydantic's error into one naming the variable."""
@@ -156,8 +316,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"{env_name(field)}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            # A check across settings has no one field: its message names the variables.
+            lines.append(f"{env_name(str(err['loc'][0]))}: {message}" if err["loc"] else message)
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
@@ -167,6 +328,8 @@ def env_name(field: str) -> str:
         "slack_app_token",
         "slack_signing_secret",
     }:
+        return field.upper()
+    if field.startswith("matrix_"):
         return field.upper()
     return "MLOPS_" + field.upper()
 

@@ -21,7 +21,7 @@ from core.skill_env import SkillEnvironment
 
 SKILLS = ("aiqu", "mlflow", "datasets", "git")
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
-NEVER_PASSED = {"MLOPS_MODEL_API_KEY"}
+NEVER_PASSED = {"MLOPS_MODEL_API_KEY", "MLOPS_MODEL_API_KEY_FILE"}
 
 
 def skill_exists(name: str) -> bool:
@@ -63,6 +63,7 @@ def skill_environment(
         agent_max_jobs=settings.agent_max_jobs,
         agent_gpu_hours=settings.agent_gpu_hours,
         agent_default_time_limit_min=settings.agent_default_time_limit_min,
+        routes_file=settings.routes.resolve() if settings.routes else None,
         quiet_hours=settings.quiet_hours,
         timezone=settings.timezone,
         extra={k: v for k, v in extra.items() if k not in NEVER_PASSED},

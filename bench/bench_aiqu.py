@@ -29,8 +29,9 @@ from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import signal_group
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits
-from mcp_servers.aiqu.jobs import AiquSkill, list_jobs
+from mcp_servers.aiqu.jobs import list_jobs
 from mcp_servers.aiqu.server import build_server
+from mcp_servers.aiqu.skill import AiquSkill
 
 
 def seed(scheduler: LocalScheduler, total: int) -> None:

@@ -10,13 +10,14 @@ temporary repo, and mlflow against the embedded MLflow server the service
 starts itself (`--no-mlflow` points it at a closed port instead).
 
 Memory is read from /proc: the supervisor and all its descendants (opencode,
-the skill servers it spawned, the MLflow server and its workers), RSS per
-process and summed, and PSS (shared pages split between the processes that
-map them, so the sum does not count a shared library six times). Measured
-idle after start (readiness plus a 5 s settle), and after `--turns` event
-turns spread over `--jobs` jobs (and after the first
-turn, which starts the skill servers), each turn calling one skill tool before it
-answers. For scale, a bare `python -c` interpreter is measured the same way.
+the skill servers it spawned, the MLflow server), RSS per process and summed,
+and PSS (shared pages split between the processes that map them, so the sum
+does not count a shared library six times). Measured idle after start
+(readiness, which now includes every skill started and a warm-up turn, plus a
+5 s settle), after the first turn, and after `--turns` event turns spread
+over `--jobs` jobs, each turn calling one skill tool before it answers. For
+scale, a bare `python -c` interpreter is measured the same way. For memory
+over thousands of turns, see `bench_soak.py`.
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ def service_env(root: Path, model: ScriptedModel, slack: FakeSlack, mlflow: bool
             "MLOPS_OPENCODE_BIN": str(OPENCODE_BIN),
             "MLOPS_LOCAL_GPUS": "2",
             "MLOPS_GIT_REPOS": make_git_repo(root),
+            # No morning digest: a digest turn at start would run beside the measured ones.
+            "MLOPS_DIGEST_TIME": "",
         }
     )
     if not mlflow:
@@ -259,7 +262,6 @@ async def run(args: argparse.Namespace) -> None:
                         await sender.send(type="epoch", job=job, epoch=i, mark=mark)
                         await slack.wait_for_post(replied(f"seen {mark}"), 60)
                         if i == 0:
-                            # opencode starts the skill servers with the first session.
                             await asyncio.sleep(2)
                             snapshots.append(("after 1 turn", snapshot(process.pid)))
                 finally:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.mlflow_server import MlflowServer  # noqa: E402
 from mcp_servers.mlflow.plots import plot_metrics  # noqa: E402
 from mcp_servers.mlflow.server import build_server  # noqa: E402
+from mcp_servers.mlflow.skill import MlflowSkill  # noqa: E402
 from mcp_servers.mlflow.summary import metric_summary  # noqa: E402
 
 
@@ -65,7 +66,8 @@ async def measure(
     raw_url = server.uri + "/api/2.0/mlflow/metrics/get-history"
     raw_params = {"run_id": run_id, "metric_key": "train_loss"}
     args = {"run": run_id, "metric": "train_loss"}
-    async with mcp.Client(build_server(client, attachments)) as c:
+    skill = MlflowSkill(client, attachments)
+    async with mcp.Client(build_server(skill)) as c:
 
         async def over_mcp() -> None:
             result = await c.call_tool("metric_summary", args)
@@ -76,12 +78,10 @@ async def measure(
             "same REST call raw (httpx + json, no protobuf)": lambda: httpx.get(
                 raw_url, params=raw_params, timeout=60
             ).json(),
-            "metric_summary(run id)": lambda: metric_summary(client, run_id, "train_loss"),
-            "metric_summary(job name)": lambda: metric_summary(client, "bench/long", "train_loss"),
+            "metric_summary(run id)": lambda: metric_summary(skill, run_id, "train_loss"),
+            "metric_summary(job name)": lambda: metric_summary(skill, "bench/long", "train_loss"),
             "metric_summary over in-process MCP": over_mcp,
-            "plot_metrics (PNG)": lambda: plot_metrics(
-                client, attachments, [run_id], ["train_loss"]
-            ),
+            "plot_metrics (PNG)": lambda: plot_metrics(skill, [run_id], ["train_loss"]),
         }
         times: dict[str, list[float]] = {label: [] for label in contenders}
         for round_ in range(runs + 1):  # round 0 warms connection pools and caches
@@ -114,7 +114,7 @@ def main() -> None:
             run_id = log_run(client, args.points)
             print(f"logged {args.points} points in {time.perf_counter() - began:.2f} s")
             times = asyncio.run(measure(server, client, run_id, Path(tmp) / "att", args.runs))
-            summary = metric_summary(client, run_id, "train_loss")
+            summary = metric_summary(MlflowSkill(client, Path(tmp) / "att"), run_id, "train_loss")
 
     print(f"\nmedian of {args.runs} rounds, {args.points} points:")
     baseline = statistics.median(times[BASELINE])

@@ -11,11 +11,14 @@ from the ledger, never from what the model says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from core.ledger import Confirmation, GateRefused, Ledger, LedgerError, Proposal
+from core.routes import Route, Routes, RoutesError
 from core.skill_env import SkillEnvironment
+from core.sweeps import base_jobs
 
 # How a refusal names a kind of proposal to the model.
 KIND_WORDS = {"git_change": "git change", "aiqu_cancel": "job cancel"}
@@ -28,9 +31,19 @@ class Approval:
 
 
 class GatedProposals:
-    def __init__(self, ledger: Ledger, approvers: frozenset[str]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        approvers: frozenset[str],
+        routes: Routes | None = None,
+        sweep_base_job: Callable[[str], str | None] = lambda _: None,
+    ) -> None:
+        """`approvers` may approve anything unless `routes` are given: then only the
+        approvers of the route a proposal's conversation belongs to may approve it."""
         self.ledger = ledger
         self.approvers = approvers
+        self.routes = routes
+        self.sweep_base_job = sweep_base_job
 
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> GatedProposals:
@@ -44,7 +57,31 @@ class GatedProposals:
             )
         except ValueError as exc:
             raise LedgerError(str(exc)) from None
-        return cls(ledger, env.allowed_users)
+        if env.routes_file is None:
+            return cls(ledger, env.allowed_users)
+        try:
+            routes = Routes.load(
+                env.routes_file, allowed_users=env.allowed_users, default_channel=None
+            )
+        except RoutesError as exc:
+            raise LedgerError(str(exc)) from None
+        return cls(ledger, env.allowed_users, routes, lambda s: base_jobs(env.state).get(s))
+
+    def route_of(self, conversation: str) -> Route | None:
+        """The conversation's route; None when the site has no routes file."""
+        if self.routes is None:
+            return None
+        return self.routes.for_conversation(conversation, self.sweep_base_job)
+
+    def route_of_turn(self, turn_id: str) -> Route | None:
+        turn = self.ledger.turn(turn_id)
+        return self.route_of(turn.conversation) if turn is not None else None
+
+    def approvers_of(self, proposal_id: str) -> frozenset[str]:
+        """Who may approve this proposal: its conversation's route's approvers."""
+        proposal = self.ledger.proposal(proposal_id)
+        route = self.route_of(proposal.conversation) if proposal is not None else None
+        return route.approvers if route is not None else self.approvers
 
     def require_turn(self, turn_id: str) -> None:
         """Refuse a forged or stale turn id before any work is done for it."""
@@ -60,7 +97,7 @@ class GatedProposals:
         """The approval that lets `turn_id` act on `proposal_id` now, or GateRefused.
 
         Read-only: `spend` checks again and consumes it right before acting."""
-        confirmation = self.ledger.gate(proposal_id, turn_id, self.approvers)
+        confirmation = self.ledger.gate(proposal_id, turn_id, self.approvers_of(proposal_id))
         proposal = self.ledger.proposal(proposal_id)
         if proposal is None or proposal.kind != kind:
             found = KIND_WORDS.get(proposal.kind, proposal.kind) if proposal else "unknown"
@@ -71,7 +108,7 @@ class GatedProposals:
 
     def spend(self, proposal_id: str, turn_id: str) -> Confirmation:
         """Check the gate again and consume the approval: one approval, one action."""
-        return self.ledger.mark_used(proposal_id, turn_id, self.approvers)
+        return self.ledger.mark_used(proposal_id, turn_id, self.approvers_of(proposal_id))
 
     def close(self, proposal_id: str, status: str, outcome: str) -> Proposal:
         """`applied` (outcome: what was done) or `expired` (outcome: why not)."""

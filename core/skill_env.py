@@ -10,11 +10,13 @@ gets the same defaults the service would give it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+DEFAULT_STATE_DIR = Path("state")
 LEDGER_FILE = "ledger.sqlite"
 LEDGER_KEY_FILE = "ledger.key"
 DEFAULT_PROPOSAL_TTL_S = 24 * 3600.0
@@ -31,7 +33,7 @@ def split_users(raw: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class SkillEnvironment:
-    state_dir: Path = Path("state")
+    state_dir: Path | None = None  # None: not given; `state` is then ./state
     scheduler: str = "local"
     local_gpus: int | None = None  # None: what `nvidia-smi -L` lists
     datasets_root: Path | None = None  # None: <state_dir>/datasets
@@ -47,25 +49,31 @@ class SkillEnvironment:
     agent_max_jobs: int = 2
     agent_gpu_hours: float = 8.0
     agent_default_time_limit_min: int = 60
+    routes_file: Path | None = None  # MLOPS_ROUTES: per-route channels and approvers
     quiet_hours: str | None = None  # e.g. 22:00-06:00
     timezone: str | None = None  # IANA name; None: the machine's zone
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
+    def state(self) -> Path:
+        """Where the skills keep their state: `MLOPS_STATE_DIR`, else ./state."""
+        return self.state_dir or DEFAULT_STATE_DIR
+
+    @property
     def ledger_path(self) -> Path:
-        return self.state_dir / LEDGER_FILE
+        return self.state / LEDGER_FILE
 
     @property
     def key_file(self) -> Path:
-        return self.ledger_key_file or self.state_dir / LEDGER_KEY_FILE
+        return self.ledger_key_file or self.state / LEDGER_KEY_FILE
 
     @property
     def datasets(self) -> Path:
-        return self.datasets_root or self.state_dir / "datasets"
+        return self.datasets_root or self.state / "datasets"
 
     @property
     def attachments(self) -> Path:
-        return self.attachments_dir or self.state_dir / "attachments"
+        return self.attachments_dir or self.state / "attachments"
 
     def to_env(self) -> dict[str, str]:
         """The variables a skill process gets (unset fields are left out)."""
@@ -107,19 +115,23 @@ def _count(raw: str) -> int:
     return value
 
 
-def _amount(raw: str) -> float:
+def _number(raw: str) -> float:
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
-        value = -1.0
+        return math.nan
+
+
+def _amount(raw: str) -> float:
+    value = _number(raw)
     if not value >= 0:
         raise ValueError("must be a number >= 0, e.g. 8")
     return value
 
 
 def _positive(raw: str) -> float:
-    value = _amount(raw)
-    if value == 0:
+    value = _number(raw)
+    if not value > 0:
         raise ValueError("must be a number of seconds > 0, e.g. 86400")
     return value
 
@@ -152,6 +164,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "agent_max_jobs": ("MLOPS_AGENT_MAX_JOBS", _count),
     "agent_gpu_hours": ("MLOPS_AGENT_GPU_HOURS", _amount),
     "agent_default_time_limit_min": ("MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN", _minutes),
+    "routes_file": ("MLOPS_ROUTES", Path),
     "quiet_hours": ("MLOPS_QUIET_HOURS", _text),
     "timezone": ("MLOPS_TIMEZONE", _text),
 }

@@ -67,3 +67,8 @@ def read_sweeps(state_dir: Path) -> list[SweepRecord]:
         return all_sweeps(conn) if has_table else []
     finally:
         conn.close()
+
+
+def base_jobs(state_dir: Path) -> dict[str, str]:
+    """Each sweep's base job name, by sweep id: a sweep's route is its base job's."""
+    return {r.id: str(r.spec.get("base_job_name") or "") for r in read_sweeps(state_dir)}

@@ -14,6 +14,11 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import Tool
+from pydantic import WithJsonSchema
+
+# For an int parameter whose bounds are checked on every call but left out of the
+# schema: the refusal names them, and the model does not read them on every turn.
+INTEGER = WithJsonSchema({"type": "integer"})
 
 # Keys whose values are maps of *names* to schemas: a property may be called "title".
 _NAMED_SCHEMAS = ("properties", "$defs", "definitions", "patternProperties")

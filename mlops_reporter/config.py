@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
-from mlops_reporter.environment import script_name
+from mlops_reporter.environment import os_user, script_name
 
 log = logging.getLogger("mlops_reporter")
 
@@ -34,6 +34,7 @@ class ReporterConfig:
     attempt: int | None
     labels: dict[str, Any]
     spool_dir: Path
+    owner: str | None = None  # whose job this is, for the chat mention
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -49,6 +50,7 @@ def load_config(
     labels: Mapping[str, Any] | None,
     spool_dir: str | Path | None,
     environ: Mapping[str, str] | None = None,
+    owner: str | None = None,
 ) -> ReporterConfig:
     env = os.environ if environ is None else environ
     problems: list[str] = []
@@ -68,8 +70,21 @@ def load_config(
         attempt=attempt,
         labels=dict(labels),
         spool_dir=spool,
+        owner=owner or job_owner(env, labels),
         problems=tuple(problems),
     )
+
+
+def job_owner(environ: Mapping[str, str], labels: Mapping[str, Any]) -> str | None:
+    """`MLOPS_OWNER`, else the scheduler's `submitted_by` label (jobs the agent's scheduler
+    starts get their labels as `MLOPS_LABELS`), else the OS user running the script."""
+    owner = environ.get("MLOPS_OWNER", "").strip()
+    if owner:
+        return owner
+    submitted_by = labels.get("submitted_by")
+    if isinstance(submitted_by, str) and submitted_by.strip():
+        return submitted_by.strip()
+    return os_user(environ)
 
 
 def _endpoint(url: str | None, problems: list[str]) -> str | None:

@@ -6,6 +6,7 @@ tested without touching the real process; none of them imports a heavy library.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Mapping
@@ -72,3 +73,18 @@ def script_name() -> str:
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
     stem = Path(argv0).stem
     return stem if stem and stem not in ("-c", "-m") else "python"
+
+
+def os_user(environ: Mapping[str, str]) -> str | None:
+    """The login name, as `getpass.getuser()` finds it (LOGNAME, USER, LNAME, USERNAME,
+    then the password database), or None in a container whose uid has no name."""
+    for key in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        name = environ.get(key, "").strip()
+        if name:
+            return name
+    try:
+        import pwd  # Unix only
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return None

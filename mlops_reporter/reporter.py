@@ -6,6 +6,9 @@
             ...
             reporter.epoch(epoch, total=10, metrics={"loss": loss})
 
+Every event carries `owner`, whose job it is: the `owner=` argument, else `MLOPS_OWNER`,
+else the scheduler's `submitted_by` label, else the OS user.
+
 Only rank 0 reports (by `RANK`, else `LOCAL_RANK`), except `crashed`, which every rank
 reports. Without a URL or secret the reporter does nothing and says so once on stderr.
 """
@@ -46,6 +49,7 @@ class Reporter:
         *,
         attempt: int | None = None,
         labels: Mapping[str, Any] | None = None,
+        owner: str | None = None,
         spool_dir: str | Path | None = None,
         queue_size: int = 1000,
         timeout_s: float = 5.0,
@@ -54,7 +58,9 @@ class Reporter:
         flush_timeout_s: float = 2.0,
         crash_flush_timeout_s: float = 10.0,
     ) -> None:
-        self.config: ReporterConfig = load_config(job, url, secret, attempt, labels, spool_dir)
+        self.config: ReporterConfig = load_config(
+            job, url, secret, attempt, labels, spool_dir, owner=owner
+        )
         self.rank = process_rank(os.environ)
         self._flush_timeout_s = flush_timeout_s
         self._crash_flush_timeout_s = crash_flush_timeout_s
@@ -221,6 +227,7 @@ class Reporter:
             "gpus": gpu_count(os.environ, sys.modules),
             "rank": self.rank,
             "labels": self.config.labels,
+            "owner": self.config.owner,
         }
 
 

@@ -29,7 +29,7 @@ def state_dir(tmp_path: Path) -> Path:
 def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read a developer's .env or exported MLOPS_* variables."""
     for key in list(os.environ):
-        if key.startswith(("MLOPS_", "SLACK_")):
+        if key.startswith(("MLOPS_", "SLACK_", "MATRIX_")):
             monkeypatch.delenv(key)
 
 

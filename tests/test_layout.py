@@ -2,7 +2,8 @@
 
 `core/` imports neither side; `mcp_servers/` never imports `agent`; `agent/`
 reaches a skill only as a process, except `doctor`'s way in through each
-skill's declared `mcp_servers.<name>.health` entry point. No exceptions list.
+skill's declared `mcp_servers.<name>.health` entry point. A skill reads its
+environment once, in its `__main__`, through `core.skill_env`. No exceptions list.
 """
 
 from __future__ import annotations
@@ -68,3 +69,50 @@ def test_the_check_sees_relative_and_from_imports() -> None:
     names = [name for _, name in imported(sample)]
     assert "mcp_servers.aiqu.skill.health" in names  # `from .skill import health`
     assert "core.skill_env.SkillEnvironment" in names
+
+
+ENVIRONMENT = {"environ", "environb", "getenv"}
+
+
+def environment_reads(path: Path) -> Iterator[int]:
+    """Lines that read the process environment: `os.environ`, `os.getenv`, `from os import
+    environ`/`getenv`."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            names = {node.attr} if node.value.id == "os" else set()
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            names = {alias.name for alias in node.names}
+        else:
+            continue
+        if names & ENVIRONMENT:
+            yield node.lineno
+
+
+def test_skills_read_their_environment_only_in_their_entry_point() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in modules("mcp_servers")
+        if path.name != "__main__.py"
+        for line in environment_reads(path)
+    ]
+    assert found == []
+
+
+def test_the_environment_check_sees_a_read() -> None:
+    entry = ROOT / "mcp_servers" / "aiqu" / "__main__.py"
+    assert list(environment_reads(entry))  # `SkillEnvironment.from_env(os.environ)`
+
+
+@pytest.mark.parametrize(
+    "server",
+    sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "mcp_servers").glob("*/server.py")),
+)
+def test_a_server_module_only_registers(server: str) -> None:
+    """A tool is declared once, in its tool module: a server module wraps nothing in a
+    lambda and writes no function of its own but `build_server` (so no parameter list)."""
+    tree = ast.parse((ROOT / server).read_text())
+    lambdas = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    functions = [
+        n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    assert (lambdas, functions) == ([], ["build_server"])

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from agent.chat.card import Card
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,17 @@ class ChatBridge(Protocol):
         text: str,
         *,
         thread_ts: str | None = None,
-        blocks: list[dict[str, Any]] | None = None,
+        card: Card | None = None,
     ) -> str:
-        """Post a message (model Markdown is converted and split by the bridge); returns its ts."""
+        """Post Markdown (converted and split by the bridge), or a proposal card with `text`
+        as its fallback; returns the message's id (its ts)."""
 
-    async def update(
-        self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
-    ) -> None: ...
+    async def update(self, channel: str, ts: str, text: str, *, card: Card | None = None) -> None:
+        """Replace a message, e.g. a card showing its outcome."""
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None
     ) -> None: ...
+
+    def mention(self, user: str) -> str:
+        """How this chat writes a mention of `user` in a message."""

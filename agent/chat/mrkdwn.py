@@ -4,7 +4,7 @@ Conversion is `markdown-to-mrkdwn`'s; around it we only do what it leaves out:
 inline code is kept verbatim (the library rewrites `**` inside backticks), code
 fences lose their language tag (Slack would print it as a first code line), and
 `&`, `<`, `>` are escaped as Slack asks, except in Slack's own `<…>` tokens
-(mentions, links) and a leading `>` (a quote).
+(mentions, channels, links; never a `<!…>` broadcast) and a leading `>` (a quote).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ MAX_CHARS = 3500
 _FENCE = "```"
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _FENCE_LANG = re.compile(r"^```[\w+#.-]+[ \t]*$", re.MULTILINE)
-_SLACK_TOKEN = re.compile(r"<(?:[@#!]|https?:|mailto:)[^<>\s|]*(?:\|[^<>\n]*)?>")
+# Kept as Slack reads them: mentions, channels, links. Special `<!…>` tokens (broadcasts)
+# are not: `agent.chat.safety` turns them into text first, and any left are escaped.
+_SLACK_TOKEN = re.compile(r"<(?:[@#]|https?:|mailto:)[^<>\s|]*(?:\|[^<>\n]*)?>")
 _ENTITY = re.compile(r"&(?:amp|lt|gt);")
 _PLACEHOLDER = "\x00{}\x00"
 

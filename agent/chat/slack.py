@@ -21,13 +21,20 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from agent.chat.base import ButtonClick, ClickHandler, IncomingMessage, MessageHandler
+from agent.chat.card import Card
 from agent.chat.mrkdwn import MAX_CHARS, split_message, to_mrkdwn
+from agent.chat.slack_blocks import card_blocks
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,11 @@ log = logging.getLogger(__name__)
 _PERSON_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
 _SEEN_LIMIT = 10_000
 _DRAIN_S = 5.0
+# A channel takes about one post per second; a burst (a storm of events, the digest)
+# is answered with HTTP 429 and Retry-After. Waiting as told and sending again is
+# what Slack asks for: failing instead would put the turn back and pay the model twice.
+RATE_LIMIT_RETRIES = 5
+CONNECTION_RETRIES = 3
 
 
 class SlackBridgeError(Exception):
@@ -111,7 +123,9 @@ class SlackBridge:
         self._app_token = app_token or ""
         self._signing_secret = signing_secret or ""
         base_url = api_url.rstrip("/") + "/" if api_url else AsyncWebClient.BASE_URL
-        self._client = AsyncWebClient(token=bot_token, base_url=base_url)
+        self._client = AsyncWebClient(
+            token=bot_token, base_url=base_url, retry_handlers=retry_handlers()
+        )
         self._bot_user_id: str | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._http: AsyncSlackRequestHandler | None = None
@@ -205,15 +219,16 @@ class SlackBridge:
         text: str,
         *,
         thread_ts: str | None = None,
-        blocks: list[dict[str, Any]] | None = None,
+        card: Card | None = None,
     ) -> str:
         """Post Markdown as mrkdwn, split into several messages if long; returns the first ts.
 
-        With `blocks`, Slack shows the blocks and uses the text only as the
-        notification fallback, so it is one message with the text cut short.
+        A card is one message: Slack shows its blocks and uses the text only as the
+        notification fallback, cut short.
         """
         mrkdwn = to_mrkdwn(text)
-        chunks = [_shorten(mrkdwn)] if blocks is not None else split_message(mrkdwn)
+        chunks = [_shorten(mrkdwn)] if card is not None else split_message(mrkdwn)
+        blocks = card_blocks(card) if card is not None else None
         first_ts: str | None = None
         for chunk in chunks:
             sent = await self._call(
@@ -229,15 +244,19 @@ class SlackBridge:
         assert first_ts is not None
         return first_ts
 
-    async def update(
-        self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
-    ) -> None:
+    async def update(self, channel: str, ts: str, text: str, *, card: Card | None = None) -> None:
         await self._call(
             "chat.update",
             self._client.chat_update(
-                channel=channel, ts=ts, text=_shorten(to_mrkdwn(text)), blocks=blocks
+                channel=channel,
+                ts=ts,
+                text=_shorten(to_mrkdwn(text)),
+                blocks=card_blocks(card) if card is not None else None,
             ),
         )
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None
@@ -275,6 +294,14 @@ class SlackBridge:
         task = asyncio.get_running_loop().create_task(_logged(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """slack_sdk's own retries: Retry-After on 429, and a dropped or reset connection."""
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+    ]
 
 
 async def _ack_only(ack: AsyncAck) -> None:

@@ -90,6 +90,17 @@ class OpencodeClient:
             return False
         return bool(body and body.get("healthy"))
 
+    async def mcp_status(self, timeout: float = 10.0) -> dict[str, dict[str, Any]]:
+        """`{name: {"status": "connected" | "failed" | "disabled" | …, "error"?}}` per MCP server.
+
+        The first call in a fresh opencode starts every configured server and waits for
+        them: give it the servers' start timeout."""
+        return dict(await self._request("GET", "/mcp", timeout=timeout) or {})
+
+    async def mcp_connect(self, name: str, timeout: float = 60.0) -> bool:
+        """(Re)start the MCP server `name`: a running one is replaced by a new process."""
+        return bool(await self._request("POST", f"/mcp/{name}/connect", timeout=timeout))
+
     async def create_session(self, title: str) -> str:
         # Without a title opencode spends an extra model call inventing one.
         if not title.strip():
@@ -105,6 +116,9 @@ class OpencodeClient:
                 return False
             raise
         return True
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._request("DELETE", f"/session/{session_id}", timeout=10.0)
 
     async def abort(self, session_id: str) -> None:
         await self._request("POST", f"/session/{session_id}/abort", timeout=10.0)

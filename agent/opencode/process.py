@@ -22,7 +22,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from agent.children import die_with_parent
+from agent.children import die_with_parent, forget_child, record_child
 from agent.opencode.errors import OpencodeStartError
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ class OpencodeProcess:
         startup_timeout_s: float = 30.0,
     ) -> None:
         self.binary = binary
-        self.root = state_dir.resolve() / "opencode"
+        self.state_dir = state_dir.resolve()
+        self.root = self.state_dir / "opencode"
         self.workdir = self.root / "work"
         self.config = config
         self.startup_timeout_s = startup_timeout_s
@@ -133,6 +134,7 @@ class OpencodeProcess:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
+        record_child(self.state_dir, "opencode", self._proc.pid)
         assert self._proc.stdout is not None and self._proc.stderr is not None
         try:
             self.url = await asyncio.wait_for(
@@ -192,6 +194,7 @@ class OpencodeProcess:
         self._signal_group(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
             await proc.wait()
+        forget_child(self.state_dir, "opencode")
         for task in self._drains:
             task.cancel()
         await asyncio.gather(*self._drains, return_exceptions=True)

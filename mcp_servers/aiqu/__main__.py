@@ -6,29 +6,28 @@ import logging
 import os
 import sys
 
-from .backends.base import SchedulerError
-from .ownership import CancelGate
-from .server import build_server
-from .skill import close_skill, make_skill
+from core.lifetime import follow_parent
+from core.skill_env import SkillEnvironment
+from mcp_servers.aiqu.backends.base import SchedulerError
+from mcp_servers.aiqu.server import build_server
+from mcp_servers.aiqu.skill import AiquSkill
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="aiqu %(levelname)s %(message)s"
     )
     try:
-        skill = make_skill(os.environ)
-        cancel_gate = CancelGate.from_env(os.environ)
-    except (SchedulerError, ValueError) as exc:
+        skill = AiquSkill.from_env(SkillEnvironment.from_env(os.environ))
+    except (SchedulerError, ValueError) as exc:  # ValueError: SkillEnvironmentError, quiet hours
         print(f"aiqu: {exc}", file=sys.stderr)
         return 2
-    start = getattr(skill.scheduler, "start", None)
-    if callable(start):
-        start()  # the local backend's dispatcher: pending jobs start when GPUs free up
     try:
-        build_server(skill, cancel_gate).run("stdio")
+        skill.start()
+        build_server(skill).run("stdio")
     finally:
-        close_skill(skill)
+        skill.close()
     return 0
 
 

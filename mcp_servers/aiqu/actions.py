@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Annotated
 
 from pydantic import Field
 
 from .backends.base import Job, SchedulerError
 from .errors import InvalidRequest, NeedsHuman
-from .jobs import AiquSkill, resolve_job
+from .jobs import resolve_job
 from .models import ActionResult, JobDetail
 from .ownership import (
     AGENT,
+    CANCEL_KIND,
     SUBMITTED_BY,
-    CancelGate,
+    cancel_proposal,
     check_cancel_allowed,
     check_requeue_allowed,
     is_agent_owned,
 )
+from .params import Gpus, JobRef, Minutes, ParamValue
+from .skill import AiquSkill
 
 # An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
 PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -33,18 +37,19 @@ MAX_PARAMS = 32
 MAX_LABELS = 16
 MAX_VALUE_CHARS = 256
 
-ParamValue = str | int | float
-
 
 def submit_job(
     skill: AiquSkill,
-    from_job: str,
-    name: str | None = None,
-    params: dict[str, ParamValue] | None = None,
-    gpus: int | None = None,
-    time_limit_min: int | None = None,
+    from_job: Annotated[str, Field(description="job id or name to clone")],
+    name: Annotated[str | None, Field(description="default: from_job's (next attempt)")] = None,
+    params: Annotated[
+        dict[str, ParamValue] | None, Field(description='as --key=value, e.g. {"lr": 0.01}')
+    ] = None,
+    gpus: Gpus | None = None,
+    time_limit_min: Minutes | None = None,
     labels: dict[str, str] | None = None,
 ) -> ActionResult:
+    """Start a clone of a job, within the agent's budget."""
     source = resolve_job(skill.scheduler, from_job)
     if source.spec is None:
         raise InvalidRequest(f"job {source.id} has no stored spec to clone; pick another job")
@@ -72,7 +77,8 @@ def submit_job(
     return _result(skill, f"submitted job {job.id} ({job.name}, attempt {job.attempt})", job)
 
 
-def requeue_job(skill: AiquSkill, job: str) -> ActionResult:
+def requeue_job(skill: AiquSkill, job: JobRef) -> ActionResult:
+    """Rerun an ended job (yours, or anyone's failed or cancelled), within the budget."""
     found = resolve_job(skill.scheduler, job)
     if found.state.active:
         raise InvalidRequest(
@@ -99,16 +105,17 @@ class CancelResult(ActionResult):
 
 def cancel_job(
     skill: AiquSkill,
-    job: str,
-    turn_id: str | None = None,
-    proposal_id: str | None = None,
-    gate: CancelGate | None = None,
+    job: JobRef,
+    turn_id: Annotated[str | None, Field(description="this turn's; for others' jobs")] = None,
+    proposal_id: Annotated[str | None, Field(description="once approved")] = None,
 ) -> CancelResult:
-    """Stop the agent's own job at once; someone else's only through the write gate:
-    without `proposal_id` it files a proposal, with it the approved cancel runs."""
+    """Stop a job; someone else's only by a proposal a person approves."""
+    # The agent's own job stops at once. Someone else's goes through the write gate:
+    # without proposal_id this files a proposal; with it, the approved cancel runs.
     if proposal_id is not None:
-        return _apply_cancel(skill, job, turn_id, proposal_id, gate)
+        return _apply_cancel(skill, job, turn_id, proposal_id)
     found = resolve_job(skill.scheduler, job)
+    gate = skill.proposals
     if gate is None:
         check_cancel_allowed(found)
     _check_active(found)
@@ -121,7 +128,8 @@ def cancel_job(
             f"job {found.id} ({found.name}) was submitted by {found.submitted_by}: cancelling it"
             " needs a human's confirmation; pass this turn's turn_id to file a proposal"
         )
-    proposal = gate.propose(found, turn_id)
+    payload, summary = cancel_proposal(found)
+    proposal = gate.propose(turn_id, CANCEL_KIND, payload, summary)
     return _cancel_result(
         skill,
         f"not cancelled yet: job {found.id} ({found.name}) was submitted by"
@@ -134,8 +142,9 @@ def cancel_job(
 
 
 def _apply_cancel(
-    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str, gate: CancelGate | None
+    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str
 ) -> CancelResult:
+    gate = skill.proposals
     if gate is None:
         raise NeedsHuman(
             "no guard ledger is configured for this skill, so no cancel proposal can be"
@@ -143,7 +152,7 @@ def _apply_cancel(
         )
     if not turn_id:
         raise InvalidRequest("pass this turn's turn_id together with proposal_id")
-    payload = gate.approved(proposal_id, turn_id)
+    payload = gate.approved(proposal_id, turn_id, CANCEL_KIND).proposal.payload
     if job.strip() not in (payload["job_id"], payload["job"]):
         raise InvalidRequest(
             f"proposal {proposal_id} is for job {payload['job_id']} ({payload['job']}),"

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
+from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
 
 from .errors import BudgetExceeded
 
 WINDOW_S = 24 * 3600
-N = TypeVar("N", int, float)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_starts (
@@ -50,14 +49,8 @@ class BudgetLimits:
     default_time_limit_min: int = 60
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BudgetLimits:
-        return cls(
-            max_jobs=_number(env, "MLOPS_AGENT_MAX_JOBS", cls.max_jobs),
-            max_gpu_hours=_number(env, "MLOPS_AGENT_GPU_HOURS", cls.max_gpu_hours),
-            default_time_limit_min=_number(
-                env, "MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN", cls.default_time_limit_min
-            ),
-        )
+    def from_env(cls, env: SkillEnvironment) -> BudgetLimits:
+        return cls(env.agent_max_jobs, env.agent_gpu_hours, env.agent_default_time_limit_min)
 
 
 @dataclass(frozen=True)
@@ -150,18 +143,3 @@ class AgentBudget:
             (self._clock() - WINDOW_S,),
         ).fetchone()
         return float(total)
-
-
-def _number(env: Mapping[str, str], key: str, default: N) -> N:
-    """The variable as the default's type (int or float), >= 0; the error names the variable."""
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    kind = type(default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = kind(-1)
-    if value < 0:
-        raise ValueError(f"{key} must be a number >= 0 ({kind.__name__}), got {raw!r}")
-    return value

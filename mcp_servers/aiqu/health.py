@@ -8,5 +8,5 @@ from .skill import health
 
 
 def check(env: SkillEnvironment) -> tuple[bool, str]:
-    result = health(env.to_env())
+    result = health(env)
     return result.ok, f"{env.scheduler}: {result.detail}"

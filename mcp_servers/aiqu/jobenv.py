@@ -2,8 +2,8 @@
 
 The training-side reporter reads these: who it is (`MLOPS_JOB`,
 `MLOPS_ATTEMPT`, `MLOPS_JOB_ID`, `MLOPS_LABELS`) and where to report
-(`MLFLOW_TRACKING_URI`, `MLOPS_URL`, `MLOPS_WEBHOOK_SECRET`, passed through
-from the skill's own environment).
+(`MLFLOW_TRACKING_URI`, `MLOPS_URL`, `MLOPS_WEBHOOK_SECRET`, from the skill
+environment's tracking URI, service URL and webhook secret).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-PASS_THROUGH = ("MLFLOW_TRACKING_URI", "MLOPS_URL", "MLOPS_WEBHOOK_SECRET")
-# The service's own settings and chat tokens stay out of jobs unless passed through above.
+from core.skill_env import SkillEnvironment
+
+# The service's own settings and chat tokens stay out of jobs unless passed on below.
 PRIVATE_PREFIXES = ("MLOPS_", "SLACK_")
 
 
@@ -25,23 +26,29 @@ def identity_env(job_id: str, name: str, attempt: int, labels: Mapping[str, str]
     }
 
 
-def pass_through_env(skill_env: Mapping[str, str]) -> dict[str, str]:
-    return {key: skill_env[key] for key in PASS_THROUGH if key in skill_env}
+def reporting_env(skill_env: SkillEnvironment) -> dict[str, str]:
+    """Where a job's reporter sends its events and metrics."""
+    given = {
+        "MLFLOW_TRACKING_URI": skill_env.tracking_uri,
+        "MLOPS_URL": skill_env.service_url,
+        "MLOPS_WEBHOOK_SECRET": skill_env.webhook_secret,
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def job_env(
-    skill_env: Mapping[str, str],
+    skill_env: SkillEnvironment,
     spec_env: Mapping[str, str],
     identity: Mapping[str, str],
 ) -> dict[str, str]:
     """The full environment of a job started as a local process.
 
-    Order matters: the skill's environment (minus private settings), then the
-    pass-through variables, then the job's own `env`, then its identity, which
-    nothing may override.
+    Order matters: the skill's environment (minus private settings), then where
+    to report, then the job's own `env`, then its identity, which nothing may
+    override.
     """
-    env = {k: v for k, v in skill_env.items() if not k.startswith(PRIVATE_PREFIXES)}
-    env.update(pass_through_env(skill_env))
+    env = {k: v for k, v in skill_env.to_env().items() if not k.startswith(PRIVATE_PREFIXES)}
+    env.update(reporting_env(skill_env))
     env.update(spec_env)
     env.update(identity)
     return env

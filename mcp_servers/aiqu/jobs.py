@@ -1,39 +1,20 @@
-"""Read tools: plain functions over an injected scheduler (server.py only wires them)."""
+"""Read tools: plain functions over the injected skill (server.py only registers them)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from .backends.base import Job, JobState, Scheduler, SchedulerError
-from .budget import AgentBudget
 from .errors import InvalidRequest
-from .models import AgentUsage, JobDetail, JobList, JobRow, LogTail, QueueLoad, QueueOverview
-from .ownership import is_agent_owned
+from .models import JobDetail, JobList, JobRow, LogTail, QueueLoad, QueueOverview
+from .params import JobRef, Rows, StateFilter
+from .skill import AiquSkill
 
 STATE_FILTERS = ("active", "finished", *(s.value for s in JobState))
 MAX_LOG_CHARS = 8000
-
-
-@dataclass
-class AiquSkill:
-    scheduler: Scheduler
-    budget: AgentBudget
-
-    def agent_usage(self) -> AgentUsage:
-        usage = self.budget.usage(self.count_active_agent_jobs)
-        limits = self.budget.limits
-        return AgentUsage(
-            active_jobs=usage.active_jobs,
-            max_jobs=limits.max_jobs,
-            gpu_hours_24h=round(usage.gpu_hours_24h, 2),
-            max_gpu_hours_24h=limits.max_gpu_hours,
-        )
-
-    def count_active_agent_jobs(self, started_by_agent: set[str]) -> int:
-        # Labelled by the agent, or started by it (a requeue keeps the owner's label).
-        active = self.scheduler.list(include_finished=False)
-        return sum(1 for j in active if is_agent_owned(j) or j.id in started_by_agent)
 
 
 def resolve_job(scheduler: Scheduler, ref: str) -> Job:
@@ -53,11 +34,12 @@ def resolve_job(scheduler: Scheduler, ref: str) -> Job:
 
 def list_jobs(
     skill: AiquSkill,
-    state: str | None = None,
-    name: str | None = None,
-    label: str | None = None,
-    limit: int = 30,
+    state: Annotated[StateFilter | None, Field(description="active: not ended")] = None,
+    name: Annotated[str | None, Field(description="substring")] = None,
+    label: Annotated[str | None, Field(description="key=value, e.g. sweep=lr-1")] = None,
+    limit: Rows = 30,
 ) -> JobList:
+    """Jobs, newest first."""
     if state is not None and state not in STATE_FILTERS:
         raise InvalidRequest(f"unknown state {state!r}; valid: {', '.join(STATE_FILTERS)}")
     if label is not None and "=" not in label:
@@ -81,11 +63,13 @@ def list_jobs(
     return JobList(matching=len(jobs), shown=len(rows), jobs=rows)
 
 
-def get_job(skill: AiquSkill, job: str) -> JobDetail:
+def get_job(skill: AiquSkill, job: JobRef) -> JobDetail:
+    """One job in full, with exit code, labels and command."""
     return JobDetail.of(resolve_job(skill.scheduler, job))
 
 
-def tail_logs(skill: AiquSkill, job: str, lines: int = 50) -> LogTail:
+def tail_logs(skill: AiquSkill, job: JobRef, lines: Rows = 50) -> LogTail:
+    """The last lines of a job's output."""
     found = resolve_job(skill.scheduler, job)
     text = skill.scheduler.logs(found.id, lines)
     truncated = len(text) > MAX_LOG_CHARS
@@ -103,6 +87,7 @@ def tail_logs(skill: AiquSkill, job: str, lines: int = 50) -> LogTail:
 
 
 def queue_overview(skill: AiquSkill) -> QueueOverview:
+    """GPUs free and used, jobs per queue, the agent's budget use."""
     active = skill.scheduler.list(include_finished=False)
     total = skill.scheduler.gpu_total()
     running = [j for j in active if j.state in (JobState.RUNNING, JobState.STARTING)]

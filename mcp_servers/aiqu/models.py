@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field
 
 from .backends.base import Job
-
-# A --key=value parameter's value. JSON's "number" covers int and float, so the model
-# reads one short type list; validation still keeps 20 an int and 0.1 a float.
-ParamValue = Annotated[str | int | float, WithJsonSchema({"type": ["string", "number"]})]
-# For an int parameter whose bounds are checked on every call but left out of the
-# schema: the refusal names them, and the model does not read them on every turn.
-INTEGER = WithJsonSchema({"type": "integer"})
 
 
 def iso(ts: float | None) -> str | None:

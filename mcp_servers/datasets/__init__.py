@@ -1,12 +1,12 @@
 """datasets: the read-only dataset store skill (YOLO and COCO labels, versioned folders).
 
-Tool logic lives in `tools` as plain functions over a `DatasetStore`; `server`
-only wires them into MCP. Nothing in this package writes to disk.
+Tool logic lives in `tools` as plain functions over a `DatasetStore` (`skill`);
+`server` only registers them. Nothing in this package writes to disk.
 """
 
 from mcp_servers.datasets.errors import DatasetError
 from mcp_servers.datasets.server import build_server
-from mcp_servers.datasets.store import DatasetStore, root_from_env
+from mcp_servers.datasets.skill import DatasetStore
 from mcp_servers.datasets.tools import (
     check_labels,
     diff_versions,
@@ -21,6 +21,5 @@ __all__ = [
     "check_labels",
     "diff_versions",
     "list_datasets",
-    "root_from_env",
     "version_stats",
 ]

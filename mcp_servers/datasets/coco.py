@@ -1,8 +1,10 @@
 """COCO labels: `annotations/*.json` with `images`, `annotations` and `categories`.
 
-Boxes are `[x, y, width, height]` in pixels. Several JSON files (one per split)
-may share a version; image ids are only unique within one file. `file_name`
-is used as a sample key, never as a path to open.
+Boxes are `[x, y, width, height]` in pixels. An annotation with `keypoints` is a
+pose, one with a `segmentation` (polygons or RLE) a segment, any other a box.
+Several JSON files (one per split) may share a version; image ids are only
+unique within one file. `file_name` is used as a sample key, never as a path
+to open.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, TypeGuard
 
 from mcp_servers.datasets.imagesize import image_size
 from mcp_servers.datasets.paths import read_bytes
-from mcp_servers.datasets.scan import VersionScan
+from mcp_servers.datasets.scan import Shape, VersionScan
 from mcp_servers.datasets.walk import walk_files
 
 _SLACK_PX = 0.5  # exporters round to half a pixel
@@ -88,6 +90,7 @@ def _load_document(scan: VersionScan, name: str, doc: dict[str, Any]) -> None:
         x, y, w, h = (float(v) for v in bbox)
         boxes[sample].append((cls, x, y, w, h))
         scan.instances[cls] += 1
+        scan.shapes[_shape(ann)] += 1
         present[sample].add(cls)
         label = scan.label_names[sample]
         if cls not in known:
@@ -105,6 +108,15 @@ def _load_document(scan: VersionScan, name: str, doc: dict[str, Any]) -> None:
             scan.issue("empty_labels").add(scan.label_names[key])
     per_class: Counter[int] = Counter(cls for classes in present.values() for cls in classes)
     scan.images_per_class.update(per_class)
+
+
+def _shape(ann: dict[str, Any]) -> Shape:
+    """Keypoints make a pose, a polygon or RLE mask a segment; the bbox alone a box."""
+    if ann.get("keypoints"):
+        return "pose"
+    if ann.get("segmentation"):
+        return "segment"
+    return "box"
 
 
 def _records(doc: dict[str, Any], field: str) -> list[dict[str, Any]]:

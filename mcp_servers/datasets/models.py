@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from mcp_servers.datasets.issues import Issue
 
 LayoutName = Literal["yolo", "coco", "unlabelled"]
+TaskName = Literal["detect", "segment", "pose", "mixed"]
 
 
 class VersionInfo(BaseModel):
@@ -36,8 +37,8 @@ class DatasetList(BaseModel):
 class ClassCount(BaseModel):
     id: int
     name: str | None = Field(description="None when the id is not among the class names.")
-    instances: int = Field(description="Boxes of this class.")
-    images: int = Field(description="Images with at least one box of this class.")
+    instances: int = Field(description="Objects (boxes, segments or poses) of this class.")
+    images: int = Field(description="Images with at least one object of this class.")
 
 
 class SizeCount(BaseModel):
@@ -56,6 +57,14 @@ class ImageSizes(BaseModel):
     unknown: int = Field(0, description="Images whose header could not be read.")
 
 
+class LabelShapes(BaseModel):
+    boxes: int = Field(description="Detection objects: a box only (YOLO `class cx cy w h`).")
+    segments: int = Field(
+        description="Segmentation objects: a polygon (YOLO `class x1 y1 x2 y2 …`) or mask."
+    )
+    poses: int = Field(description="Pose objects: a box plus keypoints.")
+
+
 class VersionStats(BaseModel):
     dataset: str
     version: str
@@ -67,7 +76,15 @@ class VersionStats(BaseModel):
     labelled_images: int = Field(description="Images that have a label entry (file or record).")
     background_images: int = Field(description="Labelled images with no boxes at all.")
     unlabelled_images: int = Field(description="Images with no label entry.")
-    instances: int = Field(description="Boxes in all labels.")
+    task: TaskName | None = Field(
+        description="What the labels train: detect, segment or pose; mixed when objects of "
+        "more than one kind are present (Ultralytics trains one task); None without objects."
+    )
+    shapes: LabelShapes
+    kpt_shape: list[int] | None = Field(
+        None, description="data.yaml `kpt_shape` [keypoints, values each] of YOLO pose labels."
+    )
+    instances: int = Field(description="Objects in all labels (boxes, segments and poses).")
     classes: list[ClassCount]
     classes_omitted: int = Field(0, description="Classes left out (the rarest) to stay short.")
     image_sizes: ImageSizes
@@ -110,6 +127,7 @@ class LabelCheck(BaseModel):
     class_names_source: str | None = Field(
         description="Where class names came from; None means class ids were not checked."
     )
+    task: TaskName | None = Field(description="detect, segment, pose or mixed; see stats.")
     images: int
     label_entries: int
     problems: int = Field(description="Sum of all counts below.")
@@ -117,11 +135,16 @@ class LabelCheck(BaseModel):
     labels_without_images: Issue
     empty_labels: Issue = Field(description="Label entries with no boxes (background or lost).")
     malformed_lines: Issue = Field(
-        description="Label lines or COCO records that are not a valid box."
+        description="Label lines or COCO records that are no box, segment or pose (a pose "
+        "line needs data.yaml `kpt_shape` to be recognised)."
     )
     unknown_class_ids: Issue = Field(description="Boxes whose class id has no class name.")
-    boxes_outside_image: Issue = Field(description="Boxes reaching past the image border.")
-    degenerate_boxes: Issue = Field(description="Boxes of zero or negative width or height.")
+    boxes_outside_image: Issue = Field(
+        description="Boxes, segment points or labelled keypoints past the image border."
+    )
+    degenerate_boxes: Issue = Field(
+        description="Boxes or segments of zero or negative width or height."
+    )
     duplicate_images: Issue = Field(description="Same image name with two extensions.")
     symlinks_outside_root: Issue = Field(
         description="Symlinks leading outside the store: refused, not read."

@@ -3,6 +3,9 @@
 A sample is an image, named by its path under `images/` without the
 extension (`train/000123`), so YOLO label files and COCO `file_name`s meet on
 the same key and two versions can be compared sample by sample.
+
+Each labelled object has a shape: a box (detection), a segment (a polygon or
+mask: segmentation) or a box with keypoints (pose). The shapes a version holds say its task.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from mcp_servers.datasets.issues import IssueLog
 from mcp_servers.datasets.walk import walk_files
 
 Layout = Literal["yolo", "coco", "unlabelled"]
+Shape = Literal["box", "segment", "pose"]
+Task = Literal["detect", "segment", "pose", "mixed"]
+
+TASK_OF_SHAPE: dict[Shape, Task] = {"box": "detect", "segment": "segment", "pose": "pose"}
 
 ISSUE_NAMES = (
     "images_without_labels",
@@ -46,6 +53,9 @@ class VersionScan:
     # sizes the labels themselves declare (COCO width/height), keyed by sample
     declared_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     instances: Counter[int] = field(default_factory=Counter)
+    shapes: Counter[Shape] = field(default_factory=Counter)  # labelled objects by shape
+    # YOLO pose: (keypoints per object, values per keypoint: 2 = x y, 3 = x y visibility)
+    kpt_shape: tuple[int, int] | None = None
     images_per_class: Counter[int] = field(default_factory=Counter)
     background: int = 0  # samples whose label entry holds no boxes
     issues: dict[str, IssueLog] = field(
@@ -54,6 +64,14 @@ class VersionScan:
 
     def issue(self, name: str) -> IssueLog:
         return self.issues[name]
+
+    @property
+    def task(self) -> Task | None:
+        """The one task the labels serve, "mixed" for several, None without any object."""
+        tasks = {TASK_OF_SHAPE[shape] for shape, count in self.shapes.items() if count}
+        if len(tasks) > 1:
+            return "mixed"
+        return tasks.pop() if tasks else None
 
 
 def scan_images(scan: VersionScan, version_dir: str, real_root: str) -> None:

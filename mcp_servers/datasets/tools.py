@@ -1,11 +1,17 @@
-"""The skill's tools as plain functions over a DatasetStore (the MCP layer only wires them)."""
+"""The skill's tools: plain functions over the injected `DatasetStore`.
+
+Each one's docstring and parameter types are what the model reads (`server.py`
+only registers them); a parameter is described only where its name and type
+leave the model guessing.
+"""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from mcp_servers.datasets.errors import DatasetError
 from mcp_servers.datasets.imagesize import image_size
@@ -17,6 +23,7 @@ from mcp_servers.datasets.models import (
     DatasetList,
     ImageSizes,
     LabelCheck,
+    LabelShapes,
     Samples,
     SizeCount,
     VersionDiff,
@@ -24,14 +31,19 @@ from mcp_servers.datasets.models import (
     VersionStats,
 )
 from mcp_servers.datasets.scan import ISSUE_NAMES, VersionScan, count_images
-from mcp_servers.datasets.store import DatasetStore, created_time
+from mcp_servers.datasets.skill import DatasetStore, created_time
 
 MAX_CLASSES_SHOWN = 50
 MOST_COMMON_SIZES = 8
 MAX_EXAMPLES = 20
 
+Dataset = Annotated[str, Field(description="a name from list_datasets")]
+Version = Annotated[str, Field(description="e.g. v3")]
+Examples = Annotated[int, Field(description="per problem", ge=0, le=MAX_EXAMPLES)]
+
 
 def list_datasets(store: DatasetStore) -> DatasetList:
+    """Every dataset and its versions."""
     real_root = store.real_root()
     datasets = []
     for name in store.dataset_names():
@@ -56,7 +68,8 @@ def list_datasets(store: DatasetStore) -> DatasetList:
     return DatasetList(root=store.root, datasets=datasets)
 
 
-def version_stats(store: DatasetStore, dataset: str, version: str) -> VersionStats:
+def version_stats(store: DatasetStore, dataset: Dataset, version: Version) -> VersionStats:
+    """One version's images, boxes and images per class, image sizes."""
     scan = store.scan(dataset, version)
     labelled = len(scan.images.keys() & scan.labels.keys())
     classes = [
@@ -81,6 +94,11 @@ def version_stats(store: DatasetStore, dataset: str, version: str) -> VersionSta
         labelled_images=labelled,
         background_images=scan.background,
         unlabelled_images=len(scan.images) - labelled,
+        task=scan.task,
+        shapes=LabelShapes(
+            boxes=scan.shapes["box"], segments=scan.shapes["segment"], poses=scan.shapes["pose"]
+        ),
+        kpt_shape=list(scan.kpt_shape) if scan.kpt_shape else None,
         instances=sum(scan.instances.values()),
         classes=shown,
         classes_omitted=len(classes) - len(shown),
@@ -89,8 +107,9 @@ def version_stats(store: DatasetStore, dataset: str, version: str) -> VersionSta
 
 
 def diff_versions(
-    store: DatasetStore, dataset: str, old_version: str, new_version: str
+    store: DatasetStore, dataset: Dataset, old_version: str, new_version: str
 ) -> VersionDiff:
+    """Images added, removed, relabelled and boxes per class between two versions."""
     if old_version == new_version:
         raise DatasetError(f"old_version and new_version are both {old_version!r}; name two")
     old = store.scan(dataset, old_version)
@@ -117,8 +136,10 @@ def diff_versions(
 
 
 def check_labels(
-    store: DatasetStore, dataset: str, version: str, max_examples: int = 5
+    store: DatasetStore, dataset: Dataset, version: Version, max_examples: Examples = 5
 ) -> LabelCheck:
+    """Count label problems in a version (missing, malformed, unknown class, bad box,
+    duplicate...), with example files."""
     if not 0 <= max_examples <= MAX_EXAMPLES:
         raise DatasetError(f"max_examples must be between 0 and {MAX_EXAMPLES}, got {max_examples}")
     scan = store.scan(dataset, version)
@@ -128,23 +149,12 @@ def check_labels(
         version=version,
         layout=scan.layout,
         class_names_source=scan.class_names_source,
+        task=scan.task,
         images=len(scan.images),
         label_entries=len(scan.labels),
         problems=sum(issue.count for issue in issues.values()),
         **issues,
     )
-
-
-def health(root: str | os.PathLike[str]) -> tuple[bool, str]:
-    """For `mlops-agent doctor`: is the root there and readable, and how many datasets."""
-    store = DatasetStore(root)
-    try:
-        names = store.dataset_names()
-    except DatasetError as exc:
-        return False, str(exc)
-    except OSError as exc:
-        return False, f"the datasets root {store.root} cannot be read: {exc.strerror}"
-    return True, f"datasets root {store.root}: {len(names)} dataset(s)"
 
 
 def _declared_images(manifest: Mapping[str, Any]) -> int | None:

@@ -6,20 +6,24 @@ import logging
 import os
 import sys
 
-from .server import build_server
-from .skill import make_skill
+from core.ledger import LedgerError
+from core.lifetime import follow_parent
+from core.skill_env import SkillEnvironment
+from mcp_servers.git.server import build_server
+from mcp_servers.git.skill import GitSkill
 
 
 def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="git %(levelname)s %(message)s"
     )
     try:
-        skill = make_skill(os.environ)
-    except ValueError as exc:
+        skill = GitSkill.from_env(SkillEnvironment.from_env(os.environ))
+    except (ValueError, LedgerError) as exc:  # ConfigError, SkillEnvironmentError: ValueErrors
         print(f"git: {exc}", file=sys.stderr)
         return 2
-    if not skill.allowed_users:
+    if not skill.proposals.approvers:
         logging.warning("MLOPS_ALLOWED_USERS is empty: no approval will ever count")
     build_server(skill).run("stdio")
     return 0

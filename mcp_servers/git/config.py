@@ -1,26 +1,24 @@
-"""The git skill's settings, read from the environment the supervisor hands it.
+"""The git skill's own settings, as the skill environment (`core.skill_env`) carries them.
 
 MLOPS_GIT_REPOS        JSON: {"<name>": {"path": "/clone", "remote": "origin",
                        "branch": "main", "allow": ["configs/**"]}}; only these repos
-MLOPS_STATE_DIR        where the guard ledger lives (ledger.sqlite)
-MLOPS_LEDGER_KEY_FILE  the ledger key (default: $MLOPS_STATE_DIR/ledger.key)
-MLOPS_ALLOWED_USERS    comma-separated people whose approval counts
 MLOPS_GIT_AUTHOR       "Name <email>" for the agent's commits
-MLOPS_PROPOSAL_TTL_S   seconds a proposal stays open (default 24 h)
 
-Push credentials are whatever the inherited environment gives git (e.g.
-GIT_SSH_COMMAND with a deploy key): never a tool argument the model could see.
+The write gate's settings (state dir, ledger key, allowed users, proposal TTL)
+are the contract's own. Push credentials are whatever the inherited environment
+gives git (e.g. GIT_SSH_COMMAND with a deploy key): never a tool argument the
+model could see.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
 
 DEFAULT_AUTHOR = "mlops-agent <mlops-agent@localhost>"
 REPOS_EXAMPLE = (
@@ -29,10 +27,6 @@ REPOS_EXAMPLE = (
 )
 # Conservative ref and remote names: they end up on git's command line.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the variable."""
 
 
 class RepoConfig(BaseModel):
@@ -49,17 +43,6 @@ class RepoConfig(BaseModel):
         if not _NAME.match(value) or ".." in value or value.endswith((".lock", "/")):
             raise ValueError(f"{value!r} is not a plain git name (letters, digits, . _ - /)")
         return value
-
-
-@dataclass(frozen=True)
-class GitSkillSettings:
-    repos: dict[str, RepoConfig]
-    ledger_path: Path
-    key_file: Path
-    allowed_users: frozenset[str]
-    author_name: str
-    author_email: str
-    proposal_ttl_s: float
 
 
 def parse_repos(text: str) -> dict[str, RepoConfig]:
@@ -84,26 +67,3 @@ def parse_author(text: str) -> tuple[str, str]:
             f"MLOPS_GIT_AUTHOR: {text!r} is not 'Name <email>'; e.g. {DEFAULT_AUTHOR}"
         )
     return match.group(1), match.group(2)
-
-
-def settings_from_env(env: Mapping[str, str]) -> GitSkillSettings:
-    if not env.get("MLOPS_GIT_REPOS"):
-        raise ConfigError(f"MLOPS_GIT_REPOS is not set; e.g. {REPOS_EXAMPLE}")
-    if not env.get("MLOPS_STATE_DIR"):
-        raise ConfigError("MLOPS_STATE_DIR is not set: the directory holding ledger.sqlite")
-    state_dir = Path(env["MLOPS_STATE_DIR"])
-    name, email = parse_author(env.get("MLOPS_GIT_AUTHOR") or DEFAULT_AUTHOR)
-    try:
-        ttl = float(env.get("MLOPS_PROPOSAL_TTL_S") or 24 * 3600)
-    except ValueError:
-        raise ConfigError("MLOPS_PROPOSAL_TTL_S: must be a number of seconds, e.g. 86400") from None
-    users = env.get("MLOPS_ALLOWED_USERS", "")
-    return GitSkillSettings(
-        repos=parse_repos(env["MLOPS_GIT_REPOS"]),
-        ledger_path=state_dir / "ledger.sqlite",
-        key_file=Path(env.get("MLOPS_LEDGER_KEY_FILE") or state_dir / "ledger.key"),
-        allowed_users=frozenset(u.strip() for u in users.split(",") if u.strip()),
-        author_name=name,
-        author_email=email,
-        proposal_ttl_s=ttl,
-    )

@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+import git
 
 from core.skill_env import SkillEnvironment
 
-from .config import ConfigError, parse_repos
+from .config import parse_repos
+from .errors import ConfigError, GitSkillError
+from .repos import NO_PROMPT, GitRepos, stderr_of
 
 
 def check(env: SkillEnvironment) -> tuple[bool, str]:
     if not env.git_repos:
         return True, "no repos configured (MLOPS_GIT_REPOS): git tools are off"
     try:
-        repos = parse_repos(env.git_repos)
+        repos = GitRepos(parse_repos(env.git_repos))
     except ConfigError as exc:
         return False, str(exc)
     problems = []
-    for name, repo in repos.items():
-        probe = subprocess.run(
-            ["git", "-C", str(repo.path), "ls-remote", "--heads", repo.remote, repo.branch],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=dict(os.environ, GIT_TERMINAL_PROMPT="0"),
-        )
-        if probe.returncode != 0 or not probe.stdout.strip():
-            problems.append(
-                f"{name}: cannot see {repo.remote}/{repo.branch} ({probe.stderr.strip()[:120]})"
-            )
+    for name, repo in repos.configs.items():
+        try:
+            with repos.open(name) as handle:
+                heads = str(
+                    handle.git.ls_remote(
+                        "--heads", repo.remote, repo.branch, env=NO_PROMPT, kill_after_timeout=30
+                    )
+                )
+            why = "no such branch"
+        except GitSkillError as exc:
+            heads, why = "", str(exc)
+        except git.GitCommandError as exc:
+            heads, why = "", stderr_of(exc)
+        if not heads.strip():
+            problems.append(f"{name}: cannot see {repo.remote}/{repo.branch} ({why[:120]})")
     if problems:
         return False, "; ".join(problems)
-    return True, f"{len(repos)} repo(s) reachable: {', '.join(repos)}"
+    return True, f"{len(repos.configs)} repo(s) reachable: {', '.join(repos.configs)}"

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 import git
 
 from .config import RepoConfig
+from .errors import GitSkillError
 from .repos import NETWORK_TIMEOUT_S, NO_PROMPT, scratch_index, stderr_of, store_blob
-from .safety import GitSkillError
 
 DIFF_FLAGS = (
     "--no-color",

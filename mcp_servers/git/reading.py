@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import git
+from pydantic import Field
 
+from mcp_servers.compact import INTEGER
+
+from .errors import GitSkillError
 from .models import DiffResult, FileText, GrepMatch, GrepResult, LogEntry, LogResult
-from .repos import GitRepos, blob_at, stderr_of
-from .safety import GitSkillError, check_glob, check_path, check_rev
+from .params import Repo, RepoPath, Rev
+from .repos import blob_at, stderr_of
+from .safety import check_glob, check_path, check_rev
+from .skill import GitSkill
 
 MAX_FILE_CHARS = 60_000
 MAX_DIFF_CHARS = 30_000
 MAX_LINE_CHARS = 240
 
 
-def read_file(repos: GitRepos, repo: str, path: str, rev: str | None = None) -> FileText:
+def read_file(skill: GitSkill, repo: Repo, path: RepoPath, rev: Rev = None) -> FileText:
+    """Read a text file."""
+    repos = skill.repos
     path = check_path(path)
     # Closing the repo ends GitPython's persistent `git cat-file` helpers.
     with repos.open(repo) as handle:
@@ -39,7 +48,14 @@ def read_file(repos: GitRepos, repo: str, path: str, rev: str | None = None) -> 
         )
 
 
-def log(repos: GitRepos, repo: str, path: str | None = None, n: int = 10) -> LogResult:
+def log(
+    skill: GitSkill,
+    repo: Repo,
+    path: str | None = None,
+    n: Annotated[int, Field(ge=1, le=50), INTEGER] = 10,
+) -> LogResult:
+    """Recent commits, newest first."""
+    repos = skill.repos
     paths = check_path(path) if path is not None else ""
     # Closing the repo ends GitPython's persistent `git cat-file` helpers.
     with repos.open(repo) as handle:
@@ -60,8 +76,14 @@ def log(repos: GitRepos, repo: str, path: str | None = None, n: int = 10) -> Log
 
 
 def diff(
-    repos: GitRepos, repo: str, rev_a: str, rev_b: str | None = None, path: str | None = None
+    skill: GitSkill,
+    repo: Repo,
+    rev_a: Annotated[str, Field(description="e.g. HEAD~1")],
+    rev_b: Rev = None,
+    path: str | None = None,
 ) -> DiffResult:
+    """Unified diff from rev_a to rev_b."""
+    repos = skill.repos
     # Closing the repo ends GitPython's persistent `git cat-file` helpers.
     with repos.open(repo) as handle:
         a = repos.resolve(repo, handle, check_rev(rev_a))
@@ -80,13 +102,15 @@ def diff(
 
 
 def grep(
-    repos: GitRepos,
-    repo: str,
-    pattern: str,
-    path_glob: str | None = None,
-    rev: str | None = None,
-    max_matches: int = 50,
+    skill: GitSkill,
+    repo: Repo,
+    pattern: Annotated[str, Field(description="extended regex")],
+    path_glob: Annotated[str | None, Field(description="e.g. configs/**/*.yaml")] = None,
+    rev: Rev = None,
+    max_matches: Annotated[int, Field(ge=1, le=200), INTEGER] = 50,
 ) -> GrepResult:
+    """Search text files."""
+    repos = skill.repos
     if not pattern:
         raise GitSkillError("pattern is empty: give a regular expression, e.g. image_size")
     # Closing the repo ends GitPython's persistent `git cat-file` helpers.

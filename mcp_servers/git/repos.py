@@ -19,7 +19,8 @@ import git
 from gitdb import IStream
 
 from .config import RepoConfig
-from .safety import GitSkillError, check_rev
+from .errors import GitSkillError
+from .safety import check_rev
 
 NETWORK_TIMEOUT_S = 120.0
 # Reads of the branch fetch first, at most this often: fresh enough, without a round

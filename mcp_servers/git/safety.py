@@ -6,12 +6,10 @@ Small and explicit on purpose: each one closes a specific hole.
 from __future__ import annotations
 
 import posixpath
-import re
-from functools import lru_cache
 
+from core.globs import matches
 
-class GitSkillError(Exception):
-    """A request the skill refuses; the message says what would be valid."""
+from .errors import GitSkillError
 
 
 def check_rev(rev: str) -> str:
@@ -53,28 +51,5 @@ def check_glob(glob: str) -> str:
 
 
 def path_allowed(path: str, globs: tuple[str, ...]) -> bool:
-    return any(_glob_regex(g).fullmatch(path) for g in globs)
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    """'**' spans directories, '*' and '?' stay within one path segment."""
-    out = []
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return re.compile("".join(out))
+    """'**' spans directories, '*' and '?' stay within one path segment (`core.globs`)."""
+    return matches(path, globs)

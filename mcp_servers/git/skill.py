@@ -1,36 +1,31 @@
-"""The git skill's injected client: the repos, the guard ledger and who may approve."""
+"""The git skill's injected client: the repos, the write gate, and the agent's commit author."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.ledger import Ledger
+from core.proposals import GatedProposals
+from core.skill_env import SkillEnvironment
 
-from .config import DEFAULT_AUTHOR, parse_author, settings_from_env
+from .config import DEFAULT_AUTHOR, REPOS_EXAMPLE, parse_author, parse_repos
+from .errors import ConfigError
 from .repos import GitRepos
 
 
 @dataclass(frozen=True)
 class GitSkill:
     repos: GitRepos
-    ledger: Ledger
-    allowed_users: frozenset[str]
+    proposals: GatedProposals  # the guard ledger and who may approve
     author: tuple[str, str] = parse_author(DEFAULT_AUTHOR)
 
-
-def make_skill(env: Mapping[str, str]) -> GitSkill:
-    """Build the skill from its environment; raises ValueError naming a bad variable."""
-    settings = settings_from_env(env)
-    if not settings.ledger_path.exists():
-        # The service creates the ledger and its key; a skill never makes its own.
-        raise ValueError(f"no guard ledger at {settings.ledger_path}: start the service first")
-    ledger = Ledger.from_files(
-        settings.ledger_path, settings.key_file, proposal_ttl_s=settings.proposal_ttl_s
-    )
-    return GitSkill(
-        repos=GitRepos(settings.repos),
-        ledger=ledger,
-        allowed_users=settings.allowed_users,
-        author=(settings.author_name, settings.author_email),
-    )
+    @classmethod
+    def from_env(cls, env: SkillEnvironment) -> GitSkill:
+        """ConfigError naming a missing or invalid variable; LedgerError when the service's
+        ledger is not there (the service creates it and its key; a skill never makes its own)."""
+        if not env.git_repos:
+            raise ConfigError(f"MLOPS_GIT_REPOS is not set; e.g. {REPOS_EXAMPLE}")
+        if env.state_dir is None:
+            raise ConfigError("MLOPS_STATE_DIR is not set: the directory holding ledger.sqlite")
+        author = parse_author(env.git_author or DEFAULT_AUTHOR)
+        repos = parse_repos(env.git_repos)
+        return cls(GitRepos(repos), GatedProposals.from_env(env), author)

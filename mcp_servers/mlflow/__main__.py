@@ -1,4 +1,4 @@
-"""Run the mlflow skill over stdio: `python -m mcp_servers.mlflow`.
+"""`python -m mcp_servers.mlflow`: the mlflow skill over stdio (logs go to stderr).
 
 Reads MLFLOW_TRACKING_URI (required) and MLOPS_ATTACHMENTS_DIR (default
 $MLOPS_STATE_DIR/attachments, MLOPS_STATE_DIR defaulting to ./state).
@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
+
+from core.lifetime import follow_parent
 
 # stdout is the MCP channel: MLflow must not print run URLs there.
 os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
@@ -18,21 +19,28 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
-def main() -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not tracking_uri:
-        sys.exit("mcp_servers.mlflow: MLFLOW_TRACKING_URI is not set (e.g. http://127.0.0.1:5000)")
-    attachments = os.environ.get("MLOPS_ATTACHMENTS_DIR") or str(
-        Path(os.environ.get("MLOPS_STATE_DIR") or "state") / "attachments"
+def main() -> int:
+    follow_parent()  # opencode's child: gone when opencode is, even on SIGKILL
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="mlflow %(levelname)s %(message)s"
     )
+    from mcp_servers.mlflow.slim import keep_data_science_stack_out
 
-    from mlflow import MlflowClient
-
+    keep_data_science_stack_out()  # before anything imports mlflow
+    # Imported once the variables above are set: MLflow reads them.
+    from core.skill_env import SkillEnvironment, SkillEnvironmentError
+    from mcp_servers.mlflow.errors import MlflowSkillError
     from mcp_servers.mlflow.server import build_server
+    from mcp_servers.mlflow.skill import MlflowSkill
 
-    build_server(MlflowClient(tracking_uri), Path(attachments).resolve()).run("stdio")
+    try:
+        skill = MlflowSkill.from_env(SkillEnvironment.from_env(os.environ))
+    except (SkillEnvironmentError, MlflowSkillError) as exc:
+        print(f"mlflow: {exc}", file=sys.stderr)
+        return 2
+    build_server(skill).run("stdio")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,16 +10,21 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from typing import Annotated
 
-from mcp.server.mcpserver.exceptions import ToolError
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
+from pydantic import Field
+
+from mcp_servers.mlflow.errors import MlflowSkillError
 
 JOB_TAG = "mlops.job"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 NEWEST_FIRST = ["attributes.start_time DESC"]
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+RunArg = Annotated[str, Field(description="run id, or run or job name")]
 
 
 def experiments(client: MlflowClient) -> dict[str, str]:
@@ -42,13 +47,13 @@ def quote(value: str) -> str:
         return f"'{value}'"
     if '"' not in value:
         return f'"{value}"'
-    raise ToolError(f"{value!r} contains both ' and \": MLflow filters cannot express it")
+    raise MlflowSkillError(f"{value!r} contains both ' and \": MLflow filters cannot express it")
 
 
 def key(kind: str, name: str) -> str:
     """`tags.`a.b`` etc.: backticks let keys carry dots, dashes and spaces."""
     if "`" in name:
-        raise ToolError(
+        raise MlflowSkillError(
             f"{kind} name {name!r} contains a backtick: MLflow filters cannot express it"
         )
     return f"{kind}.`{name}`"
@@ -72,8 +77,8 @@ def search(
         )
     except MlflowException as exc:
         if exc.error_code != "INVALID_PARAMETER_VALUE":
-            raise  # server down etc.: the server module reports those
-        raise ToolError(f"MLflow rejected the search: {exc.message}") from None
+            raise  # server down etc.: reported as MLflow's own failure
+        raise MlflowSkillError(f"MLflow rejected the search: {exc.message}") from None
 
 
 def resolve_run(client: MlflowClient, ref: str) -> Run:
@@ -91,7 +96,7 @@ def resolve_run(client: MlflowClient, ref: str) -> Run:
         runs = search(client, [f"{field} = {quote(ref)}"], 1, experiment_ids=ids)
         if runs:
             return runs[0]
-    raise ToolError(unknown_run_message(client, ref, ids))
+    raise MlflowSkillError(unknown_run_message(client, ref, ids))
 
 
 def unknown_run_message(client: MlflowClient, ref: str, ids: list[str]) -> str:

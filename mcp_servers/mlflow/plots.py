@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
+from typing import Annotated
 
-# The object API with the Agg canvas: no pyplot global state, safe in tool worker threads.
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from mcp.server.mcpserver.exceptions import ToolError
-from mlflow import MlflowClient
+from pydantic import Field
 
+from mcp_servers.mlflow.errors import MlflowSkillError
 from mcp_servers.mlflow.lookup import resolve_run
 from mcp_servers.mlflow.models import Plot
+from mcp_servers.mlflow.skill import MlflowSkill
 from mcp_servers.mlflow.summary import history
 
 MAX_RUNS = 8
@@ -20,23 +18,29 @@ MAX_METRICS = 4
 
 
 def plot_metrics(
-    client: MlflowClient,
-    attachments_dir: Path,
-    runs: list[str],
-    metrics: list[str],
+    skill: MlflowSkill,
+    runs: Annotated[list[str], Field(description="1-8 run ids or names")],
+    metrics: Annotated[list[str], Field(description="1-4")],
     log_y: bool = False,
 ) -> Plot:
-    """One panel per metric, one line per run, x = step; written under `attachments_dir`."""
+    """Plot metric curves to a PNG posted in the thread."""
+    # One panel per metric, one line per run, x = step; written to the attachments folder.
+    # Imported on the first plot: matplotlib is ~45 MiB the skill needs only for plots.
+    # The object API with the Agg canvas: no pyplot global state, safe in worker threads.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    client, attachments_dir = skill.client, skill.attachments_dir
     if not 1 <= len(runs) <= MAX_RUNS:
-        raise ToolError(f"give 1..{MAX_RUNS} runs to plot, got {len(runs)}")
+        raise MlflowSkillError(f"give 1..{MAX_RUNS} runs to plot, got {len(runs)}")
     if not 1 <= len(metrics) <= MAX_METRICS:
-        raise ToolError(f"give 1..{MAX_METRICS} metrics to plot, got {len(metrics)}")
+        raise MlflowSkillError(f"give 1..{MAX_METRICS} metrics to plot, got {len(metrics)}")
     found = [resolve_run(client, r) for r in runs]
     for metric in metrics:
         if not any(metric in r.data.metrics for r in found):
             logged = ", ".join(sorted(set().union(*(r.data.metrics for r in found))))
             where = "any of these runs" if len(found) > 1 else f"run {found[0].info.run_name}"
-            raise ToolError(f"metric {metric!r} not logged in {where}; metrics: {logged}")
+            raise MlflowSkillError(f"metric {metric!r} not logged in {where}; metrics: {logged}")
 
     figure = Figure(figsize=(8, 2.8 * len(metrics)), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated, Literal
 
-from mcp.server.mcpserver.exceptions import ToolError
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from pydantic import Field
 
+from mcp_servers.mlflow.errors import MlflowSkillError
 from mcp_servers.mlflow.lookup import (
     JOB_TAG,
     STATUSES,
+    RunArg,
     duration_s,
     experiments,
     iso,
@@ -28,36 +31,41 @@ from mcp_servers.mlflow.models import (
     SearchRunsResult,
     Value,
 )
+from mcp_servers.mlflow.skill import MlflowSkill
 
 MAX_LIMIT = 100
 MAX_COMPARED = 10
 DEFAULT_COMPARED_METRICS = 12
 PARAM_CHARS = 200  # long params (JSON configs) are cut: the model pays for every token
+# A parameter is described only where its name and type leave the model guessing.
 
 
 def search_runs(
-    client: MlflowClient,
-    job: str | None = None,
-    status: str | None = None,
+    skill: MlflowSkill,
+    job: Annotated[str | None, Field(description="job or run name")] = None,
+    status: Annotated[str | None, Field(description="RUNNING, FINISHED, FAILED...")] = None,
     tags: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     experiment: str | None = None,
     order_by_metric: str | None = None,
-    order: str = "asc",
-    metrics: list[str] | None = None,
-    limit: int = 10,
+    order: Literal["asc", "desc"] = "asc",
+    metrics: Annotated[list[str] | None, Field(description="to show")] = None,
+    limit: Annotated[int, Field(description="1-100")] = 10,
 ) -> SearchRunsResult:
-    """Runs across experiments, newest first unless ordered by a metric."""
+    """Find runs (exact matches), newest first unless ordered by a metric."""
+    client = skill.client
     if not 1 <= limit <= MAX_LIMIT:
-        raise ToolError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+        raise MlflowSkillError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
     if order not in ("asc", "desc"):
-        raise ToolError(f"order must be 'asc' or 'desc', got {order!r}")
+        raise MlflowSkillError(f"order must be 'asc' or 'desc', got {order!r}")
     names = experiments(client)
     ids = list(names)
     if experiment is not None:
         ids = [i for i, n in names.items() if n == experiment]
         if not ids:
-            raise ToolError(f"unknown experiment {experiment!r}; experiments: {_list(names)}")
+            raise MlflowSkillError(
+                f"unknown experiment {experiment!r}; experiments: {_list(names)}"
+            )
     filters = _filters(status, tags, params)
     order_by = None
     if order_by_metric:
@@ -87,7 +95,7 @@ def _filters(
     filters = []
     if status is not None:
         if status.upper() not in STATUSES:
-            raise ToolError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
+            raise MlflowSkillError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
         filters.append(f"attributes.status = '{status.upper()}'")
     for name, value in (tags or {}).items():
         filters.append(f"{key('tags', name)} = {quote(value)}")
@@ -117,10 +125,10 @@ def _row(run: Run, experiment_names: dict[str, str], metrics: list[str]) -> RunR
     )
 
 
-def get_run(client: MlflowClient, run: str) -> RunDetail:
-    """One run: params, latest metrics, user tags, status and duration."""
-    found = resolve_run(client, run)
-    names = {found.info.experiment_id: _experiment_name(client, found.info.experiment_id)}
+def get_run(skill: MlflowSkill, run: RunArg) -> RunDetail:
+    """One run: params, metrics, tags, status, times."""
+    found = resolve_run(skill.client, run)
+    names = {found.info.experiment_id: _experiment_name(skill.client, found.info.experiment_id)}
     row = _row(found, names, sorted(found.data.metrics))
     return RunDetail(
         **row.model_dump(),
@@ -135,14 +143,16 @@ def get_run(client: MlflowClient, run: str) -> RunDetail:
 
 
 def compare_runs(
-    client: MlflowClient, runs: list[str], metrics: list[str] | None = None
+    skill: MlflowSkill,
+    runs: Annotated[list[str], Field(description="2-10 run ids or names")],
+    metrics: list[str] | None = None,
 ) -> Comparison:
-    """Params that differ and latest metrics, one column per run."""
+    """Runs side by side: params that differ, metrics."""
     if not 2 <= len(runs) <= MAX_COMPARED:
-        raise ToolError(f"give 2..{MAX_COMPARED} runs to compare, got {len(runs)}")
-    found = [resolve_run(client, r) for r in runs]
+        raise MlflowSkillError(f"give 2..{MAX_COMPARED} runs to compare, got {len(runs)}")
+    found = [resolve_run(skill.client, r) for r in runs]
     if len({r.info.run_id for r in found}) < len(found):
-        raise ToolError("two of the given references name the same run; give distinct runs")
+        raise MlflowSkillError("two of the given references name the same run; give distinct runs")
     param_names = sorted(set().union(*(r.data.params for r in found)))
     differing: dict[str, list[str | None]] = {}
     for name in param_names:
@@ -153,7 +163,9 @@ def compare_runs(
         for m in metrics:
             if not any(m in r.data.metrics for r in found):
                 logged = ", ".join(sorted(set().union(*(r.data.metrics for r in found))))
-                raise ToolError(f"metric {m!r} not logged in any of these runs; metrics: {logged}")
+                raise MlflowSkillError(
+                    f"metric {m!r} not logged in any of these runs; metrics: {logged}"
+                )
         shown = metrics
     else:
         shown = sorted(set().union(*(r.data.metrics for r in found)))[:DEFAULT_COMPARED_METRICS]

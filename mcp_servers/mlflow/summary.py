@@ -6,15 +6,17 @@ sampled interval endpoint, which can miss the best value) and reduced with numpy
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from mcp.server.mcpserver.exceptions import ToolError
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from pydantic import Field
 
-from mcp_servers.mlflow.lookup import metric_keys_message, number, resolve_run
+from mcp_servers.mlflow.errors import MlflowSkillError
+from mcp_servers.mlflow.lookup import RunArg, metric_keys_message, number, resolve_run
 from mcp_servers.mlflow.models import MetricSummary, Point
+from mcp_servers.mlflow.skill import MlflowSkill
 
 Goal = Literal["min", "max"]
 
@@ -22,7 +24,7 @@ Goal = Literal["min", "max"]
 def history(client: MlflowClient, run: Run, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) ordered by step, then by logging time."""
     if metric not in run.data.metrics:
-        raise ToolError(metric_keys_message(run, metric))
+        raise MlflowSkillError(metric_keys_message(run, metric))
     points = client.get_metric_history(run.info.run_id, metric)
     steps = np.fromiter((p.step for p in points), dtype=np.int64, count=len(points))
     times = np.fromiter((p.timestamp for p in points), dtype=np.int64, count=len(points))
@@ -32,24 +34,25 @@ def history(client: MlflowClient, run: Run, metric: str) -> tuple[np.ndarray, np
 
 
 def metric_summary(
-    client: MlflowClient,
-    run: str,
+    skill: MlflowSkill,
+    run: RunArg,
     metric: str,
-    goal: str = "min",
-    window_steps: int | None = None,
+    goal: Annotated[Goal, Field(description="which is better")] = "min",
+    window_steps: Annotated[int | None, Field(description="default: last 10%")] = None,
 ) -> MetricSummary:
+    """A metric's first, last and best values, and its trend over a trailing window."""
     if goal not in ("min", "max"):
-        raise ToolError(
+        raise MlflowSkillError(
             f"goal must be 'min' (losses, errors) or 'max' (accuracy, mAP), got {goal!r}"
         )
     if window_steps is not None and window_steps < 1:
-        raise ToolError(f"window_steps must be at least 1, got {window_steps}")
-    found = resolve_run(client, run)
-    steps, values = history(client, found, metric)
+        raise MlflowSkillError(f"window_steps must be at least 1, got {window_steps}")
+    found = resolve_run(skill.client, run)
+    steps, values = history(skill.client, found, metric)
     return summarise(
         steps,
         values,
-        goal,  # type: ignore[arg-type]
+        goal,
         window_steps,
         run_id=found.info.run_id,
         run_name=found.info.run_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import sys
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from core.proposals import GatedProposals
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import Job, JobSpec, Scheduler
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import signal_group
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits
-from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.skill import AiquSkill
+from mcp_servers.aiqu.sweeps.book import SweepBook
 
 PY = sys.executable
 
@@ -64,6 +68,8 @@ def make_local(state_dir: Path) -> Iterator[Callable[..., LocalScheduler]]:
     def make(gpus: int = 2, *, start: bool = True, **kw: object) -> LocalScheduler:
         kw.setdefault("poll_interval_s", 0.05)
         kw.setdefault("cancel_grace_s", 1.0)
+        # Jobs inherit what the skill process would give them: this test's environment.
+        kw.setdefault("env", SkillEnvironment.from_env(os.environ))
         scheduler = LocalScheduler(state_dir, gpus, **kw)  # type: ignore[arg-type]
         made.append(scheduler)
         if start:
@@ -87,10 +93,16 @@ def make_skill(
 ) -> Iterator[Callable[..., AiquSkill]]:
     budgets: list[AgentBudget] = []
 
-    def make(gpus: int = 2, clock: Callable[[], float] = time.time, **limits: object) -> AiquSkill:
+    def make(
+        gpus: int = 2,
+        clock: Callable[[], float] = time.time,
+        proposals: GatedProposals | None = None,
+        book: SweepBook | None = None,
+        **limits: object,
+    ) -> AiquSkill:
         budget = AgentBudget(state_dir, BudgetLimits(**limits), clock=clock)  # type: ignore[arg-type]
         budgets.append(budget)
-        return AiquSkill(make_local(gpus), budget)
+        return AiquSkill(make_local(gpus), budget, proposals, book)
 
     yield make
     for budget in budgets:

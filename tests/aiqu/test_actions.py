@@ -7,7 +7,7 @@ import pytest
 from mcp_servers.aiqu import actions
 from mcp_servers.aiqu.backends.base import JobState
 from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman
-from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.skill import AiquSkill
 
 from .conftest import spec, wait_state
 

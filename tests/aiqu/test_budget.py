@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu import actions
 from mcp_servers.aiqu.budget import BudgetLimits
 from mcp_servers.aiqu.errors import BudgetExceeded
-from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.skill import AiquSkill
 
 from .conftest import spec, wait_state
 
@@ -111,20 +112,26 @@ def test_a_start_the_backend_refuses_costs_nothing(make_skill: Callable[..., Aiq
     assert skill.agent_usage().gpu_hours_24h == 0.0
 
 
+def limits(env: dict[str, str]) -> BudgetLimits:
+    return BudgetLimits.from_env(SkillEnvironment.from_env(env))
+
+
 def test_limits_are_read_from_the_environment():
     env = {
         "MLOPS_AGENT_MAX_JOBS": "5",
         "MLOPS_AGENT_GPU_HOURS": "12.5",
         "MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN": "30",
     }
-    assert BudgetLimits.from_env(env) == BudgetLimits(5, 12.5, 30)
-    assert BudgetLimits.from_env({}) == BudgetLimits(2, 8.0, 60)
+    assert limits(env) == BudgetLimits(5, 12.5, 30)
+    assert limits({}) == BudgetLimits(2, 8.0, 60)
 
 
 @pytest.mark.parametrize("bad", ["many", "-1", "1.5"])
 def test_invalid_limit_names_the_variable(bad: str):
-    with pytest.raises(ValueError, match=f"MLOPS_AGENT_MAX_JOBS must be a number >= 0.*{bad!r}"):
-        BudgetLimits.from_env({"MLOPS_AGENT_MAX_JOBS": bad})
+    with pytest.raises(
+        ValueError, match=f"MLOPS_AGENT_MAX_JOBS={bad!r}: must be a whole number >= 0"
+    ):
+        limits({"MLOPS_AGENT_MAX_JOBS": bad})
 
 
 def test_budget_survives_a_restart(make_skill: Callable[..., AiquSkill]):

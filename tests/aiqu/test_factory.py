@@ -7,10 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from mcp_servers.aiqu.backends.base import SchedulerError
+from core.skill_env import SkillEnvironment, SkillEnvironmentError
+from mcp_servers.aiqu.backends.base import Health, Scheduler, SchedulerError
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import detect_gpus
-from mcp_servers.aiqu.skill import close_skill, health, make_scheduler, make_skill
+from mcp_servers.aiqu.skill import AiquSkill
+from mcp_servers.aiqu.skill import health as skill_health
+from mcp_servers.aiqu.skill import make_scheduler as scheduler_of
+
+
+# Each takes the variables as `python -m mcp_servers.aiqu` reads them.
+def make_scheduler(env: dict[str, str]) -> Scheduler:
+    return scheduler_of(SkillEnvironment.from_env(env))
+
+
+def make_skill(env: dict[str, str]) -> AiquSkill:
+    return AiquSkill.from_env(SkillEnvironment.from_env(env))
+
+
+def health(env: dict[str, str]) -> Health:
+    return skill_health(SkillEnvironment.from_env(env))
 
 
 def test_local_is_the_default_and_keeps_state_in_the_state_dir(state_dir: Path):
@@ -34,7 +50,9 @@ def test_unknown_backend_names_the_valid_ones(state_dir: Path):
 
 
 def test_invalid_gpu_count_names_the_variable(state_dir: Path):
-    with pytest.raises(SchedulerError, match="MLOPS_LOCAL_GPUS must be a whole number >= 0"):
+    with pytest.raises(
+        SkillEnvironmentError, match="MLOPS_LOCAL_GPUS='two': must be a whole number >= 0"
+    ):
         make_scheduler({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_LOCAL_GPUS": "two"})
 
 
@@ -52,8 +70,10 @@ def test_skill_reads_budget_limits(state_dir: Path):
     try:
         assert skill.budget.limits.max_jobs == 4
         assert (state_dir / "aiqu" / "budget.sqlite").exists()
+        # The sweeps database is made at the first sweep call, not at start.
+        assert not (state_dir / "aiqu" / "sweeps.db").exists()
     finally:
-        close_skill(skill)
+        skill.close()
 
 
 def test_health_reports_the_local_backend(state_dir: Path):
@@ -63,9 +83,13 @@ def test_health_reports_the_local_backend(state_dir: Path):
 
 
 def test_health_turns_a_bad_setting_into_a_failed_check(state_dir: Path):
-    report = health({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_AGENT_GPU_HOURS": "lots"})
+    # A malformed number is refused by the contract itself, naming the variable ...
+    with pytest.raises(SkillEnvironmentError, match="MLOPS_AGENT_GPU_HOURS"):
+        health({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_AGENT_GPU_HOURS": "lots"})
+    # ... and a well-formed setting the skill cannot use is a failed check, not a traceback.
+    report = skill_health(SkillEnvironment(state_dir=state_dir, scheduler="k8s"))
     assert not report.ok
-    assert "MLOPS_AGENT_GPU_HOURS" in report.detail
+    assert "MLOPS_SCHEDULER" in report.detail
 
 
 def test_health_fails_when_the_state_dir_is_unusable(tmp_path: Path):

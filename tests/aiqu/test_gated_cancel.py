@@ -10,13 +10,14 @@ from pathlib import Path
 import mcp
 import pytest
 
-from core.ledger import Ledger
+from core.ledger import GateRefused, Ledger, LedgerError
+from core.proposals import GatedProposals
+from core.skill_env import SkillEnvironment, SkillEnvironmentError
 from mcp_servers.aiqu import actions
 from mcp_servers.aiqu.backends.base import JobState
-from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman, Refused
-from mcp_servers.aiqu.jobs import AiquSkill
-from mcp_servers.aiqu.ownership import CancelGate
+from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman
 from mcp_servers.aiqu.server import build_server
+from mcp_servers.aiqu.skill import AiquSkill, cancel_gate
 from tests.ledger.conftest import Clock
 
 from .conftest import spec, wait_state
@@ -33,8 +34,14 @@ def ledger(state_dir: Path) -> Ledger:
 
 
 @pytest.fixture
-def gate(ledger: Ledger) -> CancelGate:
-    return CancelGate(ledger, frozenset({ALICE}))
+def gate(ledger: Ledger) -> GatedProposals:
+    return GatedProposals(ledger, frozenset({ALICE}))
+
+
+@pytest.fixture
+def skill(make_skill: Callable[..., AiquSkill], gate: GatedProposals) -> AiquSkill:
+    """A skill on the service's guard ledger: others' jobs are cancelled through it."""
+    return make_skill(proposals=gate)
 
 
 def turn(ledger: Ledger, conversation: str = CONVERSATION, sender: str = ALICE) -> str:
@@ -47,8 +54,8 @@ def anns_job(skill: AiquSkill) -> str:
     return wait_state(skill.scheduler, job.id, "running").id
 
 
-def propose(skill: AiquSkill, gate: CancelGate, job: str, turn_id: str) -> str:
-    result = actions.cancel_job(skill, job, turn_id, gate=gate)
+def propose(skill: AiquSkill, job: str, turn_id: str) -> str:
+    result = actions.cancel_job(skill, job, turn_id)
     assert result.proposal_id is not None
     return result.proposal_id
 
@@ -58,11 +65,11 @@ def still_running(skill: AiquSkill, job: str) -> bool:
 
 
 def test_someone_else_s_job_becomes_a_proposal_and_keeps_running(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
     t1 = turn(ledger)
-    result = actions.cancel_job(skill, job, t1, gate=gate)
+    result = actions.cancel_job(skill, job, t1)
 
     assert result.proposal_id is not None
     assert f"a person must approve proposal {result.proposal_id}" in result.message
@@ -80,32 +87,36 @@ def test_someone_else_s_job_becomes_a_proposal_and_keeps_running(
     )
 
 
-def test_refused_without_confirmation(skill: AiquSkill, gate: CancelGate, ledger: Ledger) -> None:
+def test_refused_without_confirmation(
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
+) -> None:
     job = anns_job(skill)
-    proposal = propose(skill, gate, job, turn(ledger))
-    with pytest.raises(Refused, match="no confirmation from an allowed person yet"):
-        actions.cancel_job(skill, job, turn(ledger), proposal, gate)
+    proposal = propose(skill, job, turn(ledger))
+    with pytest.raises(GateRefused, match="no confirmation from an allowed person yet"):
+        actions.cancel_job(skill, job, turn(ledger), proposal)
     assert still_running(skill, job)
 
 
-def test_refused_in_the_proposing_turn(skill: AiquSkill, gate: CancelGate, ledger: Ledger) -> None:
+def test_refused_in_the_proposing_turn(
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
+) -> None:
     job = anns_job(skill)
     t1 = turn(ledger)
-    proposal = propose(skill, gate, job, t1)
-    with pytest.raises(Refused, match="was made in this turn: end your turn"):
-        actions.cancel_job(skill, job, t1, proposal, gate)
+    proposal = propose(skill, job, t1)
+    with pytest.raises(GateRefused, match="was made in this turn: end your turn"):
+        actions.cancel_job(skill, job, t1, proposal)
     assert still_running(skill, job)
 
 
 def test_applied_after_a_confirmation_in_a_later_turn(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
-    proposal = propose(skill, gate, job, turn(ledger))
+    proposal = propose(skill, job, turn(ledger))
     t2 = turn(ledger)
     ledger.confirm(proposal, ALICE, t2, "button")
 
-    result = actions.cancel_job(skill, job, t2, proposal, gate)
+    result = actions.cancel_job(skill, job, t2, proposal)
 
     assert result.job.state == "cancelled" and result.proposal_id == proposal
     assert result.message.startswith(f"cancelled job {job} (team/pcb), approved by {ALICE}")
@@ -124,129 +135,135 @@ def test_applied_after_a_confirmation_in_a_later_turn(
     ]
 
 
-def test_confirmation_reuse_is_refused(skill: AiquSkill, gate: CancelGate, ledger: Ledger) -> None:
+def test_confirmation_reuse_is_refused(
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
+) -> None:
     first = anns_job(skill)
-    proposal = propose(skill, gate, first, turn(ledger))
+    proposal = propose(skill, first, turn(ledger))
     t2 = turn(ledger)
     ledger.confirm(proposal, ALICE, t2, "text")
-    actions.cancel_job(skill, first, t2, proposal, gate)
+    actions.cancel_job(skill, first, t2, proposal)
     # The same name runs again (a new attempt); the spent approval does not stop it.
     second = anns_job(skill)
-    with pytest.raises(Refused, match="already applied"):
-        actions.cancel_job(skill, "team/pcb", turn(ledger), proposal, gate)
+    with pytest.raises(GateRefused, match="already applied"):
+        actions.cancel_job(skill, "team/pcb", turn(ledger), proposal)
     assert still_running(skill, second)
 
 
 def test_approval_by_a_person_not_on_the_allowlist_is_refused(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
-    proposal = propose(skill, gate, job, turn(ledger))
+    proposal = propose(skill, job, turn(ledger))
     t2 = turn(ledger, sender=MALLORY)
     ledger.confirm(proposal, MALLORY, t2, "button")
-    with pytest.raises(Refused, match=f"approved by {MALLORY}, who may not approve"):
-        actions.cancel_job(skill, job, t2, proposal, gate)
+    with pytest.raises(GateRefused, match=f"approved by {MALLORY}, who may not approve"):
+        actions.cancel_job(skill, job, t2, proposal)
     assert still_running(skill, job)
 
 
 def test_apply_from_another_conversation_is_refused(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
-    proposal = propose(skill, gate, job, turn(ledger))
+    proposal = propose(skill, job, turn(ledger))
     ledger.confirm(proposal, ALICE, turn(ledger), "text")
     elsewhere = turn(ledger, conversation="chat:DALICE:1")
-    with pytest.raises(Refused, match="belongs to another conversation"):
-        actions.cancel_job(skill, job, elsewhere, proposal, gate)
+    with pytest.raises(GateRefused, match="belongs to another conversation"):
+        actions.cancel_job(skill, job, elsewhere, proposal)
     assert still_running(skill, job)
 
 
-def test_a_made_up_turn_id_cannot_propose(skill: AiquSkill, gate: CancelGate) -> None:
+def test_a_made_up_turn_id_cannot_propose(skill: AiquSkill, gate: GatedProposals) -> None:
     job = anns_job(skill)
-    with pytest.raises(Refused, match="unknown turn_id 'deadbeef'"):
-        actions.cancel_job(skill, job, "deadbeef", gate=gate)
+    with pytest.raises(LedgerError, match="unknown turn_id 'deadbeef'"):
+        actions.cancel_job(skill, job, "deadbeef")
     assert still_running(skill, job)
 
 
 def test_the_approved_proposal_is_for_one_job_only(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
     other = skill.scheduler.submit(spec("team/other", FOREVER, labels={"submitted_by": "bo"})).id
     wait_state(skill.scheduler, other, "running")
-    proposal = propose(skill, gate, job, turn(ledger))
+    proposal = propose(skill, job, turn(ledger))
     t2 = turn(ledger)
     ledger.confirm(proposal, ALICE, t2, "text")
     with pytest.raises(InvalidRequest, match=f"proposal {proposal} is for job {job}"):
-        actions.cancel_job(skill, other, t2, proposal, gate)
+        actions.cancel_job(skill, other, t2, proposal)
     assert still_running(skill, other) and still_running(skill, job)
 
 
 def test_a_git_proposal_cannot_cancel_a_job(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
     t1 = turn(ledger)
     git_proposal = ledger.propose(t1, "git_change", {"repo": "vision"}, "a diff").id
     t2 = turn(ledger)
     ledger.confirm(git_proposal, ALICE, t2, "text")
-    with pytest.raises(Refused, match="is a git_change proposal, not a job cancel"):
-        actions.cancel_job(skill, job, t2, git_proposal, gate)
+    with pytest.raises(GateRefused, match="is a git change proposal, not a job cancel"):
+        actions.cancel_job(skill, job, t2, git_proposal)
     assert still_running(skill, job)
 
 
 def test_job_that_ended_meanwhile_closes_the_proposal(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = skill.scheduler.submit(
         spec("team/short", "import time; time.sleep(1.5)", labels={"submitted_by": "ann"})
     ).id
     wait_state(skill.scheduler, job, "running")
-    proposal = propose(skill, gate, job, turn(ledger))
+    proposal = propose(skill, job, turn(ledger))
     t2 = turn(ledger)
     ledger.confirm(proposal, ALICE, t2, "text")
     wait_state(skill.scheduler, job, "succeeded")
     with pytest.raises(InvalidRequest, match="already succeeded: nothing to cancel"):
-        actions.cancel_job(skill, job, t2, proposal, gate)
+        actions.cancel_job(skill, job, t2, proposal)
     stored = ledger.proposal(proposal)
     assert stored is not None and stored.status == "expired"
     decision = ledger.decision_of(proposal)
     assert decision is not None and decision.used is None  # the approval was not spent
 
 
-def test_agent_s_own_job_still_stops_at_once(skill: AiquSkill, gate: CancelGate) -> None:
+def test_agent_s_own_job_still_stops_at_once(skill: AiquSkill, gate: GatedProposals) -> None:
     source = anns_job(skill)
     own = actions.submit_job(skill, source, name="team/pcb-trial-1").job
-    result = actions.cancel_job(skill, own.id, gate=gate)
+    result = actions.cancel_job(skill, own.id)
     assert result.job.state == "cancelled" and result.proposal_id is None
 
 
 def test_without_turn_id_nothing_is_proposed(
-    skill: AiquSkill, gate: CancelGate, ledger: Ledger
+    skill: AiquSkill, gate: GatedProposals, ledger: Ledger
 ) -> None:
     job = anns_job(skill)
     with pytest.raises(NeedsHuman, match="pass this turn's turn_id to file a proposal"):
-        actions.cancel_job(skill, job, gate=gate)
+        actions.cancel_job(skill, job)
     assert still_running(skill, job)
     assert ledger.audit_rows() == []
 
 
 def test_gate_from_env_needs_the_service_s_ledger(state_dir: Path, ledger: Ledger) -> None:
     env = {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_ALLOWED_USERS": f" {ALICE} ,U_BO"}
-    gate = CancelGate.from_env(env)
-    assert gate is not None and gate.allowed_users == {ALICE, "U_BO"}
-    assert CancelGate.from_env({"MLOPS_STATE_DIR": str(state_dir / "elsewhere")}) is None
-    with pytest.raises(ValueError, match="MLOPS_PROPOSAL_TTL_S: must be a number"):
-        CancelGate.from_env({**env, "MLOPS_PROPOSAL_TTL_S": "a day"})
+    gate = cancel_gate(SkillEnvironment.from_env(env))
+    assert gate is not None and gate.approvers == {ALICE, "U_BO"}
+    assert gate.ledger.path == ledger.path
+    elsewhere = SkillEnvironment.from_env({"MLOPS_STATE_DIR": str(state_dir / "elsewhere")})
+    assert cancel_gate(elsewhere) is None
+    with pytest.raises(
+        SkillEnvironmentError, match="MLOPS_PROPOSAL_TTL_S='a day': must be a number"
+    ):
+        SkillEnvironment.from_env({**env, "MLOPS_PROPOSAL_TTL_S": "a day"})
 
 
 async def test_through_the_mcp_tool(
-    make_skill: Callable[..., AiquSkill], gate: CancelGate, ledger: Ledger
+    make_skill: Callable[..., AiquSkill], gate: GatedProposals, ledger: Ledger
 ) -> None:
-    skill = make_skill()
+    skill = make_skill(proposals=gate)
     job = anns_job(skill)
     t1, t2 = turn(ledger), turn(ledger)
-    async with mcp.Client(build_server(skill, gate)) as client:
+    async with mcp.Client(build_server(skill)) as client:
         proposed = await client.call_tool("cancel_job", {"job": job, "turn_id": t1})
         proposal = (proposed.structured_content or {})["proposal_id"]
         early = await client.call_tool(

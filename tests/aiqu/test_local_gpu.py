@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import detect_gpus
@@ -45,7 +46,7 @@ def test_gpus_are_counted_with_nvidia_smi(tmp_path: Path):
     total = listed_gpus()
     assert total >= 1
     assert detect_gpus() == total
-    with LocalScheduler.from_env({"MLOPS_STATE_DIR": str(tmp_path)}) as scheduler:
+    with LocalScheduler.from_env(SkillEnvironment(state_dir=tmp_path)) as scheduler:
         assert scheduler.gpu_total() == total
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import JobSpec, JobState, SchedulerError
 from mcp_servers.aiqu.backends.local import LocalScheduler
 
@@ -79,7 +80,7 @@ def test_job_environment_carries_identity_and_pass_through(
         "MLOPS_MODEL_API_KEY": "not-for-jobs",
         "SLACK_BOT_TOKEN": "xoxb-not-for-jobs",
     }
-    local = make_local(1, env=skill_env)
+    local = make_local(1, env=SkillEnvironment.from_env(skill_env))
     code = "import json, os; print(json.dumps(dict(os.environ)))"
     job = local.submit(spec("cust/env", code, labels={"submitted_by": "alice", "sweep": "s1"}))
     wait_state(local, job.id, "succeeded")

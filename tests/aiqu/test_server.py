@@ -12,8 +12,8 @@ import mcp
 
 from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
-from mcp_servers.aiqu.jobs import AiquSkill
 from mcp_servers.aiqu.server import build_server
+from mcp_servers.aiqu.skill import AiquSkill
 
 from .conftest import kill_leftovers, py, spec, wait_state
 

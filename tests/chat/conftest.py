@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from agent.chat.base import ButtonClick, IncomingMessage
+from agent.chat.card import Card
 from agent.chat.slack import SlackBridge
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 
@@ -80,3 +81,17 @@ async def http_bridge(fake_slack: FakeSlack, received: Received) -> AsyncIterato
         yield slack
     finally:
         await asyncio.wait_for(slack.stop(), timeout=10)
+
+
+def card(proposal: str = "P1", outcome: str | None = None) -> Card:
+    """A proposal card as the supervisor builds it from the ledger."""
+    return Card(
+        proposal_id=proposal,
+        title=f"Proposal {proposal} — git change",
+        where="training · configs/train.yaml",
+        reason="OOM at epoch 12",
+        diff="-image_size: 1280\n+image_size: 640",
+        expires="2026-11-28 08:00 UTC",
+        replies=("yes", "kör på"),
+        outcome=outcome,
+    )

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from agent.chat.slack import SlackBridge
-from tests.chat.conftest import Received
+from tests.chat.conftest import Received, card
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, FakeSlack
 
 ALICE = "UALICE"
@@ -154,13 +154,15 @@ async def test_button_click_is_delivered(
     bridge: SlackBridge, fake_slack: FakeSlack, received: Received
 ) -> None:
     root = await bridge.post("C0001", "job crashed")
-    card = await bridge.post("C0001", "Proposal P1", thread_ts=root, blocks=_buttons("P1"))
+    card_ts = await bridge.post("C0001", "Proposal P1", thread_ts=root, card=card("P1"))
 
-    envelope_id = await fake_slack.click(ALICE, "approve", "P1", channel="C0001", message_ts=card)
+    envelope_id = await fake_slack.click(
+        ALICE, "approve", "P1", channel="C0001", message_ts=card_ts
+    )
 
     [click] = await received.wait_clicks(1)
     assert (click.action_id, click.value, click.user) == ("approve", "P1", ALICE)
-    assert (click.channel, click.message_ts, click.thread_ts) == ("C0001", card, root)
+    assert (click.channel, click.message_ts, click.thread_ts) == ("C0001", card_ts, root)
     assert await fake_slack.wait_for_ack(envelope_id)
 
 
@@ -189,21 +191,3 @@ async def _wait_for_envelope(fake: FakeSlack, text: str) -> dict[str, Any]:
                 if envelope["payload"].get("event", {}).get("text") == text:
                     return envelope
             await asyncio.sleep(0.01)
-
-
-def _buttons(proposal: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "actions",
-            "block_id": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": action,
-                    "value": proposal,
-                    "text": {"type": "plain_text", "text": action.title()},
-                }
-                for action in ("approve", "reject")
-            ],
-        }
-    ]

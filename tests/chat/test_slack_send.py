@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.chat.mrkdwn import MAX_CHARS
 from agent.chat.slack import SlackBridge, SlackBridgeError
-from tests.chat.conftest import Received
+from agent.chat.slack_blocks import card_blocks
+from tests.chat.conftest import Received, card
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack
 
 
@@ -56,38 +59,33 @@ async def test_a_long_reply_is_split_in_order_in_the_same_thread(
     assert rejoined == "\n\n".join(p.strip() for p in paragraphs)
 
 
-async def test_blocks_pass_through_unchanged_in_one_message(
+async def test_a_card_is_one_message_with_its_blocks(
     bridge: SlackBridge, fake_slack: FakeSlack
 ) -> None:
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Proposal P1*"}},
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": "approve",
-                    "value": "P1",
-                    "text": {"type": "plain_text", "text": "Approve"},
-                }
-            ],
-        },
-    ]
-    await bridge.post("C0001", "x" * (MAX_CHARS * 2), blocks=blocks)
+    await bridge.post("C0001", "x" * (MAX_CHARS * 2), card=card("P1"))
 
     [post] = fake_slack.posts("C0001")
-    assert post.blocks == blocks
+    assert post.blocks == card_blocks(card("P1"))
     assert len(post.text) <= MAX_CHARS
 
 
 async def test_update_changes_text_and_blocks(bridge: SlackBridge, fake_slack: FakeSlack) -> None:
-    ts = await bridge.post("C0001", "Proposal P1: pending")
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "approved by <@UALICE>"}}]
+    ts = await bridge.post("C0001", "Proposal P1: pending", card=card("P1"))
+    decided = card("P1", outcome="approved by <@UALICE>")
 
-    await bridge.update("C0001", ts, "Proposal P1: **approved**", blocks=blocks)
+    await bridge.update("C0001", ts, "Proposal P1: **approved**", card=decided)
 
     [update] = [p for p in fake_slack.posts("C0001") if p.kind == "update"]
-    assert (update.ts, update.text, update.blocks) == (ts, "Proposal P1: *approved*", blocks)
+    assert (update.ts, update.text, update.blocks) == (
+        ts,
+        "Proposal P1: *approved*",
+        card_blocks(decided),
+    )
+    assert not [b for b in update.blocks or [] if b["type"] == "actions"]
+
+
+def test_a_slack_mention_is_the_user_token(bridge: SlackBridge) -> None:
+    assert bridge.mention("UALICE") == "<@UALICE>"
 
 
 async def test_upload_sends_the_files_bytes_into_the_thread(
@@ -160,3 +158,36 @@ def test_an_unknown_mode_is_refused() -> None:
 
 async def test_bot_user_id_comes_from_auth_test(bridge: SlackBridge) -> None:
     assert bridge.bot_user_id == "UBOT"
+
+
+async def test_the_fake_refuses_blocks_slack_would_refuse(fake_slack: FakeSlack) -> None:
+    """The double checks what Slack checks, so a card over a limit fails here as it would there."""
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.api_url)
+    too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    with pytest.raises(SlackApiError, match="invalid_blocks"):
+        await client.chat_postMessage(channel="C0001", text="x", blocks=too_long)
+    assert fake_slack.posts("C0001") == []
+
+
+async def test_a_rate_limited_post_waits_as_told_and_is_posted_once(
+    bridge: SlackBridge, fake_slack: FakeSlack
+) -> None:
+    fake_slack.rate_limit("chat.postMessage", times=2, retry_after_s=1)
+    started = time.monotonic()
+
+    ts = await bridge.post("C0001", "epoch 5: loss 0.31")
+
+    [post] = fake_slack.posts("C0001")
+    assert (post.ts, post.text) == (ts, "epoch 5: loss 0.31")
+    assert fake_slack.api_calls.count("chat.postMessage") == 3
+    assert time.monotonic() - started >= 2.0  # Retry-After: 1, twice
+
+
+async def test_a_dropped_connection_is_retried(bridge: SlackBridge, fake_slack: FakeSlack) -> None:
+    fake_slack.drop_connection("chat.postMessage")
+
+    ts = await bridge.post("C0001", "job finished")
+
+    [post] = fake_slack.posts("C0001")
+    assert post.ts == ts
+    assert fake_slack.api_calls.count("chat.postMessage") == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import mcp
 
-from mcp_servers.datasets import build_server
+from mcp_servers.datasets import DatasetStore, build_server
 
 TOOLS = {"list_datasets", "version_stats", "diff_versions", "check_labels"}
 # Parameters whose name and type leave the model guessing: each must carry a description.
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_tools_are_listed_read_only_with_described_parameters(root: Path) -> None:
-    async with mcp.Client(build_server(root)) as client:
+    async with mcp.Client(build_server(DatasetStore(root))) as client:
         listed = (await client.list_tools()).tools
     assert {t.name for t in listed} == TOOLS
     for tool in listed:
@@ -36,7 +36,7 @@ async def test_tools_are_listed_read_only_with_described_parameters(root: Path) 
 
 
 async def test_version_stats_returns_structured_content(root: Path) -> None:
-    async with mcp.Client(build_server(root)) as client:
+    async with mcp.Client(build_server(DatasetStore(root))) as client:
         result = await client.call_tool("version_stats", {"dataset": "pcb", "version": "v1"})
     assert not result.is_error
     assert result.structured_content is not None
@@ -49,7 +49,7 @@ async def test_version_stats_returns_structured_content(root: Path) -> None:
 
 
 async def test_diff_and_check_over_mcp(root: Path) -> None:
-    async with mcp.Client(build_server(root)) as client:
+    async with mcp.Client(build_server(DatasetStore(root))) as client:
         diff = await client.call_tool(
             "diff_versions", {"dataset": "pcb", "old_version": "v1", "new_version": "v2"}
         )
@@ -62,7 +62,7 @@ async def test_diff_and_check_over_mcp(root: Path) -> None:
 
 
 async def test_refusal_reaches_the_model_as_a_tool_error(root: Path) -> None:
-    async with mcp.Client(build_server(root)) as client:
+    async with mcp.Client(build_server(DatasetStore(root))) as client:
         result = await client.call_tool("version_stats", {"dataset": "../outside", "version": "v1"})
     assert result.is_error
     text = result.content[0].text  # type: ignore[union-attr]
@@ -70,7 +70,7 @@ async def test_refusal_reaches_the_model_as_a_tool_error(root: Path) -> None:
 
 
 async def test_out_of_range_examples_are_refused_by_the_schema(root: Path) -> None:
-    async with mcp.Client(build_server(root)) as client:
+    async with mcp.Client(build_server(DatasetStore(root))) as client:
         result = await client.call_tool(
             "check_labels", {"dataset": "pcb", "version": "v1", "max_examples": 100}
         )

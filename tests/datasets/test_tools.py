@@ -8,16 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.datasets import (
     DatasetError,
     DatasetStore,
     check_labels,
     diff_versions,
     list_datasets,
-    root_from_env,
     version_stats,
 )
-from mcp_servers.datasets.tools import health
+from mcp_servers.datasets.health import check
+
+
+def health(root: Path) -> tuple[bool, str]:
+    """What `doctor` reports for a datasets root."""
+    return check(SkillEnvironment(datasets_root=root))
 
 
 def test_list_shows_datasets_versions_counts_and_creation(store: DatasetStore) -> None:
@@ -229,7 +234,8 @@ def test_health_of_a_root_that_is_a_file(tmp_path: Path) -> None:
     ],
 )
 def test_root_from_env(env: dict[str, str], expected: str) -> None:
-    assert root_from_env(env) == Path(expected)
+    store = DatasetStore.from_env(SkillEnvironment.from_env(env))
+    assert store.root == os.path.abspath(expected)
 
 
 def test_manifest_counts_block_is_read(root: Path) -> None:

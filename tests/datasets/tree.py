@@ -136,3 +136,80 @@ def _traffic_v1(v1: Path) -> None:
         ],
     }
     text(v1 / "annotations" / "instances_train.json", json.dumps(doc))
+
+
+def build_task_tree(base: Path) -> Path:
+    """Versions labelled for segmentation and pose, besides detection:
+
+    <root>/welds/seg      YOLO polygons only (3, 4 and 5 points), all clean
+    <root>/welds/pose     YOLO pose, kpt_shape [4, 3] in data.yaml, all clean (hidden
+                          keypoints with placeholder coordinates are fine)
+    <root>/welds/flawed   kpt_shape [2, 3]: a box, segments and poses mixed, with a segment
+                          past the border, a flat one, a visible keypoint outside, and
+                          lines of 8 and 6 fields that are no shape at all
+    <root>/people/kp      COCO with keypoints
+    <root>/people/masks   COCO with polygon and RLE segmentations
+    """
+    root = base / "root"
+    seg = root / "welds" / "seg"
+    text(seg / "data.yaml", "names: [crack, pore]\n")
+    text(
+        seg / "labels" / "a.txt",
+        "0 0.1 0.1 0.4 0.1 0.4 0.3\n"  # triangle
+        "1 0.5 0.5 0.7 0.5 0.7 0.7 0.5 0.7\n",  # square
+    )
+    text(seg / "labels" / "b.txt", "0 0.2 0.2 0.3 0.2 0.25 0.4 0.2 0.35 0.15 0.3\n\n")
+    pose = root / "welds" / "pose"
+    text(pose / "data.yaml", "names: [worker]\nkpt_shape: [4, 3]\nflip_idx: [1, 0, 3, 2]\n")
+    keypoints = "0.45 0.4 2 0.55 0.4 2 0.45 0.6 1 0.55 0.6 2"
+    text(
+        pose / "labels" / "a.txt",
+        f"0 0.5 0.5 0.2 0.4 {keypoints}\n0 0.2 0.3 0.1 0.2 0.18 0.25 2 0.22 0.25 2 0 0 0 0 0 0\n",
+    )
+    # A hidden keypoint may carry any placeholder, even one past the border.
+    text(pose / "labels" / "b.txt", "0 0.5 0.5 0.3 0.3 0.5 0.4 2 1.7 -0.3 0 0.5 0.6 1 0 0 0\n")
+    flawed = root / "welds" / "flawed"
+    text(flawed / "data.yaml", "names: [crack, pore, worker]\nkpt_shape: [2, 3]\n")
+    text(
+        flawed / "labels" / "a.txt",
+        "0 0.5 0.5 0.2 0.2\n"  # a box
+        "1 1.2 0.1 0.4 0.1 0.4 0.3\n"  # segment with a point past the border
+        "1 0.1 0.5 0.4 0.5 0.7 0.5\n"  # segment on one line: no height
+        "2 0.5 0.5 0.2 0.2 0.45 0.45 2 0.55 0.45 2\n"  # pose
+        "2 0.5 0.5 0.2 0.2 1.45 0.45 2 0.55 0.45 2\n",  # pose with a visible keypoint outside
+    )
+    text(
+        flawed / "labels" / "b.txt",
+        "1 0.1 0.1 0.4 0.1 0.4 0.3 0.2\n"  # 8 fields: an odd coordinate
+        "0 0.5 0.5 0.2 0.2 0.9\n",  # 6 fields
+    )
+    for version in (seg, pose, flawed):
+        for stem in ("a", "b"):
+            image(version / "images" / f"{stem}.png", 64, 48)
+    _coco_people(root / "people")
+    return root
+
+
+def _coco_people(people: Path) -> None:
+    def annotation(n: int, bbox: list[int], **shape: object) -> dict[str, object]:
+        return {"id": n, "image_id": n, "category_id": 1, "bbox": bbox, **shape}
+
+    images = [{"id": n, "file_name": f"{n}.jpg", "width": 100, "height": 80} for n in (1, 2)]
+    polygon = [[10, 10, 40, 10, 40, 70]]
+    kp = [  # keypoint records carry a segmentation too: the keypoints make them poses
+        annotation(1, [10, 10, 30, 60], keypoints=[20, 12, 2, 25, 68, 2], segmentation=polygon),
+        annotation(2, [50, 5, 20, 40], keypoints=[60, 8, 2, 0, 0, 0], num_keypoints=1),
+    ]
+    masks = [
+        annotation(1, [10, 10, 30, 60], segmentation=polygon),
+        annotation(2, [50, 5, 20, 40], segmentation={"size": [80, 100], "counts": "ab"}),
+    ]
+    for version, records in (("kp", kp), ("masks", masks)):
+        for n in (1, 2):
+            image(people / version / "images" / f"{n}.jpg", 100, 80, "JPEG")
+        doc = {
+            "images": images,
+            "categories": [{"id": 1, "name": "person"}],
+            "annotations": records,
+        }
+        text(people / version / "annotations" / "instances.json", json.dumps(doc))

@@ -18,6 +18,7 @@ from standardwebhooks import Webhook
 from agent.settings import Settings, new_webhook_secret
 from tests.conftest import OPENCODE_BIN, free_port
 from tests.fakes import slack as fake_slack
+from tests.fakes.model import ScriptedModel
 
 NOTIFY = "CNOTIFY"
 ALICE = "UALICE"  # on the allowlist
@@ -44,6 +45,9 @@ def service_settings(state_dir: Path, model_url: str, slack_url: str, **extra: A
         "local_gpus": 2,
         "model_down_grace_s": 1.0,
         "turn_timeout_s": 120.0,
+        # No morning digest of the service's own: run between 07:30 and 08:30 it would
+        # add a turn and a post to any test (the overnight test queues its digest itself).
+        "digest_time": None,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -74,6 +78,23 @@ def turns(state_dir: Path, conversation: str | None = None) -> list[dict[str, An
     finally:
         conn.close()
     return [dict(r) for r in rows if conversation is None or r["conversation"] == conversation]
+
+
+def job_events(state_dir: Path, job: str) -> list[dict[str, Any]]:
+    """The events of one job that reached the inbox, in arrival order."""
+    conn = sqlite3.connect(state_dir / "service.sqlite")
+    try:
+        rows = conn.execute(
+            "SELECT payload FROM inbox WHERE conversation = ? ORDER BY id", (f"job:{job}",)
+        ).fetchall()
+    finally:
+        conn.close()
+    return [json.loads(r[0]) for r in rows]
+
+
+def prompts(model: ScriptedModel) -> str:
+    """Everything the model was sent as the latest user text, one request per line."""
+    return "\n".join(r.last_user_text for r in model.requests)
 
 
 def inbox_states(state_dir: Path) -> dict[str, int]:

@@ -7,8 +7,6 @@ webhook; its events land in the inbox in order and reach the model as turns.
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pytest_asyncio
 from agent.service import Service
 from mlops_reporter import Reporter
 from mlops_reporter.lightning import MlopsCallback
-from tests.e2e.harness import eventually, service_settings
+from tests.e2e.harness import eventually, job_events, prompts, service_settings
 from tests.fakes.model import Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack
 from tests.reporter.test_lightning import TinyRegression, fit
@@ -40,21 +38,6 @@ async def service(
     await svc.start()
     yield svc
     await svc.stop()
-
-
-def job_events(state_dir: Path, job: str) -> list[dict]:
-    conn = sqlite3.connect(state_dir / "service.sqlite")
-    try:
-        rows = conn.execute(
-            "SELECT payload FROM inbox WHERE conversation = ? ORDER BY id", (f"job:{job}",)
-        ).fetchall()
-    finally:
-        conn.close()
-    return [json.loads(r[0]) for r in rows]
-
-
-def prompts(model: ScriptedModel) -> str:
-    return "\n".join(r.last_user_text for r in model.requests)
 
 
 def reporter_for(service: Service, job: str, spool: Path) -> Reporter:

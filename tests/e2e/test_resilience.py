@@ -120,11 +120,16 @@ def service_env(state: Path, model: ScriptedModel, slack: FakeSlack, port: int, 
         MLOPS_OPENCODE_BIN=str(OPENCODE_BIN),
         MLOPS_MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}",
         MLOPS_LOCAL_GPUS="1",
+        MLOPS_DIGEST_TIME="",  # no digest turn of its own (see harness.service_settings)
     )
     return env
 
 
-async def start_supervisor(env: dict[str, str], url: str, cwd: Path) -> subprocess.Popen[bytes]:
+async def start_supervisor(
+    env: dict[str, str], url: str, cwd: Path, timeout_s: float = 180.0
+) -> subprocess.Popen[bytes]:
+    """Start `mlops-agent serve`; it answers once opencode, its skills and a warm-up turn are up
+    (a minute and more on a loaded 2-core machine)."""
     log = open(cwd / "supervisor.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent", "serve"],
@@ -134,7 +139,7 @@ async def start_supervisor(env: dict[str, str], url: str, cwd: Path) -> subproce
         stderr=subprocess.STDOUT,
     )
     async with httpx.AsyncClient() as client:
-        for _ in range(600):
+        for _ in range(int(timeout_s * 10)):
             try:
                 if (await client.get(f"{url}/healthz", timeout=1)).status_code == 200:
                     return proc

@@ -216,3 +216,23 @@ async def test_readyz_reports_opencode_and_model(service: Service) -> None:
     assert r.status_code == 200
     assert r.json() == {"ready": True, "opencode": True, "model": True}
     assert 'mlops_turns_total{outcome="silent",reason="ok"}' in metrics
+
+
+async def test_a_quoted_broadcast_reaches_slack_as_plain_text(
+    service: Service, model: ScriptedModel, slack: FakeSlack
+) -> None:
+    """A traceback carrying <!channel>, quoted back by the model, notifies nobody."""
+    traceback = TRACEBACK + "\nValueError: alert hook said '<!channel> job died' (<!here>, @room)"
+    job = "safety/broadcast-quote"
+    model.handler = lambda request: (
+        Reply.text("Crashed: " + request.last_user_text.split("ValueError: ", 1)[-1])
+        if job in request.last_user_text
+        else Reply.text(SILENT)
+    )
+    r = await post_event(service.url, service.secret, type="crashed", job=job, traceback=traceback)
+    assert r.status_code == 202
+
+    post = await slack.wait_for_post(lambda p: p.text.startswith("Crashed:"), timeout=60)
+    assert "job died" in post.text  # the quote is there…
+    assert "<!" not in post.text and "@room" not in post.text  # …but pings no one
+    assert "<!channel>" in model.requests[-1].last_user_text  # the model saw it as sent

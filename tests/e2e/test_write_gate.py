@@ -560,3 +560,23 @@ async def test_e_cancelling_someone_else_s_job_waits_for_approval(
     assert f"Approved by <@{ALICE}> — applied cancelled job {job.id}" in (
         updates_of(slack, card)[-1].text
     )
+
+
+async def test_a_10000_character_reason_still_makes_a_valid_card(
+    service: Service, model: ScriptedModel, slack: FakeSlack, remote: Remote
+) -> None:
+    """The fake Slack refuses blocks over Slack's limits, as Slack does: the card must fit."""
+    job = "cust-b/long-reason"
+
+    def script(request: ModelRequest) -> Reply:
+        if last_tool(request) is None:
+            why = "the curve says so. " * 530  # > 10,000 characters
+            return propose(turn_id_of(request), "batch: 16", "batch: 8", why)
+        return Reply.text(f"Proposed for {job}")
+
+    model.handler = script
+    root = await job_thread(service, slack, job, f"Proposed for {job}", traceback=TRACEBACK)
+    card = await slack.wait_for_post(
+        lambda p: p.thread_ts == root.ts and bool(p.blocks), timeout=WAIT
+    )
+    assert "truncated" in card_text(card) and "-batch: 16" in card_text(card)

@@ -8,7 +8,9 @@ what the bot did (`posts`, `wait_for_post`, `acked`).
 Like Slack, it echoes the bot's own posts back as message events (the bot
 must ignore them), sends both a `message` and an `app_mention` event for a
 channel message that mentions the bot, and re-sends an envelope with
-`retry_attempt` > 0 on request.
+`retry_attempt` > 0 on request. On request it also answers a Web API method
+with HTTP 429 `ratelimited` and a `Retry-After` header (`rate_limit`), or
+drops the connection without an answer (`drop_connection`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"
@@ -74,6 +78,8 @@ class FakeSlack:
     _changed: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
     _ts_counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _limited: dict[str, tuple[int, int]] = field(default_factory=dict)  # method -> (times, s)
+    _dropped: dict[str, int] = field(default_factory=dict)  # method -> times
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -128,6 +134,32 @@ class FakeSlack:
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()
+
+    # ---- Slack's refusals ------------------------------------------------------
+
+    def rate_limit(self, method: str, times: int = 1, retry_after_s: int = 1) -> None:
+        """The next `times` calls of `method` get HTTP 429 `ratelimited`, `Retry-After` set."""
+        self._limited[method] = (times, retry_after_s)
+
+    def drop_connection(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` see the connection closed before any answer."""
+        self._dropped[method] = times
+
+    def _refusal(self, request: web.Request, method: str) -> web.Response | None:
+        if self._dropped.get(method, 0) > 0:
+            self._dropped[method] -= 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        times, retry_after_s = self._limited.get(method, (0, 0))
+        if times > 0:
+            self._limited[method] = (times - 1, retry_after_s)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after_s)},
+            )
+        return None
 
     # ---- people's side: events pushed over Socket Mode --------------------
 
@@ -391,6 +423,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         self.api_calls.append(method)
+        if (refused := self._refusal(request, method)) is not None:
+            return refused
         args: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             args.update(await request.json())
@@ -428,8 +462,10 @@ class FakeSlack:
         channel, text = args.get("channel"), args.get("text", "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        ts = self._next_ts()
         blocks = _json_arg(args.get("blocks"))
+        if not _valid_blocks(blocks):
+            return {"ok": False, "error": "invalid_blocks"}
+        ts = self._next_ts()
         thread_ts = args.get("thread_ts") or None
         self._posts.append(Post("post", channel, ts, text, blocks, thread_ts))
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": text, "ts": ts}
@@ -451,6 +487,8 @@ class FakeSlack:
         if (channel, ts) not in self._messages:
             return {"ok": False, "error": "message_not_found"}
         text, blocks = args.get("text", ""), _json_arg(args.get("blocks"))
+        if not _valid_blocks(blocks):
+            return {"ok": False, "error": "invalid_blocks"}
         message = self._messages[(channel, ts)]
         message.update(text=text, **({"blocks": blocks} if blocks is not None else {}))
         self._posts.append(Post("update", channel, ts, text, blocks, message.get("thread_ts")))
@@ -521,3 +559,21 @@ def _json_arg(value: Any) -> Any:
     if isinstance(value, str):
         return json.loads(value) if value else None
     return value
+
+
+def _valid_blocks(blocks: Any) -> bool:
+    """What Slack checks before it takes a post: at most 50 blocks, each within its limits
+    (slack_sdk's block models carry Slack's documented limits)."""
+    if blocks is None:
+        return True
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return False
+    try:
+        for block in blocks:
+            parsed = Block.parse(block)
+            if parsed is None:
+                return False
+            parsed.to_dict()  # raises SlackObjectFormationError over a limit
+    except (SlackObjectFormationError, TypeError, KeyError, ValueError):
+        return False
+    return True

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.ledger import Ledger
+from core.proposals import GatedProposals
 from mcp_servers.git.config import RepoConfig
 from mcp_servers.git.repos import GitRepos
 from mcp_servers.git.skill import GitSkill
@@ -98,7 +99,7 @@ def ledger(state_dir: Path, clock: Clock) -> Ledger:
 
 def make_skill(remote: Remote, ledger: Ledger, **repo: object) -> GitSkill:
     cfg = RepoConfig.model_validate({"path": remote.clone, "allow": ["configs/**"], **repo})
-    return GitSkill(GitRepos({"vision": cfg}), ledger, frozenset({ALICE}))
+    return GitSkill(GitRepos({"vision": cfg}), GatedProposals(ledger, frozenset({ALICE})))
 
 
 @pytest.fixture

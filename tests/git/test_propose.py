@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.ledger import Ledger
+from core.ledger import GateRefused, Ledger
 from mcp_servers.git import changes
 from mcp_servers.git.changes import ReplaceEdit
 from mcp_servers.git.models import ProposalResult
@@ -49,7 +49,7 @@ def test_bad_edits_are_refused_and_store_nothing(
 
 
 def test_an_unknown_turn_is_refused(skill: GitSkill, ledger: Ledger) -> None:
-    with pytest.raises(GitSkillError, match="unknown turn_id 'made-up'"):
+    with pytest.raises(GateRefused, match="unknown turn_id 'made-up'"):
         _propose(skill, "made-up", new_content="x: 1\n")
 
 

@@ -9,9 +9,9 @@ from tests.git.conftest import TRAIN_YAML, Remote
 
 
 def test_read_file_reads_the_branch_head_and_older_revisions(skill: GitSkill) -> None:
-    now = reading.read_file(skill.repos, "vision", "configs/train.yaml")
+    now = reading.read_file(skill, "vision", "configs/train.yaml")
     assert now.text == TRAIN_YAML and now.lines == 4 and not now.truncated
-    before = reading.read_file(skill.repos, "vision", "configs/train.yaml", rev="origin/main~1")
+    before = reading.read_file(skill, "vision", "configs/train.yaml", rev="origin/main~1")
     assert "image_size: 640" in before.text
 
 
@@ -19,13 +19,13 @@ def test_an_unknown_repo_names_the_configured_ones(skill: GitSkill) -> None:
     with pytest.raises(
         GitSkillError, match=r"unknown repo 'other'; configured repos: \['vision'\]"
     ):
-        reading.read_file(skill.repos, "other", "README.md")
+        reading.read_file(skill, "other", "README.md")
 
 
 @pytest.mark.parametrize("rev", ["--output=/tmp/x", "-p", "HEAD; rm", ""])
 def test_revisions_that_look_like_options_are_refused(skill: GitSkill, rev: str) -> None:
     with pytest.raises(GitSkillError, match="revision .* is invalid"):
-        reading.diff(skill.repos, "vision", rev)
+        reading.diff(skill, "vision", rev)
 
 
 @pytest.mark.parametrize(
@@ -33,54 +33,54 @@ def test_revisions_that_look_like_options_are_refused(skill: GitSkill, rev: str)
 )
 def test_paths_leaving_the_repo_are_refused(skill: GitSkill, path: str) -> None:
     with pytest.raises(GitSkillError, match="path .*(invalid|leaves the repository|inside .git)"):
-        reading.read_file(skill.repos, "vision", path)
+        reading.read_file(skill, "vision", path)
 
 
 def test_a_missing_file_says_where_it_looked(skill: GitSkill) -> None:
     with pytest.raises(
         GitSkillError, match="no file 'configs/nope.yaml' in 'vision' at [0-9a-f]{12}"
     ):
-        reading.read_file(skill.repos, "vision", "configs/nope.yaml")
+        reading.read_file(skill, "vision", "configs/nope.yaml")
 
 
 def test_log_filters_by_path_and_counts(skill: GitSkill) -> None:
-    everything = reading.log(skill.repos, "vision")
+    everything = reading.log(skill, "vision")
     assert [e.subject for e in everything.entries] == [
         "Try larger images",
         "Initial training setup",
     ]
-    assert len(reading.log(skill.repos, "vision", n=1).entries) == 1
-    assert [e.subject for e in reading.log(skill.repos, "vision", path="src").entries] == [
+    assert len(reading.log(skill, "vision", n=1).entries) == 1
+    assert [e.subject for e in reading.log(skill, "vision", path="src").entries] == [
         "Initial training setup"
     ]
     assert everything.entries[0].author == "Dana Dev"
 
 
 def test_diff_between_revisions(skill: GitSkill) -> None:
-    result = reading.diff(skill.repos, "vision", "origin/main~1", path="configs")
+    result = reading.diff(skill, "vision", "origin/main~1", path="configs")
     assert "-image_size: 640\n+image_size: 1280\n" in result.diff
     assert "src/train.py" not in result.diff
 
 
 def test_grep_finds_lines_with_a_glob_and_a_dash_pattern(skill: GitSkill, remote: Remote) -> None:
-    found = reading.grep(skill.repos, "vision", "image_size", path_glob="configs/**")
+    found = reading.grep(skill, "vision", "image_size", path_glob="configs/**")
     assert [(m.path, m.line, m.text) for m in found.matches] == [
         ("configs/train.yaml", 2, "image_size: 1280")
     ]
     # A pattern starting with '-' is a pattern, not an option.
-    assert reading.grep(skill.repos, "vision", "-rf").matches == []
-    limited = reading.grep(skill.repos, "vision", ".", max_matches=2)
+    assert reading.grep(skill, "vision", "-rf").matches == []
+    limited = reading.grep(skill, "vision", ".", max_matches=2)
     assert len(limited.matches) == 2 and limited.truncated
 
 
 def test_grep_refuses_pathspec_magic(skill: GitSkill) -> None:
     with pytest.raises(GitSkillError, match="path_glob"):
-        reading.grep(skill.repos, "vision", "x", path_glob=":(exclude)src")
+        reading.grep(skill, "vision", "x", path_glob=":(exclude)src")
 
 
 def test_reads_of_the_branch_fetch_what_others_pushed(skill: GitSkill, remote: Remote) -> None:
     pushed = remote.push_other_change("configs/train.yaml", "image_size: 960\n", "Use 960")
-    result = reading.read_file(skill.repos, "vision", "configs/train.yaml")
+    result = reading.read_file(skill, "vision", "configs/train.yaml")
     assert (result.commit, result.text) == (pushed[:12], "image_size: 960\n")
 
 
@@ -89,8 +89,8 @@ def test_an_unreachable_remote_is_reported_with_a_way_to_read_anyway(
 ) -> None:
     remote.bare.rename(remote.bare.with_name("gone.git"))
     with pytest.raises(GitSkillError, match="fetch from origin failed: .*pass rev='origin/main'"):
-        reading.read_file(skill.repos, "vision", "configs/train.yaml")
-    stale = reading.read_file(skill.repos, "vision", "configs/train.yaml", rev="origin/main")
+        reading.read_file(skill, "vision", "configs/train.yaml")
+    stale = reading.read_file(skill, "vision", "configs/train.yaml", rev="origin/main")
     assert stale.text == TRAIN_YAML
 
 
@@ -114,6 +114,6 @@ def _git_helpers_of_this_process() -> int:
 
 def test_reads_leave_no_git_helper_processes_behind(skill: GitSkill) -> None:
     for _ in range(5):
-        reading.read_file(skill.repos, "vision", "configs/train.yaml")
-        reading.log(skill.repos, "vision", n=3)
+        reading.read_file(skill, "vision", "configs/train.yaml")
+        reading.log(skill, "vision", n=3)
     assert _git_helpers_of_this_process() == 0

@@ -10,9 +10,13 @@ import pytest
 
 from core.ledger import Confirmation, GateRefused, Ledger, LedgerError
 from core.ledger.tables import SignedTables
+from core.proposals import GatedProposals
+from core.routes import Route, Routes
 from mcp_servers.git import changes
 from mcp_servers.git.changes import ReplaceEdit
+from mcp_servers.git.config import RepoConfig
 from mcp_servers.git.models import ProposalResult
+from mcp_servers.git.repos import GitRepos
 from mcp_servers.git.safety import GitSkillError
 from mcp_servers.git.skill import GitSkill
 from tests.git.conftest import ALICE, MALLORY, Conversation, Remote, git, make_skill
@@ -291,3 +295,42 @@ def test_a_gate_refusal_is_audited(
     last = ledger.audit_rows(conversation=conv.key)[-1]
     assert last.action == "git.apply_change.refused" and last.turn_id == t2
     assert "no confirmation" in last.detail["error"]
+
+
+def routed_skill(remote: Remote, ledger: Ledger, routes: Routes) -> GitSkill:
+    cfg = RepoConfig.model_validate({"path": remote.clone, "allow": ["configs/**"]})
+    return GitSkill(GitRepos({"vision": cfg}), GatedProposals(ledger, frozenset({ALICE}), routes))
+
+
+BO = "UBO"
+SITE = Routes(
+    (
+        Route("customer-a", ("customer-a/**",), "CA", frozenset({ALICE})),
+        Route(
+            "customer-b", ("customer-b/**",), "CB", frozenset({BO}), {"vision": ("configs/b/**",)}
+        ),
+    )
+)
+
+
+def test_an_allowlisted_approver_of_another_route_cannot_approve(
+    remote: Remote, ledger: Ledger
+) -> None:
+    """The skill checks the route's approvers itself, whatever the supervisor let through."""
+    skill = routed_skill(remote, ledger, SITE)
+    conv = Conversation(ledger, "job:customer-a/weld")
+    proposal = propose(skill, conv.turn("event", "customer-a/weld"))
+    t2 = conv.turn("chat", BO)
+    ledger.confirm(proposal.proposal_id, BO, t2, "text")  # BO is allowlisted, but B's approver
+    refused(skill, remote, t2, proposal.proposal_id, f"approved by {BO}, who may not approve")
+
+
+def test_a_route_s_repos_limit_what_its_conversations_may_propose(
+    remote: Remote, ledger: Ledger
+) -> None:
+    skill = routed_skill(remote, ledger, SITE)
+    conv = Conversation(ledger, "job:customer-b/pcb")
+    before = remote.refs()
+    with pytest.raises(GitSkillError, match=r"may not be changed from route 'customer-b'"):
+        propose(skill, conv.turn("event", "customer-b/pcb"))  # configs/train.yaml: not B's
+    assert remote.refs() == before and ledger.proposals_of_turn(conv.turn()) == []

@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from agent.mlflow_server import MlflowServer
+from mcp_servers.mlflow.skill import MlflowSkill
 
 TRAIN_LIKE = Path(__file__).with_name("train_like.py")
 LONG_STEPS = 12_000
@@ -117,3 +118,8 @@ def _finish(spec: dict[str, object], process: subprocess.Popen[str]) -> None:
 @pytest.fixture
 def client(mlflow_server: MlflowServer, logged_runs: dict[str, str]) -> MlflowClient:
     return MlflowClient(mlflow_server.uri)
+
+
+@pytest.fixture
+def skill(client: MlflowClient, tmp_path: Path) -> MlflowSkill:
+    return MlflowSkill(client, tmp_path / "attachments")

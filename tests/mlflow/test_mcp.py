@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from agent.mlflow_server import MlflowServer
 from mcp_servers.mlflow.server import build_server
+from mcp_servers.mlflow.skill import MlflowSkill
 from tests.conftest import ROOT, free_port
 from tests.mlflow.conftest import LONG_STEPS
 
@@ -28,7 +29,7 @@ DESCRIBED = {
 
 
 def skill(client: MlflowClient, tmp_path: Path) -> MCPServer:
-    return build_server(client, tmp_path / "attachments")
+    return build_server(MlflowSkill(client, tmp_path / "attachments"))
 
 
 async def test_every_tool_is_described_and_annotated(client: MlflowClient, tmp_path: Path) -> None:
@@ -132,7 +133,7 @@ async def test_mlflow_unreachable_is_a_clear_tool_error(
 ) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     uri = f"http://127.0.0.1:{free_port()}"
-    async with mcp.Client(build_server(MlflowClient(uri), tmp_path)) as c:
+    async with mcp.Client(build_server(MlflowSkill(MlflowClient(uri), tmp_path))) as c:
         result = await c.call_tool("search_runs", {})
     assert result.is_error
     text = result.content[0].text  # type: ignore[union-attr]

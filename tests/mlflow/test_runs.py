@@ -3,65 +3,61 @@
 from __future__ import annotations
 
 import pytest
-from mcp.server.mcpserver.exceptions import ToolError
-from mlflow import MlflowClient
 
+from mcp_servers.mlflow.errors import MlflowSkillError
 from mcp_servers.mlflow.models import SearchRunsResult
 from mcp_servers.mlflow.runs import compare_runs, get_run, search_runs
+from mcp_servers.mlflow.skill import MlflowSkill
 
 
 def names(result: SearchRunsResult) -> list[str]:
     return [r.run_name for r in result.runs]
 
 
-def test_search_by_job_tag_returns_that_jobs_runs_newest_first(client: MlflowClient) -> None:
-    result = search_runs(client, job="customer-b/pcb-inspect-v2")
+def test_search_by_job_tag_returns_that_jobs_runs_newest_first(skill: MlflowSkill) -> None:
+    result = search_runs(skill, job="customer-b/pcb-inspect-v2")
     assert names(result) == ["pcb-lr-1e-2", "pcb-lr-1e-3"]
     assert {r.job for r in result.runs} == {"customer-b/pcb-inspect-v2"}
     assert result.more is False
 
 
-def test_search_by_run_name_finds_runs_without_a_job_tag(client: MlflowClient) -> None:
-    result = search_runs(client, job="adhoc-notebook")
+def test_search_by_run_name_finds_runs_without_a_job_tag(skill: MlflowSkill) -> None:
+    result = search_runs(skill, job="adhoc-notebook")
     assert names(result) == ["adhoc-notebook"]
     assert result.runs[0].job is None
     assert result.runs[0].experiment == "Default"
 
 
-def test_search_spans_experiments_and_limit_reports_more(client: MlflowClient) -> None:
-    everything = search_runs(client, limit=100)
+def test_search_spans_experiments_and_limit_reports_more(skill: MlflowSkill) -> None:
+    everything = search_runs(skill, limit=100)
     assert {r.experiment for r in everything.runs} == {"pcb-inspect", "segmentation", "Default"}
     assert len(everything.runs) == 5
-    two = search_runs(client, limit=2)
+    two = search_runs(skill, limit=2)
     assert len(two.runs) == 2 and two.more is True
 
 
-def test_search_orders_by_metric_against_newest_first(client: MlflowClient) -> None:
+def test_search_orders_by_metric_against_newest_first(skill: MlflowSkill) -> None:
     # Newest first would be [pcb-lr-1e-2, pcb-lr-1e-3]; each order below is the reverse.
     # Final values: pcb-lr-1e-3 val_loss 0.2, val_acc 0.9; pcb-lr-1e-2 0.147, 0.926.
-    by_loss = search_runs(
-        client, experiment="pcb-inspect", order_by_metric="val_loss", order="desc"
-    )
+    by_loss = search_runs(skill, experiment="pcb-inspect", order_by_metric="val_loss", order="desc")
     assert names(by_loss) == ["pcb-lr-1e-3", "pcb-lr-1e-2"]
     assert by_loss.runs[0].metrics == {"val_loss": 0.2}
-    by_acc = search_runs(client, experiment="pcb-inspect", order_by_metric="val_acc")
+    by_acc = search_runs(skill, experiment="pcb-inspect", order_by_metric="val_acc")
     assert names(by_acc) == ["pcb-lr-1e-3", "pcb-lr-1e-2"]
     # A job filter merges tag and run-name matches, so it sorts itself: same order.
     job = "customer-b/pcb-inspect-v2"
-    by_job = search_runs(client, job=job, order_by_metric="val_loss", order="desc")
+    by_job = search_runs(skill, job=job, order_by_metric="val_loss", order="desc")
     assert names(by_job) == ["pcb-lr-1e-3", "pcb-lr-1e-2"]
-    assert names(search_runs(client, job=job, order_by_metric="val_acc")) == names(by_job)
+    assert names(search_runs(skill, job=job, order_by_metric="val_acc")) == names(by_job)
 
 
-def test_search_filters_status_params_and_tags(client: MlflowClient) -> None:
-    assert names(search_runs(client, status="failed")) == ["seg-diverged"]
-    assert set(names(search_runs(client, params={"lr": "0.001"}))) == {
+def test_search_filters_status_params_and_tags(skill: MlflowSkill) -> None:
+    assert names(search_runs(skill, status="failed")) == ["seg-diverged"]
+    assert set(names(search_runs(skill, params={"lr": "0.001"}))) == {
         "pcb-lr-1e-3",
         "adhoc-notebook",
     }
-    tagged = search_runs(
-        client, tags={"mlops.job": "customer-a/defect-seg"}, metrics=["train_loss"]
-    )
+    tagged = search_runs(skill, tags={"mlops.job": "customer-a/defect-seg"}, metrics=["train_loss"])
     assert names(tagged) == ["seg-long"]
     assert tagged.runs[0].metrics["train_loss"] == pytest.approx(0.1049, abs=1e-4)
 
@@ -78,53 +74,55 @@ def test_search_filters_status_params_and_tags(client: MlflowClient) -> None:
     ],
 )
 def test_search_bad_input_says_what_is_valid(
-    client: MlflowClient, kwargs: dict[str, object], says: str
+    skill: MlflowSkill, kwargs: dict[str, object], says: str
 ) -> None:
-    with pytest.raises(ToolError, match=says.replace("(", r"\(")):
-        search_runs(client, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(MlflowSkillError, match=says.replace("(", r"\(")):
+        search_runs(skill, **kwargs)  # type: ignore[arg-type]
 
 
-def test_get_run_by_id_name_and_job(client: MlflowClient, logged_runs: dict[str, str]) -> None:
-    by_id = get_run(client, logged_runs["pcb-lr-1e-3"])
+def test_get_run_by_id_name_and_job(skill: MlflowSkill, logged_runs: dict[str, str]) -> None:
+    by_id = get_run(skill, logged_runs["pcb-lr-1e-3"])
     assert by_id.run_name == "pcb-lr-1e-3"
-    assert get_run(client, "pcb-lr-1e-3").run_id == by_id.run_id
+    assert get_run(skill, "pcb-lr-1e-3").run_id == by_id.run_id
     # A job name means that job's most recent run.
-    assert get_run(client, "customer-b/pcb-inspect-v2").run_name == "pcb-lr-1e-2"
+    assert get_run(skill, "customer-b/pcb-inspect-v2").run_name == "pcb-lr-1e-2"
 
 
-def test_get_run_details_are_compact(client: MlflowClient) -> None:
-    run = get_run(client, "pcb-lr-1e-3")
+def test_get_run_details_are_compact(skill: MlflowSkill) -> None:
+    run = get_run(skill, "pcb-lr-1e-3")
     assert run.params == {"batch_size": "32", "lr": "0.001", "model": "yolov8s"}
     assert run.metrics == {"train_loss": 0.18, "val_acc": 0.9, "val_loss": 0.2}
     assert run.status == "FINISHED" and run.job == "customer-b/pcb-inspect-v2"
     assert run.tags == {}  # mlflow.* noise and the job tag (shown as `job`) left out
     assert run.duration_s is not None and run.duration_s >= 0
     assert run.started is not None and run.ended is not None
-    long_param = get_run(client, "adhoc-notebook").params["note"]
+    long_param = get_run(skill, "adhoc-notebook").params["note"]
     assert len(long_param) == 201 and long_param.endswith("…")
 
 
-def test_get_run_of_a_failed_run_shows_nan(client: MlflowClient) -> None:
-    run = get_run(client, "seg-diverged")
+def test_get_run_of_a_failed_run_shows_nan(skill: MlflowSkill) -> None:
+    run = get_run(skill, "seg-diverged")
     assert run.status == "FAILED"
     assert run.metrics["val_loss"] == "nan"
 
 
-def test_unknown_run_lists_similar_runs(client: MlflowClient) -> None:
-    with pytest.raises(ToolError) as err:
-        get_run(client, "pcb-lr")
+def test_unknown_run_lists_similar_runs(skill: MlflowSkill) -> None:
+    with pytest.raises(MlflowSkillError) as err:
+        get_run(skill, "pcb-lr")
     message = str(err.value)
     assert message.startswith("unknown run 'pcb-lr'; runs whose name or job contains it:")
     assert "pcb-lr-1e-2" in message and "pcb-lr-1e-3" in message
 
 
-def test_unknown_run_without_similar_lists_recent_runs(client: MlflowClient) -> None:
-    with pytest.raises(ToolError, match="give a run ID, run name or job name. Most recent runs:"):
-        get_run(client, "zzz-nothing-like-it")
+def test_unknown_run_without_similar_lists_recent_runs(skill: MlflowSkill) -> None:
+    with pytest.raises(
+        MlflowSkillError, match="give a run ID, run name or job name. Most recent runs:"
+    ):
+        get_run(skill, "zzz-nothing-like-it")
 
 
-def test_compare_runs_shows_only_differing_params(client: MlflowClient) -> None:
-    result = compare_runs(client, ["pcb-lr-1e-3", "pcb-lr-1e-2"])
+def test_compare_runs_shows_only_differing_params(skill: MlflowSkill) -> None:
+    result = compare_runs(skill, ["pcb-lr-1e-3", "pcb-lr-1e-2"])
     assert [r.run_name for r in result.runs] == ["pcb-lr-1e-3", "pcb-lr-1e-2"]
     assert result.params_differing == {"lr": ["0.001", "0.01"]}
     assert result.params_identical == 2
@@ -132,21 +130,21 @@ def test_compare_runs_shows_only_differing_params(client: MlflowClient) -> None:
     assert list(result.metrics) == ["train_loss", "val_acc", "val_loss"]
 
 
-def test_compare_runs_marks_params_and_metrics_a_run_lacks(client: MlflowClient) -> None:
-    result = compare_runs(client, ["seg-long", "pcb-lr-1e-3"], metrics=["val_acc"])
+def test_compare_runs_marks_params_and_metrics_a_run_lacks(skill: MlflowSkill) -> None:
+    result = compare_runs(skill, ["seg-long", "pcb-lr-1e-3"], metrics=["val_acc"])
     assert result.params_differing["epochs"] == ["12", None]
     assert result.metrics == {"val_acc": [None, 0.9]}
 
 
-def test_compare_runs_refuses_bad_input(client: MlflowClient) -> None:
-    with pytest.raises(ToolError, match="give 2..10 runs"):
-        compare_runs(client, ["pcb-lr-1e-3"])
-    with pytest.raises(ToolError, match="name the same run"):
-        compare_runs(client, ["pcb-lr-1e-2", "customer-b/pcb-inspect-v2"])
-    with pytest.raises(ToolError, match="metric 'val_los' not logged .*metrics: train_loss"):
-        compare_runs(client, ["pcb-lr-1e-3", "pcb-lr-1e-2"], metrics=["val_los"])
+def test_compare_runs_refuses_bad_input(skill: MlflowSkill) -> None:
+    with pytest.raises(MlflowSkillError, match="give 2..10 runs"):
+        compare_runs(skill, ["pcb-lr-1e-3"])
+    with pytest.raises(MlflowSkillError, match="name the same run"):
+        compare_runs(skill, ["pcb-lr-1e-2", "customer-b/pcb-inspect-v2"])
+    with pytest.raises(MlflowSkillError, match="metric 'val_los' not logged .*metrics: train_loss"):
+        compare_runs(skill, ["pcb-lr-1e-3", "pcb-lr-1e-2"], metrics=["val_los"])
 
 
-def test_unknown_run_id_is_reported_like_an_unknown_name(client: MlflowClient) -> None:
-    with pytest.raises(ToolError, match=f"unknown run '{'0' * 32}'; give a run ID"):
-        get_run(client, "0" * 32)
+def test_unknown_run_id_is_reported_like_an_unknown_name(skill: MlflowSkill) -> None:
+    with pytest.raises(MlflowSkillError, match=f"unknown run '{'0' * 32}'; give a run ID"):
+        get_run(skill, "0" * 32)

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 import pytest
-from mcp.server.mcpserver.exceptions import ToolError
-from mlflow import MlflowClient
 
+from mcp_servers.mlflow.errors import MlflowSkillError
 from mcp_servers.mlflow.models import MetricSummary
+from mcp_servers.mlflow.skill import MlflowSkill
 from mcp_servers.mlflow.summary import metric_summary, summarise
 from tests.mlflow.conftest import LONG_STEPS
 
@@ -72,8 +72,8 @@ def test_all_nan_has_no_best() -> None:
     assert s.best is None and s.steps_since_best is None and s.window_improvement is None
 
 
-def test_plateau_run_from_the_server(client: MlflowClient) -> None:
-    s = metric_summary(client, "pcb-lr-1e-3", "val_loss", window_steps=5)
+def test_plateau_run_from_the_server(skill: MlflowSkill) -> None:
+    s = metric_summary(skill, "pcb-lr-1e-3", "val_loss", window_steps=5)
     assert s.points == 30 and s.run_name == "pcb-lr-1e-3"
     assert (s.best.step, s.best.value) == (16, 0.2)  # type: ignore[union-attr]
     assert s.steps_since_best == 13
@@ -81,16 +81,16 @@ def test_plateau_run_from_the_server(client: MlflowClient) -> None:
     assert s.window_improvement == 0.0
 
 
-def test_still_improving_run_from_the_server(client: MlflowClient) -> None:
-    s = metric_summary(client, "pcb-lr-1e-2", "val_acc", goal="max", window_steps=5)
+def test_still_improving_run_from_the_server(skill: MlflowSkill) -> None:
+    s = metric_summary(skill, "pcb-lr-1e-2", "val_acc", goal="max", window_steps=5)
     assert s.best.step == 29 and s.steps_since_best == 0  # type: ignore[union-attr]
     assert s.window_improvement is not None and s.window_improvement > 0
     assert s.change_over_window is not None and s.change_over_window > 0
 
 
-def test_long_history_is_summarised_quickly(client: MlflowClient) -> None:
+def test_long_history_is_summarised_quickly(skill: MlflowSkill) -> None:
     began = time.monotonic()
-    s = metric_summary(client, "seg-long", "train_loss")
+    s = metric_summary(skill, "seg-long", "train_loss")
     elapsed = time.monotonic() - began
     assert s.points == LONG_STEPS
     assert s.best.step == LONG_STEPS - 1  # type: ignore[union-attr]
@@ -100,20 +100,20 @@ def test_long_history_is_summarised_quickly(client: MlflowClient) -> None:
     assert elapsed < 10, f"summary of {LONG_STEPS} points took {elapsed:.1f} s"
 
 
-def test_diverged_run_counts_its_nans(client: MlflowClient) -> None:
-    s = metric_summary(client, "seg-diverged", "val_loss")
+def test_diverged_run_counts_its_nans(skill: MlflowSkill) -> None:
+    s = metric_summary(skill, "seg-diverged", "val_loss")
     assert s.non_finite_points == 5 and s.last.value == "nan"
     assert (s.best.step, s.best.value) == (0, 0.5)  # type: ignore[union-attr]
 
 
-def test_summary_refuses_bad_input(client: MlflowClient) -> None:
+def test_summary_refuses_bad_input(skill: MlflowSkill) -> None:
     with pytest.raises(
-        ToolError,
+        MlflowSkillError,
         match="metric 'val_los' not logged in run pcb-lr-1e-3; "
         "metrics: train_loss, val_acc, val_loss",
     ):
-        metric_summary(client, "pcb-lr-1e-3", "val_los")
-    with pytest.raises(ToolError, match="goal must be 'min'"):
-        metric_summary(client, "pcb-lr-1e-3", "val_loss", goal="lower")
-    with pytest.raises(ToolError, match="window_steps must be at least 1"):
-        metric_summary(client, "pcb-lr-1e-3", "val_loss", window_steps=0)
+        metric_summary(skill, "pcb-lr-1e-3", "val_los")
+    with pytest.raises(MlflowSkillError, match="goal must be 'min'"):
+        metric_summary(skill, "pcb-lr-1e-3", "val_loss", goal="lower")
+    with pytest.raises(MlflowSkillError, match="window_steps must be at least 1"):
+        metric_summary(skill, "pcb-lr-1e-3", "val_loss", window_steps=0)

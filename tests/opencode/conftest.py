@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -24,7 +25,14 @@ def echo_spec() -> McpServerSpec:
     return McpServerSpec("echo", [sys.executable, str(ECHO_SERVER)], timeout_ms=20_000)
 
 
-def make_runtime(model: ScriptedModel, state_dir: Path, brief_file: Path) -> OpencodeRuntime:
+def make_runtime(
+    model: ScriptedModel,
+    state_dir: Path,
+    brief_file: Path,
+    *,
+    mcp_servers: list[McpServerSpec] | None = None,
+    **options: Any,
+) -> OpencodeRuntime:
     config = build_config(
         base_url=model.base_url,
         model_id=model.model_id,
@@ -32,7 +40,7 @@ def make_runtime(model: ScriptedModel, state_dir: Path, brief_file: Path) -> Ope
         context=32_768,
         max_output=4_096,
         prompt_file=brief_file,
-        mcp_servers=[echo_spec()],
+        mcp_servers=[echo_spec()] if mcp_servers is None else mcp_servers,
     )
     return OpencodeRuntime(
         binary=OPENCODE_BIN,
@@ -41,6 +49,7 @@ def make_runtime(model: ScriptedModel, state_dir: Path, brief_file: Path) -> Ope
         model=ModelRef(PROVIDER_ID, model.model_id),
         model_base_url=model.base_url,
         model_api_key="test-key",
+        **options,
     )
 
 

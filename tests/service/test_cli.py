@@ -13,10 +13,11 @@ import pytest
 import uvicorn
 
 from agent.app import build_app
+from agent.brief import load_brief
 from agent.db import Database
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
-from agent.settings import new_webhook_secret
+from agent.settings import SettingsError, load_settings, new_webhook_secret
 from tests.conftest import ROOT, free_port
 from tests.fakes import slack as fake_slack
 from tests.fakes.model import ScriptedModel
@@ -96,6 +97,8 @@ async def test_doctor_passes_when_everything_answers(tmp_path: Path) -> None:
     assert code == 0, out
     assert all(line.startswith("ok") for line in out.splitlines()), out
     assert "auth ok" in out and "scripted" in out
+    brief = load_brief(ROOT / "brief", "<silent/>")
+    assert f"sha256 {brief.digest}" in out  # the brief the service would run with
 
 
 @pytest.fixture
@@ -179,3 +182,16 @@ async def test_emit_rejects_a_malformed_metric(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert code == 2 and "KEY=VALUE" in err
+
+
+def test_slack_chosen_without_a_token_fails_at_start_naming_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLOPS_CHAT", "slack")
+    with pytest.raises(SettingsError, match="MLOPS_CHAT=slack needs SLACK_BOT_TOKEN"):
+        load_settings(_env_file=None)
+
+
+def test_the_chat_defaults_to_slack_when_configured_else_the_web_page() -> None:
+    assert load_settings(_env_file=None).chat_kind == "web"
+    assert load_settings(_env_file=None, slack_bot_token="xoxb-1").chat_kind == "slack"

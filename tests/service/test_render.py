@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from agent.brief import build_prompt, is_silent
-from agent.gate import is_confirmation
 from agent.inbox import Item
 from agent.render import render_turn
 from agent.settings import DEFAULT_CONFIRM_PHRASES
+from agent.steps.approvals import is_confirmation
 
 
 def test_event_is_rendered_compactly_with_header_and_traceback() -> None:

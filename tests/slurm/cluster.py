@@ -1,42 +1,46 @@
-"""A real single-node Slurm (Debian's munge, slurmctld, slurmd) for tests and benchmarks.
+"""A real single-node Slurm (munge, slurmctld, slurmd from Debian) in a podman container.
 
-Slurm's daemons listen on 0.0.0.0 and cannot be told otherwise, so they run
-inside a private network namespace held open by a `sleep` started with
-`unshare --net`; client commands reach them through `nsenter --net=...` (the
-backend's command prefix). munged only serves a unix socket, so it runs
-outside the namespace, as the `munge` user it insists on. Every path (state,
-spool, logs, pid files, munge socket and key) lives in one temp dir removed on
-stop. Two fake GPUs are empty files named in gres.conf.
+One container per cluster, from the image of the Slurm release asked for
+(22.05 from bookworm, 24.11 from trixie; `images.py` builds each once per
+machine). It has no network but its own loopback, so daemons that listen on
+0.0.0.0 reach nobody. Client commands run on the host inside the container's
+mount and network namespaces (`nsenter`, the backend's command prefix): they
+are the container's own Slurm commands, matching its daemons, and they keep
+the caller's environment, as `sbatch --export=ALL` needs. Every path the
+cluster uses (config, state, spool, logs) lives in one temp dir mounted at the
+same path inside, beside the directories the caller shares with its jobs, so a
+path means the same on both sides. Two fake GPUs are empty files named in
+gres.conf. The container is removed on stop, and removes itself after
+`LIFETIME_S` if a run is killed before it can.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
+import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo")
-NAMESPACE_TOOLS = ("unshare", "nsenter", "ip")
-# A non-loopback address on the namespace's lo: Slurm 22.05 fails to resolve
-# its own host when only 127/8 exists. 198.18.0.0/15 is reserved for benchmarks.
-HOST_ADDRESS = "198.18.0.1/32"
-HOLDER_LIFETIME_S = 3600
-CPUS = 16  # the namespace holder dies on its own if a run is killed
+from tests.slurm.images import ACCOUNTING_IMAGES, IMAGES, ensure_image
+from tests.slurm.podman import PodmanError, podman
+
+HOST = "slurmnode"
+LIFETIME_S = 3600
+CPUS = 16  # more than the machine has, so CPUs never limit the tests: GPUs do
+ROOT = Path(__file__).resolve().parents[2]
+JOBCOMP_SCRIPT = ROOT / "mcp_servers/aiqu/backends/slurm_jobcomp.sh"
+# Where the shipped jobcomp script writes; mounted from the cluster's temp dir.
+SCRIPT_LOG_DIR = "/var/log/slurm"
 
 SLURM_CONF = """\
 ClusterName=mlopstest
-SlurmctldHost={host}(127.0.0.1)
+SlurmctldHost={host}
 AuthType=auth/munge
-AuthInfo=socket={root}/munge/munge.sock
-CryptoType=crypto/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation={root}/state
@@ -48,63 +52,98 @@ SlurmdLogFile={root}/log/slurmd.log
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
 MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # Without a default, each job takes all memory and jobs run one at a time.
 DefMemPerCPU=500
 GresTypes=gpu
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/filetxt
-JobCompLoc={root}/log/jobcomp.txt
+{accounting}
+{jobcomp}
 MinJobAge={min_job_age}
 ReturnToService=2
-SchedulerParameters=sched_interval=1,batch_sched_delay=0
-# More CPUs than the machine has, so CPUs never limit the tests: GPUs do. Sleeping
-# test jobs need none, and config_overrides makes slurmd accept the number.
+# Jobs start within a second instead of ~3 s.
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+# With only a loopback, Slurm resolves its host only when IPv6 is allowed too.
+CommunicationParameters=EnableIPv6
+# config_overrides: slurmd accepts more CPUs than the machine has.
 SlurmdParameters=config_overrides
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=8000 Gres=gpu:fake:{gpus} State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
+# munged refuses to run as root; with every capability dropped but these, root
+# may still chown /run/munge (after making it searchable) and switch users.
+ENTRYPOINT = """\
+#!/bin/sh
+set -e
+mkdir -p /run/munge
+chmod 755 /run/munge
+chown munge:munge /run/munge
+setpriv --reuid=munge --regid=munge --clear-groups munged
+{before_slurmctld}
+slurmctld -D &
+exec timeout -s KILL {lifetime} slurmd -D
+"""
+CAPABILITIES = "CHOWN,SETUID,SETGID,KILL"
 
-def missing_requirements() -> str | None:
-    """Why a real Slurm cannot start here, or None when it can."""
-    if os.geteuid() != 0:
-        return "real Slurm tests need root (network namespace, SlurmUser=root); run as root"
-    missing = [tool for tool in DAEMONS + NAMESPACE_TOOLS if shutil.which(tool) is None]
-    if missing:
-        return (
-            f"Slurm packages missing ({', '.join(missing)}): "
-            "run scripts/install-system-packages.sh as root"
-        )
-    return None
+NO_ACCOUNTING = "AccountingStorageType=accounting_storage/none"
+ACCOUNTING = """\
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost={host}
+# Allocated GPUs in tres_alloc_str and sacct, typed and untyped.
+AccountingStorageTRES=gres/gpu,gres/gpu:fake"""
+SLURMDBD_CONF = """\
+AuthType=auth/munge
+DbdHost={host}
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageUser=root
+StorageLoc=slurm_acct_db
+LogFile={root}/log/slurmdbd.log
+PidFile={root}/run/slurmdbd.pid
+"""
+START_SLURMDBD = """\
+while [ ! -S /run/mysqld/mysqld.sock ]; do sleep 0.2; done
+slurmdbd
+until sacctmgr --noheader list cluster format=cluster | grep -q mlopstest; do
+    sacctmgr --immediate add cluster mlopstest >/dev/null 2>&1 || sleep 0.5
+done"""
 
 
 @dataclass
 class SlurmCluster:
+    version: str  # "22.05" / "24.11"
     root: Path
     conf: Path
-    jobcomp_log: Path
-    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def holder_pid(self) -> int:
-        return self._processes[0].pid
+    container: str
+    pid: int  # the container's init, seen from the host
+    jobcomp: str  # "filetxt" or "script"
 
     @property
     def command_prefix(self) -> list[str]:
-        return ["nsenter", f"--net=/proc/{self.holder_pid}/ns/net"]
+        return ["nsenter", f"--target={self.pid}", "--mount", "--net"]
+
+    @property
+    def jobcomp_log(self) -> Path:
+        """The job completion log on the host, whichever jobcomp plugin writes it."""
+        if self.jobcomp == "script":
+            return self.root / "slurm-log" / "jobcomp-aiqu.txt"
+        return self.root / "log" / "jobcomp.txt"
 
     def env(self) -> dict[str, str]:
         """The settings a SlurmScheduler needs to reach this cluster."""
-        return {
+        env = {
             "SLURM_CONF": str(self.conf),
-            "MLOPS_SLURM_COMMAND_PREFIX": shlex.join(self.command_prefix),
+            "MLOPS_SLURM_COMMAND_PREFIX": " ".join(self.command_prefix),
         }
+        if self.jobcomp == "script":  # the script's log is at another path on this side
+            env["MLOPS_SLURM_JOBCOMP_LOG"] = str(self.jobcomp_log)
+        return env
 
     def run(self, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
-        """A Slurm client command inside the cluster's namespace."""
+        """A Slurm client command inside the cluster's namespaces."""
         return subprocess.run(
             [*self.command_prefix, *args],
             env={**os.environ, "SLURM_CONF": str(self.conf)},
@@ -115,64 +154,87 @@ class SlurmCluster:
         )
 
     def stop(self) -> None:
-        """Cancel every job, stop the daemons, kill what is left in the namespace, rm -rf."""
-        if self._processes and self._processes[0].poll() is None:
-            netns = os.readlink(f"/proc/{self.holder_pid}/ns/net")
-            self._cancel_all_jobs()
-        else:
-            netns = None
-        # One at a time, newest first: slurmctld stalls its shutdown when munged is gone.
-        for proc in reversed(self._processes):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        self._processes.clear()
-        if netns is not None:
-            _kill_namespace_members(netns)  # job steps (slurmstepd) outlive slurmd
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def _cancel_all_jobs(self) -> None:
+        """Remove the container (every daemon and job in it dies with it), then rm -rf."""
         try:
-            self.run("scancel", "--user=root", timeout=10)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self.run("squeue", "-h", "-t", "active").stdout:
-                time.sleep(0.1)
-        except (OSError, subprocess.TimeoutExpired):
-            pass  # the daemons may already be gone; the namespace sweep follows
+            podman("rm", "--force", "--time=0", self.container, check=False, timeout=60)
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def start_cluster(
-    *, gpus: int = 2, min_job_age_s: int = 300, timeout_s: float = 30
+    version: str,
+    *,
+    gpus: int = 2,
+    min_job_age_s: int = 300,
+    shared: Iterable[Path] = (),
+    jobcomp: str = "filetxt",
+    accounting_db: Path | None = None,
+    network: str = "none",
+    cpus: int = CPUS,
+    timeout_s: float = 30,
 ) -> SlurmCluster:
-    """Start munged, slurmctld and slurmd; return once the node is idle."""
-    # Not under pytest's tmp_path: munged needs every parent dir searchable by `munge`.
+    """Start Slurm `version` with `gpus` fake GPUs; return once its node is idle.
+
+    `shared` directories appear at the same path inside (job workdirs, logs);
+    `jobcomp` is "filetxt" (Slurm's own text log) or "script" (the skill's
+    jobcomp/script, mcp_servers/aiqu/backends/slurm_jobcomp.sh).
+    `accounting_db`, a directory holding a MariaDB server's socket, adds
+    slurmdbd (the capture script's use; slurmdbd needs `network` to be a
+    private network rather than none)."""
+    image = IMAGES[version] if accounting_db is None else ACCOUNTING_IMAGES[version]
+    tag = ensure_image(image)
     root = Path(tempfile.mkdtemp(prefix="mlops-slurm-"))
     root.chmod(0o755)
-    for sub in ("state", "spool", "log", "run", "dev"):
+    for sub in ("state", "spool", "log", "run", "dev", "slurm-log"):
         (root / sub).mkdir()
     for i in range(gpus):
         (root / "dev" / f"gpu{i}").touch()
-    host = socket.gethostname().split(".")[0]
     conf = root / "slurm.conf"
     conf.write_text(
-        SLURM_CONF.format(host=host, root=root, gpus=gpus, cpus=CPUS, min_job_age=min_job_age_s)
+        SLURM_CONF.format(
+            host=HOST,
+            root=root,
+            gpus=gpus,
+            cpus=cpus,
+            min_job_age=min_job_age_s,
+            jobcomp=_jobcomp_lines(jobcomp, root),
+            accounting=NO_ACCOUNTING if accounting_db is None else ACCOUNTING.format(host=HOST),
+        )
     )
     # gres.conf is read from beside slurm.conf; without File= the node is INVALID.
     last = f"[0-{gpus - 1}]" if gpus > 1 else "0"
     (root / "gres.conf").write_text(
-        f"NodeName={host} Name=gpu Type=fake File={root}/dev/gpu{last}\n"
+        f"NodeName={HOST} Name=gpu Type=fake File={root}/dev/gpu{last}\n"
     )
-    cluster = SlurmCluster(root=root, conf=conf, jobcomp_log=root / "log/jobcomp.txt")
+    before_slurmctld = ""
+    if accounting_db is not None:
+        (root / "slurmdbd.conf").write_text(SLURMDBD_CONF.format(host=HOST, root=root))
+        (root / "slurmdbd.conf").chmod(0o600)  # slurmdbd refuses a readable one
+        before_slurmctld = START_SLURMDBD
+    (root / "entrypoint.sh").write_text(
+        ENTRYPOINT.format(lifetime=LIFETIME_S, before_slurmctld=before_slurmctld)
+    )
+    name = f"mlops-slurm-{version.replace('.', '')}-{secrets.token_hex(4)}"
+    mounts = [f"--volume={d}:{d}" for d in dict.fromkeys([root, *map(Path, shared)])]
+    mounts.append(f"--volume={root / 'slurm-log'}:{SCRIPT_LOG_DIR}")
+    if jobcomp == "script":
+        mounts.append(f"--volume={JOBCOMP_SCRIPT}:{JOBCOMP_SCRIPT}:ro")
+    if accounting_db is not None:
+        mounts.append(f"--volume={accounting_db}:/run/mysqld")
     try:
-        _start_namespace(cluster)
-        _start_munge(cluster)
-        for daemon in ("slurmctld", "slurmd"):
-            cluster._processes.append(
-                _spawn([*cluster.command_prefix, daemon, "-D"], root / f"log/{daemon}.out", conf)
-            )
+        podman(
+            "run", "--detach", "--rm", f"--name={name}", f"--hostname={HOST}",
+            f"--network={network}", "--ulimit=host", "--cap-drop=all", f"--cap-add={CAPABILITIES}",
+            *mounts, f"--env=SLURM_CONF={conf}",
+            tag, "tini", "--", "sh", str(root / "entrypoint.sh"),
+        )  # fmt: skip
+        pid = int(podman("inspect", "--format={{.State.Pid}}", name).strip())
+    except (PodmanError, ValueError):
+        podman("rm", "--force", "--time=0", name, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    cluster = SlurmCluster(version, root, conf, name, pid, jobcomp)
+    try:
         _wait_for(cluster, lambda: "is UP" in cluster.run("scontrol", "ping").stdout, timeout_s)
         _wait_for(cluster, lambda: _node_state(cluster) == "idle", timeout_s)
     except BaseException:
@@ -181,79 +243,12 @@ def start_cluster(
     return cluster
 
 
-def _start_namespace(cluster: SlurmCluster) -> None:
-    holder = subprocess.Popen(
-        ["unshare", "--net", "--", "sleep", str(HOLDER_LIFETIME_S)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-    )
-    cluster._processes.append(holder)
-    netns = f"--net=/proc/{holder.pid}/ns/net"
-    # unshare execs sleep once the namespace exists; wait for that switch.
-    deadline = time.monotonic() + 5
-    while os.readlink(f"/proc/{holder.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
-        if time.monotonic() > deadline or holder.poll() is not None:
-            raise RuntimeError("unshare --net did not create a network namespace")
-        time.sleep(0.01)
-    for cmd in (
-        ["ip", "link", "set", "lo", "up"],
-        ["ip", "addr", "add", HOST_ADDRESS, "dev", "lo"],
-    ):
-        subprocess.run(["nsenter", netns, *cmd], check=True, timeout=10, capture_output=True)
-
-
-def _start_munge(cluster: SlurmCluster) -> None:
-    munge = cluster.root / "munge"
-    munge.mkdir(mode=0o755)
-    key = munge / "munge.key"
-    key.write_bytes(os.urandom(128))
-    key.chmod(0o400)
-    for path in (munge, key):
-        shutil.chown(path, "munge", "munge")
-    with open(cluster.root / "log/munged.out", "wb") as out:
-        proc = subprocess.Popen(
-            [
-                "munged",
-                "--foreground",
-                f"--socket={munge}/munge.sock",
-                f"--key-file={key}",
-                f"--pid-file={munge}/munged.pid",
-                f"--log-file={munge}/munged.log",
-                f"--seed-file={munge}/munged.seed",
-            ],
-            user="munge",
-            group="munge",
-            extra_groups=[],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    cluster._processes.append(proc)
-    _wait_for(cluster, lambda: (munge / "munge.sock").exists(), 10)
-
-
-def _spawn(argv: list[str], log: Path, conf: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            argv,
-            env={**os.environ, "SLURM_CONF": str(conf)},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _kill_namespace_members(netns: str) -> None:
-    """SIGKILL every process still inside the cluster's network namespace (all started here)."""
-    own = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == own:
-            continue
-        try:
-            if os.readlink(entry / "ns/net") == netns:
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
+def _jobcomp_lines(jobcomp: str, root: Path) -> str:
+    if jobcomp == "filetxt":
+        return f"JobCompType=jobcomp/filetxt\nJobCompLoc={root}/log/jobcomp.txt"
+    if jobcomp == "script":
+        return f"JobCompType=jobcomp/script\nJobCompLoc={JOBCOMP_SCRIPT}"
+    raise ValueError(f"jobcomp must be 'filetxt' or 'script', got {jobcomp!r}")
 
 
 def _node_state(cluster: SlurmCluster) -> str:
@@ -263,13 +258,12 @@ def _node_state(cluster: SlurmCluster) -> str:
 def _wait_for(cluster: SlurmCluster, ready: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not ready():
-        for proc in cluster._processes:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.args!r} exited with {proc.returncode}\n{_log_tails(cluster.root)}"
-                )
+        if not Path(f"/proc/{cluster.pid}").exists():
+            raise RuntimeError(f"container {cluster.container} exited\n{_log_tails(cluster.root)}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Slurm not ready after {timeout_s} s\n{_log_tails(cluster.root)}")
+            raise TimeoutError(
+                f"Slurm {cluster.version} not ready after {timeout_s} s\n{_log_tails(cluster.root)}"
+            )
         time.sleep(0.05)
 
 

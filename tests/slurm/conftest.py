@@ -1,4 +1,8 @@
-"""A real single-node Slurm per test module, and a SlurmScheduler over it per test."""
+"""A real single-node Slurm per release (22.05 and 24.11), and a SlurmScheduler over it per test.
+
+Every test that uses `slurm_cluster` runs once against each release; pytest
+groups them so that one container per release serves the whole session.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from typing import TypeVar
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.conftest import missing
-from tests.slurm.cluster import SlurmCluster, missing_requirements, start_cluster
+from tests.slurm.cluster import SlurmCluster, start_cluster
+from tests.slurm.images import VERSIONS, ImageUnavailable
+from tests.slurm.podman import PodmanError, missing_tools
 
 T = TypeVar("T")
 
@@ -20,12 +27,31 @@ T = TypeVar("T")
 MIN_JOB_AGE_S = 2
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster() -> Iterator[SlurmCluster]:
-    reason = missing_requirements()
+def cluster_for(
+    version: str, tmp_path_factory: pytest.TempPathFactory, **options: object
+) -> SlurmCluster:
+    """Start Slurm `version`, or skip (fail under MLOPS_TEST_STRICT=1) naming what is missing."""
+    reason = missing_tools()
     if reason:
         missing(reason)
-    cluster = start_cluster(gpus=2, min_job_age_s=MIN_JOB_AGE_S)
+    try:
+        return start_cluster(
+            version,
+            gpus=2,
+            min_job_age_s=MIN_JOB_AGE_S,
+            shared=[tmp_path_factory.getbasetemp()],
+            **options,  # type: ignore[arg-type]
+        )
+    except (ImageUnavailable, PodmanError) as exc:
+        missing(f"no Slurm {version} container: {exc}")
+        raise  # missing() never returns
+
+
+@pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"slurm-{v}")
+def slurm_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlurmCluster]:
+    cluster = cluster_for(request.param, tmp_path_factory)
     try:
         yield cluster
     finally:
@@ -40,10 +66,14 @@ def skill_env(slurm_cluster: SlurmCluster, state_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def scheduler(slurm_cluster: SlurmCluster, skill_env: dict[str, str]) -> Iterator[SlurmScheduler]:
-    yield SlurmScheduler.from_env(skill_env)
-    # The cluster is shared by the module: leave both GPUs free for the next test.
-    slurm_cluster.run("scancel", "--user=root")
-    wait_until(lambda: not slurm_cluster.run("squeue", "-h", "-t", "active").stdout, 15)
+    yield SlurmScheduler.from_env(SkillEnvironment.from_env(skill_env))
+    free_the_cluster(slurm_cluster)
+
+
+def free_the_cluster(cluster: SlurmCluster) -> None:
+    """The cluster is shared: leave both GPUs free for the next test."""
+    cluster.run("scancel", "--user=root")
+    wait_until(lambda: not cluster.run("squeue", "-h").stdout, 15)
 
 
 def wait_until(probe: Callable[[], T], timeout_s: float, interval_s: float = 0.1) -> T:

@@ -1,4 +1,4 @@
-"""The Slurm backend against a real slurmctld + slurmd with two fake GPUs."""
+"""The Slurm backend against a real slurmctld + slurmd with two fake GPUs, per Slurm release."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import Job, JobSpec, JobState, SchedulerError
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
+from mcp_servers.aiqu.backends.slurm_json import read_document
 from tests.slurm.cluster import SlurmCluster
 from tests.slurm.conftest import wait_until
+from tests.slurm.recordings import recorded
 
 pytestmark = pytest.mark.slurm
 
@@ -42,8 +45,18 @@ def in_state(scheduler: SlurmScheduler, job_id: str, state: JobState) -> Job:
 
 
 def slurm_knows(cluster: SlurmCluster, job_id: str) -> bool:
-    jobs = json.loads(cluster.run("squeue", "--json").stdout)["jobs"]
+    jobs = json.loads(cluster.run("squeue", "--json", "--states=all").stdout)["jobs"]
     return any(str(j["job_id"]) == job_id for j in jobs)
+
+
+def foreign(cluster: SlurmCluster, name: str, *options: str, script: str = "sleep 30") -> str:
+    """A job someone submitted with sbatch, outside the skill."""
+    done = cluster.run(
+        "sbatch", "--parsable", f"--job-name={name}", "--output=/dev/null", *options,
+        f"--wrap={script}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_job_runs_with_its_identity_and_its_output_is_tailed(
@@ -51,7 +64,7 @@ def test_job_runs_with_its_identity_and_its_output_is_tailed(
 ) -> None:
     # Pass-through settings reach the job; the service's private ones do not.
     skill_env.update(MLFLOW_TRACKING_URI="http://127.0.0.1:5999", SLACK_BOT_TOKEN="xoxb-secret")
-    scheduler = SlurmScheduler.from_env(skill_env)
+    scheduler = SlurmScheduler.from_env(SkillEnvironment.from_env(skill_env))
     script = (
         'echo "job=$MLOPS_JOB attempt=$MLOPS_ATTEMPT id=$MLOPS_JOB_ID labels=$MLOPS_LABELS";'
         'echo "mlflow=$MLFLOW_TRACKING_URI slack=${SLACK_BOT_TOKEN:-unset} arg=$0 own=$OWN"'
@@ -162,23 +175,30 @@ def test_a_job_slurm_already_forgot_is_read_from_the_jobcomp_log(
     scheduler: SlurmScheduler, slurm_cluster: SlurmCluster
 ) -> None:
     job = scheduler.submit(sh("exit 4"))
+    killed = scheduler.submit(sh("kill -9 $$", name="killed"))
     unlogged = scheduler.submit(sh("true", name="unlogged"))
-    # Nobody asks the backend until slurmctld has purged both jobs (MinJobAge).
-    wait_until(lambda: not any(slurm_knows(slurm_cluster, j.id) for j in (job, unlogged)), 30, 0.5)
+    # Nobody asks the backend until slurmctld has purged them (MinJobAge).
+    every = (job, killed, unlogged)
+    wait_until(lambda: not any(slurm_knows(slurm_cluster, j.id) for j in every), 30, 0.5)
 
     gone = scheduler.get(job.id)
+    signalled = scheduler.get(killed.id)
     hidden = slurm_cluster.jobcomp_log.rename(slurm_cluster.jobcomp_log.with_suffix(".away"))
     try:
         lost = scheduler.get(unlogged.id)
     finally:
         hidden.rename(slurm_cluster.jobcomp_log)
+    found = scheduler.get(unlogged.id)
 
     assert (gone.state, gone.raw_state, gone.exit_code) == (JobState.FAILED, "FAILED", 4)
     assert gone.started_at is not None and gone.ended_at is not None
     assert (gone.name, gone.attempt, gone.labels) == (job.name, 1, AGENT)
-    # Without the log nothing says how it ended; the reason says so.
+    assert (signalled.state, signalled.exit_code) == (JobState.FAILED, -9)
+    # Without the log nothing says how it ended; the reason says so...
     assert (lost.state, lost.raw_state, lost.exit_code) == (JobState.FAILED, "UNKNOWN", None)
     assert lost.reason is not None and "no jobcomp text log is readable" in lost.reason
+    # ...and that answer was not kept: once the log is back, it is read.
+    assert (found.state, found.raw_state, found.exit_code) == (JobState.SUCCEEDED, "COMPLETED", 0)
 
 
 def test_a_final_state_once_seen_is_answered_without_asking_slurm(
@@ -186,7 +206,9 @@ def test_a_final_state_once_seen_is_answered_without_asking_slurm(
 ) -> None:
     job = finished(scheduler, scheduler.submit(sh("exit 5")).id)
     # Same index, but every Slurm command now fails.
-    offline = SlurmScheduler.from_env({**skill_env, "MLOPS_SLURM_COMMAND_PREFIX": "false"})
+    offline = SlurmScheduler.from_env(
+        SkillEnvironment.from_env({**skill_env, "MLOPS_SLURM_COMMAND_PREFIX": "false"})
+    )
 
     again = offline.get(job.id)
 
@@ -243,3 +265,60 @@ def test_a_job_submitted_outside_aiqu_shows_its_gpus_and_output_but_cannot_be_re
         SchedulerError, match="not submitted through aiqu, so its command is unknown"
     ):
         scheduler.requeue(job_id)
+
+
+def test_gpus_are_read_from_every_way_of_asking_for_them(
+    scheduler: SlurmScheduler, slurm_cluster: SlurmCluster
+) -> None:
+    typed = foreign(slurm_cluster, "typed", "--gres=gpu:fake:1")
+    per_job = foreign(slurm_cluster, "per-job", "--gpus=1")
+    for job_id in (typed, per_job):
+        in_state(scheduler, job_id, JobState.RUNNING)
+    per_node = foreign(slurm_cluster, "per-node", "--gpus-per-node=2")
+
+    listed = {j.id: j for j in scheduler.list(include_finished=False)}
+
+    assert {job_id: listed[job_id].gpus for job_id in (typed, per_job, per_node)} == {
+        typed: 1,
+        per_job: 1,
+        per_node: 2,
+    }
+    assert listed[per_node].state is JobState.PENDING
+
+
+def test_a_cancelled_job_and_a_killed_one_say_how_they_ended(scheduler: SlurmScheduler) -> None:
+    running = scheduler.submit(sh("sleep 60", name="to-cancel"))
+    in_state(scheduler, running.id, JobState.RUNNING)
+    killed = scheduler.submit(sh("kill -9 $$", name="killed"))
+
+    cancelled = scheduler.cancel(running.id)
+    died = finished(scheduler, killed.id)
+
+    assert (cancelled.state, cancelled.raw_state) == (JobState.CANCELLED, "CANCELLED")
+    assert (died.state, died.raw_state, died.exit_code) == (JobState.FAILED, "FAILED", -9)
+
+
+def test_finished_jobs_of_others_are_not_listed_but_found_by_id(
+    scheduler: SlurmScheduler, slurm_cluster: SlurmCluster
+) -> None:
+    theirs = foreign(slurm_cluster, "alice-quick", script="exit 2")
+    # Still held by slurmctld (for MinJobAge), but no longer active.
+    held = ("squeue", "-h", "-t", "all", "-j", theirs, "-o", "%T")
+    wait_until(lambda: slurm_cluster.run(*held).stdout.strip() == "FAILED", 15, 0.05)
+
+    listed = {j.id for j in scheduler.list()}
+    found = scheduler.get(theirs)
+
+    assert theirs not in listed
+    assert (found.name, found.state, found.exit_code) == ("alice-quick", JobState.FAILED, 2)
+
+
+def test_the_recorded_fixtures_come_from_this_slurm(slurm_cluster: SlurmCluster) -> None:
+    """The unit tests read recordings of these images' Slurm: re-capture when it changes."""
+    live = read_document(slurm_cluster.run("squeue", "--json").stdout, "squeue --json")
+    recording = recorded(slurm_cluster.version)
+
+    assert (live.parser, live.release.rsplit(".", 1)[0]) == (
+        recording.document("squeue.json").parser,
+        slurm_cluster.version,
+    )

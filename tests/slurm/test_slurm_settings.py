@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import JobSpec, SchedulerError
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 
 
 @pytest.fixture
 def unreachable(state_dir: Path) -> SlurmScheduler:
-    return SlurmScheduler.from_env(
-        {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_SLURM_COMMAND_PREFIX": "false", "PATH": "/bin"}
-    )
+    env = {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_SLURM_COMMAND_PREFIX": "false", "PATH": "/bin"}
+    return SlurmScheduler.from_env(SkillEnvironment.from_env(env))
 
 
 @pytest.mark.parametrize(
@@ -67,11 +67,16 @@ def test_missing_slurm_commands_are_named(state_dir: Path) -> None:
 
 
 def test_settings_come_from_the_environment(state_dir: Path, tmp_path: Path) -> None:
-    SlurmScheduler.from_env({"MLOPS_STATE_DIR": str(state_dir)})
+    SlurmScheduler.from_env(SkillEnvironment(state_dir=state_dir))
     assert (state_dir / "aiqu" / "slurm-logs").is_dir()
     assert (state_dir / "aiqu" / "slurm.sqlite").is_file()
 
     SlurmScheduler.from_env(
-        {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_SLURM_LOG_DIR": str(tmp_path / "shared-logs")}
+        SkillEnvironment.from_env(
+            {
+                "MLOPS_STATE_DIR": str(state_dir),
+                "MLOPS_SLURM_LOG_DIR": str(tmp_path / "shared-logs"),
+            }
+        )
     )
     assert (tmp_path / "shared-logs").is_dir()

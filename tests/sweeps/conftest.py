@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mcp_servers.aiqu.backends.base import Job
-from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps.book import SweepBook
 from mcp_servers.aiqu.sweeps.quiet import QuietHours
 from tests.aiqu.conftest import make_local, make_skill, spec  # noqa: F401  (fixtures)
@@ -24,8 +24,9 @@ TRIAL_CODE = (
 
 
 @pytest.fixture
-def skill(make_skill: Callable[..., AiquSkill]) -> AiquSkill:  # noqa: F811
-    return make_skill(max_jobs=10, max_gpu_hours=8.0)
+def skill(make_skill: Callable[..., AiquSkill], book: SweepBook) -> AiquSkill:  # noqa: F811
+    """A skill whose sweep tools work on `book`."""
+    return make_skill(max_jobs=10, max_gpu_hours=8.0, book=book)
 
 
 @pytest.fixture

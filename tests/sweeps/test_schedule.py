@@ -15,6 +15,7 @@ import pytest_asyncio
 from agent.db import Database
 from agent.inbox import Inbox
 from agent.schedule import Schedule
+from core.routes import Route, Routes
 from mcp_servers.aiqu.sweeps import index as sweep_index
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -33,9 +34,11 @@ async def inbox(state_dir: Path) -> AsyncIterator[Inbox]:
     await db.close()
 
 
-def add_sweep(state_dir: Path, sweep_id: str, created: float, status: str = "active") -> None:
+def add_sweep(
+    state_dir: Path, sweep_id: str, created: float, status: str = "active", base_job: str = ""
+) -> None:
     conn = sweep_index.connect(sweep_index.sweeps_db(state_dir))
-    sweep_index.insert(conn, sweep_id, {}, created)
+    sweep_index.insert(conn, sweep_id, {"base_job_name": base_job}, created)
     if status != "active":
         sweep_index.set_status(conn, sweep_id, status, created)
     conn.close()
@@ -113,6 +116,31 @@ async def test_digest_once_a_day_at_the_local_time(inbox: Inbox, state_dir: Path
     assert kind == "tick" and conversation == "digest:2026-03-03"
     assert "morning digest for 2026-03-03 (07:30 Europe/Stockholm)" in payload
     assert "Sweeps active in the last 24 h: night" in payload
+
+
+async def test_one_digest_per_route_each_with_its_own_sweeps(inbox: Inbox, state_dir: Path) -> None:
+    add_sweep(state_dir, "weld-lr", T0 - 3600, base_job="customer-a/weld")
+    add_sweep(state_dir, "pcb-lr", T0 - 3600, base_job="customer-b/pcb")
+    add_sweep(state_dir, "resnet-lr", T0 - 3600, base_job="internal/resnet")
+    routes = Routes(
+        (
+            Route("customer-a", ("customer-a/**",), "CA"),
+            Route("customer-b", ("customer-b/**",), "CB"),
+        )
+    )
+    at = datetime(2026, 3, 3, 6, 30, tzinfo=UTC).timestamp()
+    s = schedule(inbox, state_dir, [at], tick_interval_s=None, digest_at=time(7, 30), routes=routes)
+
+    assert sorted(await s.run_once()) == [
+        "digest:2026-03-03",
+        "digest:customer-a:2026-03-03",
+        "digest:customer-b:2026-03-03",
+    ]
+    sweeps = {conversation: payload for _, conversation, payload in items(state_dir)}
+    assert "last 24 h: weld-lr" in sweeps["digest:customer-a:2026-03-03"]
+    assert "last 24 h: pcb-lr" in sweeps["digest:customer-b:2026-03-03"]
+    assert "last 24 h: resnet-lr" in sweeps["digest:2026-03-03"]
+    assert routes.for_conversation("digest:customer-b:2026-03-03").channel == "CB"
 
 
 async def test_a_digest_missed_by_over_an_hour_is_skipped(inbox: Inbox, state_dir: Path) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import mcp
 
 from mcp_servers.aiqu.backends.base import Job
-from mcp_servers.aiqu.jobs import AiquSkill
 from mcp_servers.aiqu.server import build_server
+from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps.book import SweepBook
 
 SWEEP_TOOLS = {
@@ -30,7 +30,7 @@ DESCRIBED = {
 
 
 async def test_sweep_tools_are_described_and_annotated(skill: AiquSkill, book: SweepBook) -> None:
-    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+    async with mcp.Client(build_server(skill)) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
     assert SWEEP_TOOLS.keys() <= listed.keys()
     for name, hints in SWEEP_TOOLS.items():
@@ -48,7 +48,7 @@ async def test_a_sweep_through_mcp_and_a_refusal_as_tool_error(
     skill: AiquSkill, book: SweepBook, base_job: Job
 ) -> None:
     space: dict[str, Any] = {"lr": {"type": "float", "low": 0.001, "high": 1.0, "log": True}}
-    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+    async with mcp.Client(build_server(skill)) as client:
         started = await client.call_tool(
             "start_sweep",
             {
@@ -79,7 +79,7 @@ async def test_control_sweep_pauses_resumes_and_stops(
 ) -> None:
     space: dict[str, Any] = {"layers": {"type": "int", "low": 2, "high": 6}}
     args = {"sweep": "c1", "base_job": base_job.name, "objective": "val_loss"}
-    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+    async with mcp.Client(build_server(skill)) as client:
         started = await client.call_tool(
             "start_sweep",
             {**args, "direction": "minimize", "space": space, "max_trials": 3},
@@ -120,7 +120,7 @@ async def test_control_sweep_pauses_resumes_and_stops(
 async def test_compact_schemas_still_validate_what_they_no_longer_spell_out(
     skill: AiquSkill, book: SweepBook, base_job: Job
 ) -> None:
-    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+    async with mcp.Client(build_server(skill)) as client:
         schema = {t.name: t for t in (await client.list_tools()).tools}["start_sweep"].input_schema
         bad_space = await client.call_tool(
             "start_sweep",
@@ -160,7 +160,7 @@ async def test_sweep_status_without_a_sweep_lists_every_sweep(
     skill: AiquSkill, book: SweepBook, base_job: Job
 ) -> None:
     space: dict[str, Any] = {"opt": {"type": "categorical", "choices": ["sgd", "adam"]}}
-    async with mcp.Client(build_server(skill, sweeps=book)) as client:
+    async with mcp.Client(build_server(skill)) as client:
         for sweep in ("first", "second"):
             started = await client.call_tool(
                 "start_sweep",

@@ -23,9 +23,12 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+
+from core.lifetime import process_start_time
+from core.skill_env import SkillEnvironment
 
 from ..jobenv import identity_env, job_env
 from . import local_store as store
@@ -34,7 +37,6 @@ from .processes import (
     LOG_FILE,
     detect_gpus,
     is_alive,
-    process_start_time,
     signal_group,
     spawn_runner,
     tail_file,
@@ -53,7 +55,7 @@ class LocalScheduler:
         state_dir: Path,
         gpus: int,
         *,
-        env: Mapping[str, str] | None = None,
+        env: SkillEnvironment | None = None,
         cancel_grace_s: float = 10.0,
         poll_interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
@@ -62,7 +64,8 @@ class LocalScheduler:
         self._jobs_dir = self._root / "jobs"
         self._jobs_dir.mkdir(parents=True, exist_ok=True)
         self._gpus = gpus
-        self._env = dict(os.environ if env is None else env)
+        # What jobs inherit (see jobenv); without one, only their identity and GPUs.
+        self._env = env or SkillEnvironment()
         self._grace = cancel_grace_s
         self._poll = poll_interval_s
         self._clock = clock
@@ -73,17 +76,10 @@ class LocalScheduler:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> LocalScheduler:
+    def from_env(cls, env: SkillEnvironment) -> LocalScheduler:
         """`MLOPS_STATE_DIR` (default ./state), `MLOPS_LOCAL_GPUS` (default: nvidia-smi -L)."""
-        state_dir = Path(env.get("MLOPS_STATE_DIR") or "state")
-        raw = env.get("MLOPS_LOCAL_GPUS")
-        if raw is None or raw == "":
-            gpus = detect_gpus()
-        elif raw.isdigit():
-            gpus = int(raw)
-        else:
-            raise SchedulerError(f"MLOPS_LOCAL_GPUS must be a whole number >= 0, got {raw!r}")
-        return cls(state_dir, gpus, env=env)
+        gpus = detect_gpus() if env.local_gpus is None else env.local_gpus
+        return cls(env.state, gpus, env=env)
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -15,20 +15,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from core.lifetime import process_start_time
+
 LOG_FILE = "output.log"
 RUNNER = Path(__file__).with_name("runner.py")
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time in clock ticks since boot, or None when the process is gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    state, start_time = fields[0], fields[19]
-    return None if state in ("Z", "X") else int(start_time)
 
 
 def is_alive(pid: int | None, start_time: int | None) -> bool:

@@ -5,17 +5,23 @@ it knows nothing of logical names, attempts or labels. So every submission is
 recorded in a small sqlite index (`<state_dir>/aiqu/slurm.sqlite`) keyed by
 the Slurm job id: name, attempt, labels, the spec (for requeue) and the log
 path; the final state is stored there the first time it is seen. A job that
-ended and was forgotten before anyone looked is read back from the jobcomp
-text log when the cluster writes one (`JobCompType=jobcomp/filetxt`).
+ended and was forgotten before anyone looked is read back from the cluster's
+history (`slurm_history.py`: sacct, or a jobcomp log).
 
-Jobs submitted outside this skill are listed too, labelled
-`submitted_by=slurm:<user>`, so they can never pass for the agent's own.
+Slurm is asked only for what a call needs: active jobs (`--states`), one job
+(`scontrol show job <id> --json` from 23.02, `squeue --json --jobs` before),
+never every finished job it still holds. 22.05's `squeue --json` ignores its
+filters and prints everything; the backend filters that answer itself. The
+JSON is read by `slurm_json.py`, per layout.
+
+Jobs submitted outside this skill are listed while active, labelled
+`submitted_by=slurm:<user>`, so they can never pass for the agent's own; a
+finished one is still found by its id.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import sqlite3
@@ -24,17 +30,19 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
 
 from ..jobenv import identity_env, job_env
 from .base import Health, Job, JobSpec, JobState, SchedulerError
 from .processes import tail_file
+from .slurm_history import ControllerConfig, History, HistoryUnavailable, find_history
+from .slurm_json import JobRecord, read_document
+from .slurm_tres import requested_gpus
 
-Record = dict[str, Any]  # what we keep of one job as Slurm last described it
 Rows = list[sqlite3.Row]
 
 _RAW_STATES = {
@@ -47,18 +55,16 @@ _RAW_STATES = {
     JobState.CANCELLED: "CANCELLED",
 }
 STATES = {raw: state for state, names in _RAW_STATES.items() for raw in names.split()}
-# Stored as final like any other: neither squeue nor jobcomp will know more later.
-FORGOTTEN: Record = {
-    "raw_state": "UNKNOWN",
-    "reason": "Slurm forgot this job before its end was seen, and no jobcomp text log is"
-    " readable here",
-}
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-GPU_COUNT = re.compile(r"gpu(?::[^:,()]+)?[:=](\d+)")
-JOBCOMP_LINE = re.compile(
-    r"^JobId=(?P<id>\d+) .*? JobState=(?P<state>\S+) Partition=(?P<queue>\S*) .*?"
-    r"StartTime=(?P<start>\S+) EndTime=(?P<end>\S+) .* ExitCode=(?P<code>\d+):(?P<signal>\d+)"
+# squeue --states names for every active state (24.11 has no "active" shorthand).
+ACTIVE_FILTER = (
+    "pending,running,suspended,completing,configuring,resizing,requeued,requeue_fed,"
+    "requeue_hold,resv_del_hold,signaling,stage_out,stopped"
 )
+FILTERS_HONOURED = (23, 2)  # 22.05's squeue --json ignores --states and --jobs
+SCONTROL_JSON = (23, 2)  # scontrol show job --json exists from 23.02
+FORGOTTEN = "Slurm forgot this job before its end was seen, and"
+CLIENT_VERSION = re.compile(r"(\d+)\.(\d+)")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,  -- the Slurm job id
@@ -79,7 +85,8 @@ class SlurmScheduler:
         command_prefix: Sequence[str] = (),
         partition: str | None = None,
         log_dir: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: SkillEnvironment | None = None,
+        jobcomp_log: Path | None = None,
         command_timeout_s: float = 30.0,
         cancel_wait_s: float = 15.0,
     ) -> None:
@@ -90,10 +97,12 @@ class SlurmScheduler:
         self._partition = partition
         self._timeout = command_timeout_s
         self._cancel_wait = cancel_wait_s
-        skill_env = dict(os.environ if env is None else env)
+        self._jobcomp_log = jobcomp_log
+        self._history_source: History | None = None
+        self._client_release: tuple[int, int] | None = None
         # Client commands and jobs (sbatch --export=ALL) get the skill's environment
         # minus its private settings; the job's identity travels in the batch script.
-        self._command_env = job_env(skill_env, {}, {})
+        self._command_env = job_env(env or SkillEnvironment(), {}, {})
         if slurm_conf:
             self._command_env["SLURM_CONF"] = slurm_conf
         self._index_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,20 +113,25 @@ class SlurmScheduler:
             conn.close()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SlurmScheduler:
-        """`SLURM_CONF`, `MLOPS_SLURM_COMMAND_PREFIX` (shell words put before every Slurm
+    def from_env(cls, env: SkillEnvironment) -> SlurmScheduler:
+        """The backend's own variables travel in the skill environment's `extra`:
+        `SLURM_CONF`, `MLOPS_SLURM_COMMAND_PREFIX` (shell words put before every Slurm
         command, e.g. `nsenter --net=/proc/42/ns/net`; empty in production),
         `MLOPS_SLURM_PARTITION` (default: the cluster's), `MLOPS_SLURM_LOG_DIR` (job output,
-        must be visible to the compute nodes; default `$MLOPS_STATE_DIR/aiqu/slurm-logs`)."""
-        state_dir = Path(env.get("MLOPS_STATE_DIR") or "state")
-        log_dir = env.get("MLOPS_SLURM_LOG_DIR")
+        must be visible to the compute nodes; default `$MLOPS_STATE_DIR/aiqu/slurm-logs`),
+        `MLOPS_SLURM_JOBCOMP_LOG` (the job completion log as this machine sees it, when that
+        is not the controller's JobCompLoc; see slurm_history.py)."""
+        own = env.extra
+        log_dir = own.get("MLOPS_SLURM_LOG_DIR")
+        jobcomp_log = own.get("MLOPS_SLURM_JOBCOMP_LOG")
         return cls(
-            state_dir,
-            slurm_conf=env.get("SLURM_CONF") or None,
-            command_prefix=shlex.split(env.get("MLOPS_SLURM_COMMAND_PREFIX", "")),
-            partition=env.get("MLOPS_SLURM_PARTITION") or None,
+            env.state,
+            slurm_conf=own.get("SLURM_CONF") or None,
+            command_prefix=shlex.split(own.get("MLOPS_SLURM_COMMAND_PREFIX", "")),
+            partition=own.get("MLOPS_SLURM_PARTITION") or None,
             log_dir=Path(log_dir) if log_dir else None,
             env=env,
+            jobcomp_log=Path(jobcomp_log) if jobcomp_log else None,
         )
 
     # -- Scheduler -------------------------------------------------------------
@@ -153,22 +167,36 @@ class SlurmScheduler:
 
     def get(self, job_id: str) -> Job:
         row = self._row(_checked_id(job_id))
-        live = {} if row is not None and row["final"] else self._squeue()
-        if row is None and job_id not in live:
+        if row is not None and row["final"]:
+            return self._job(job_id, row, JobRecord.stored(json.loads(row["final"])))
+        seen = self._held([job_id]).get(job_id)
+        if seen is None and row is None:
             raise self._unknown(job_id)
-        if row is None:
-            return self._job(job_id, None, live[job_id])
-        return self._job(job_id, row, self._last_seen([row], live)[job_id])
+        if seen is None:
+            history, transient = self._remembered([job_id])
+            return self._job(job_id, row, history[job_id], final=not transient)
+        return self._job(job_id, row, seen)
 
     def list(self, *, include_finished: bool = True) -> list[Job]:
-        live = self._squeue()
-        rows = self._rows("ORDER BY id DESC")
-        seen = self._last_seen(rows, live)
-        jobs = {
-            str(row["id"]): self._job(str(row["id"]), row, seen[str(row["id"])]) for row in rows
-        }
+        rows = self._rows("ORDER BY id DESC" if include_finished else "WHERE final IS NULL")
+        unfinished = [str(r["id"]) for r in rows if not r["final"]]
+        live = self._active(also=unfinished if include_finished else ())
+        jobs: dict[str, Job] = {}
+        gone = [job_id for job_id in unfinished if job_id not in live]
+        history, transient = self._remembered(gone) if include_finished else ({}, set())
+        for row in rows:
+            job_id = str(row["id"])
+            if row["final"]:
+                jobs[job_id] = self._job(job_id, row, JobRecord.stored(json.loads(row["final"])))
+            elif job_id in live:
+                jobs[job_id] = self._job(job_id, row, live[job_id])
+            elif job_id in history:
+                jobs[job_id] = self._job(
+                    job_id, row, history[job_id], final=job_id not in transient
+                )
         for job_id, record in live.items():
-            jobs.setdefault(job_id, self._job(job_id, None, record))
+            if job_id not in jobs and _state(record).active:
+                jobs[job_id] = self._job(job_id, None, record)
         listed = sorted(jobs.values(), key=lambda j: int(j.id), reverse=True)
         return [j for j in listed if include_finished or j.state.active]
 
@@ -187,7 +215,7 @@ class SlurmScheduler:
     def requeue(self, job_id: str) -> Job:
         row = self._row(_checked_id(job_id))
         if row is None:
-            if job_id not in self._squeue():
+            if job_id not in self._held([job_id]):
                 raise self._unknown(job_id)
             raise SchedulerError(
                 f"job {job_id} was not submitted through aiqu, so its command is unknown;"
@@ -199,68 +227,109 @@ class SlurmScheduler:
         row = self._row(_checked_id(job_id))
         if row is not None:
             return tail_file(Path(row["log_path"]), lines)
-        seen = self._squeue().get(job_id)
+        seen = self._held([job_id]).get(job_id)
         if seen is None:
             raise self._unknown(job_id)
-        path = seen["stdout"].replace("%j", job_id).replace("%x", seen["name"])
-        return tail_file(Path(path.replace("%u", seen["user"])), lines)
+        path = seen.stdout.replace("%j", job_id).replace("%x", seen.name)
+        return tail_file(Path(path.replace("%u", seen.user)), lines)
 
     def gpu_total(self) -> int:
         args = ["sinfo", "--noheader", "--Node", "--format=%N|%G"]
         args += [f"--partition={self._partition}"] if self._partition else []
         per_node = dict(line.split("|", 1) for line in self._run(args).splitlines() if "|" in line)
-        return sum(_gpu_count(gres) for gres in per_node.values())
+        return sum(requested_gpus(gres) for gres in per_node.values())
 
     def health(self) -> Health:
+        """Is slurmctld up; which Slurm; where finished jobs are read back from."""
         try:
             answer = self._run(["scontrol", "ping"], timeout_s=min(self._timeout, 10)).strip()
+            release = self._run(["scontrol", "--version"]).strip()
+            history = self._history().description
         except SchedulerError as exc:
             return Health(False, str(exc))
-        return Health(" is UP" in answer, answer)
+        return Health(" is UP" in answer, f"{answer}; {release}; finished-job history: {history}")
 
     # -- Slurm's view ----------------------------------------------------------
 
-    def _squeue(self) -> dict[str, Record]:
-        """Every job slurmctld still holds (finished ones for MinJobAge), by id."""
-        text = self._run(["squeue", "--json"])
+    def _active(self, also: Sequence[str] = ()) -> dict[str, JobRecord]:
+        """Every active job by id, plus the jobs `also` names whatever their state.
+
+        One squeue for the active ones; the `also` that are not active cost one more
+        (`--jobs`), and those Slurm no longer holds are simply absent."""
+        held = self._squeue(f"--states={ACTIVE_FILTER}")
+        if self._client() < FILTERS_HONOURED:  # the answer holds every job slurmctld holds
+            return {i: r for i, r in held.items() if _state(r).active or i in also}
+        rest = [job_id for job_id in also if job_id not in held]
+        return {
+            **held,
+            **(self._squeue("--states=all", f"--jobs={','.join(rest)}") if rest else {}),
+        }
+
+    def _held(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        """These jobs as slurmctld holds them now; those it forgot (or never had) are absent."""
+        if len(job_ids) == 1 and self._client() >= SCONTROL_JSON:
+            argv = ["scontrol", "show", "job", job_ids[0], "--json"]
+            records = self._json(argv, "scontrol show job --json")
+        else:
+            records = self._squeue("--states=all", f"--jobs={','.join(job_ids)}")
+        return {job_id: records[job_id] for job_id in job_ids if job_id in records}
+
+    def _squeue(self, *filters: str) -> dict[str, JobRecord]:
+        return self._json(["squeue", "--json", *filters], "squeue --json")
+
+    def _json(self, args: Sequence[str], command: str) -> dict[str, JobRecord]:
         try:
-            records = json.loads(text)["jobs"]
-        except (ValueError, KeyError) as exc:
-            raise SchedulerError(f"squeue --json gave unreadable output: {exc}") from None
-        return {str(r["job_id"]): _observed(r) for r in records}
+            text = self._run(args)
+        except SchedulerError as exc:
+            if "Invalid job id" in str(exc):  # 23.x when asked for a job it forgot
+                return {}
+            raise
+        return read_document(text, command).jobs()
 
-    def _jobcomp(self) -> dict[str, Record]:
-        """Final states from the jobcomp text log, when the cluster writes one we can read."""
-        lines = self._run(["scontrol", "show", "config"]).splitlines()
-        config = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in lines)}
-        if config.get("JobCompType") != "jobcomp/filetxt":
-            return {}
+    def _remembered(self, job_ids: Sequence[str]) -> tuple[dict[str, JobRecord], set[str]]:
+        """How these forgotten jobs ended, and which answers are only for now.
+
+        A job the history does not know ends as UNKNOWN for good; when the history
+        cannot be read just now, the UNKNOWN is not stored and is asked again later."""
+        if not job_ids:
+            return {}, set()
+        history = self._history()
         try:
-            text = Path(config.get("JobCompLoc", "")).read_text(errors="replace")
-        except OSError:
-            return {}
-        return {m["id"]: _completed(m) for m in map(JOBCOMP_LINE.match, text.splitlines()) if m}
+            found = history.finished(job_ids)
+        except HistoryUnavailable as exc:
+            reason = f"{FORGOTTEN} {exc}"
+            return {i: JobRecord("UNKNOWN", reason=reason) for i in job_ids}, set(job_ids)
+        unknown = JobRecord("UNKNOWN", reason=f"{FORGOTTEN} {history.description} lacks it")
+        return {i: found.get(i, unknown) for i in job_ids}, set()
 
-    def _last_seen(self, rows: Rows, live: dict[str, Record]) -> dict[str, Record]:
-        """The latest record of each indexed job: stored final, squeue, jobcomp, or UNKNOWN."""
-        seen = {str(r["id"]): json.loads(r["final"]) for r in rows if r["final"]}
-        seen.update({str(r["id"]): live[str(r["id"])] for r in rows if str(r["id"]) in live})
-        forgotten = [str(r["id"]) for r in rows if str(r["id"]) not in seen]
-        completed = self._jobcomp() if forgotten else {}
-        for job_id in forgotten:
-            seen[job_id] = completed.get(job_id, FORGOTTEN)
-        return seen
+    def _history(self) -> History:
+        if self._history_source is None:
+            config = ControllerConfig.parse(self._run(["scontrol", "show", "config"]))
+            self._history_source = find_history(config, self._run, self._jobcomp_log)
+        return self._history_source
 
-    def _job(self, job_id: str, row: sqlite3.Row | None, seen: Record) -> Job:
-        state = STATES.get(seen["raw_state"], JobState.PENDING)
-        if row is not None and not row["final"] and not state.active:
+    def _client(self) -> tuple[int, int]:
+        """The Slurm client's release (its commands and their flags), asked once."""
+        if self._client_release is None:
+            answer = self._run(["scontrol", "--version"])
+            match = CLIENT_VERSION.search(answer)
+            if match is None:
+                raise SchedulerError(f"scontrol --version gave no release: {answer.strip()!r}")
+            self._client_release = (int(match[1]), int(match[2]))
+        return self._client_release
+
+    def _job(
+        self, job_id: str, row: sqlite3.Row | None, seen: JobRecord, final: bool = True
+    ) -> Job:
+        state = _state(seen)
+        if row is not None and not row["final"] and not state.active and final:
             with self._write() as conn:
                 conn.execute(
-                    "UPDATE jobs SET final = ? WHERE id = ?", (json.dumps(seen), row["id"])
+                    "UPDATE jobs SET final = ? WHERE id = ?", (json.dumps(asdict(seen)), row["id"])
                 )
         if row is None:  # submitted outside aiqu: what Slurm says is all there is
-            name, attempt, spec = seen["name"], 1, None
-            labels, submitted_at = {"submitted_by": f"slurm:{seen['user']}"}, seen["submitted_at"]
+            name, attempt, spec = seen.name, 1, None
+            labels, submitted_at = {"submitted_by": f"slurm:{seen.user}"}, seen.submitted_at
         else:
             name, attempt, spec = row["name"], row["attempt"], JobSpec(**json.loads(row["spec"]))
             labels, submitted_at = json.loads(row["labels"]), row["submitted_at"]
@@ -269,16 +338,16 @@ class SlurmScheduler:
             name=name,
             attempt=attempt,
             state=state,
-            raw_state=seen["raw_state"],
-            reason=seen.get("reason"),
-            gpus=spec.gpus if spec is not None else seen.get("gpus", 0),
-            queue=seen.get("queue") or (spec.queue if spec is not None else None),
+            raw_state=seen.raw_state,
+            reason=seen.reason,
+            gpus=spec.gpus if spec is not None else seen.gpus,
+            queue=seen.queue or (spec.queue if spec is not None else None),
             labels=labels,
             submitted_at=submitted_at,
             # A pending job's start_time is Slurm's forecast, not a start.
-            started_at=None if state is JobState.PENDING else seen.get("started_at"),
-            ended_at=None if state.active else seen.get("ended_at"),
-            exit_code=None if state.active else seen.get("exit_code"),
+            started_at=None if state is JobState.PENDING else seen.started_at,
+            ended_at=None if state.active else seen.ended_at,
+            exit_code=None if state.active else seen.exit_code,
             spec=spec,
         )
 
@@ -378,50 +447,5 @@ def _batch_script(spec: JobSpec, identity: Mapping[str, str]) -> str:
     return "\n".join(["#!/bin/sh", *exports, f"exec {shlex.join(spec.command)}", ""])
 
 
-def _observed(r: dict[str, Any]) -> Record:
-    """What we keep of one `squeue --json` job record (Slurm 22.05 layout)."""
-    started, ended = r.get("start_time") or None, r.get("end_time") or None
-    tres = r.get("tres_per_job") or r.get("tres_per_node") or ""
-    return {
-        "raw_state": r["job_state"],
-        "reason": None if r.get("state_reason") in (None, "", "None") else r["state_reason"],
-        "name": r.get("name", ""),
-        "user": r.get("user_name", ""),
-        "queue": r.get("partition") or None,
-        "gpus": _gpu_count(tres) * (1 if r.get("tres_per_job") else r.get("node_count") or 1),
-        "submitted_at": float(r.get("submit_time") or 0),
-        "started_at": float(started) if started else None,
-        "ended_at": float(ended) if ended else None,
-        "exit_code": _exit_code(r.get("exit_code")),
-        "stdout": r.get("standard_output") or "",
-    }
-
-
-def _completed(m: re.Match[str]) -> Record:
-    """A final state from one jobcomp/filetxt line (times in the controller's local time)."""
-    return {
-        "raw_state": m["state"].split()[0],
-        "reason": None,
-        "queue": m["queue"] or None,
-        "started_at": _local_time(m["start"]),
-        "ended_at": _local_time(m["end"]),
-        "exit_code": -int(m["signal"]) if int(m["signal"]) else int(m["code"]),
-    }
-
-
-def _local_time(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None  # "Unknown", "None"
-
-
-def _exit_code(status: object) -> int | None:
-    """A wait(2) status as a process return code: negative for a signal, as subprocess does."""
-    if not isinstance(status, int):
-        return None
-    return -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
-
-
-def _gpu_count(gres: str) -> int:
-    return sum(int(n) for n in GPU_COUNT.findall(gres))
+def _state(record: JobRecord) -> JobState:
+    return STATES.get(record.raw_state, JobState.PENDING)

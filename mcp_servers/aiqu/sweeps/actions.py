@@ -1,22 +1,28 @@
-"""What the agent does with a sweep: start it, start its next trial, report, prune, pause.
+"""The sweep tools: start a sweep, start its next trial, report, prune, pause, read.
 
-Every trial start passes, in order: the sweep is active, quiet hours, max
-trials, max parallel, the agent's budget (checked before Optuna is asked, so
-a refusal leaves no trial behind), then the start itself through
-`actions.submit_job`, which checks the budget again atomically.
+Plain functions over the injected skill, whose `sweeps` book holds the sweeps
+(server.py only registers them). Every trial start passes, in order: the sweep
+is active, quiet hours, max trials, max parallel, the agent's budget (checked
+before Optuna is asked, so a refusal leaves no trial behind), then the start
+itself through `actions.submit_job`, which checks the budget again atomically.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from optuna.trial import FrozenTrial, TrialState
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, WithJsonSchema
+
+from mcp_servers.compact import INTEGER
 
 from .. import actions
 from ..errors import InvalidRequest, Refused
-from ..jobs import AiquSkill, resolve_job
+from ..jobs import resolve_job
+from ..ownership import check_cancel_allowed
+from ..params import Minutes, ParamValue
+from ..skill import AiquSkill
 from . import index
 from .advice import advice_for
 from .book import (
@@ -32,9 +38,9 @@ from .book import (
     find_trial,
     limits_usage,
     open_trial_jobs,
+    read_status,
     spec_of,
     sweep_jobs,
-    sweep_status,
     trials_of,
 )
 from .models import (
@@ -50,21 +56,38 @@ from .spec import SweepSpec, check_sweep_id, distributions, parse_space
 
 MAX_NOTE_CHARS = 300
 
+# A parameter is described only where its name and type leave the model guessing.
+SweepId = str
+TrialNo = Annotated[int, Field(ge=0)]
+# Optuna's search space, validated by parse_space; the nested schema would only say "object".
+Space = Annotated[dict[str, dict[str, Any]], WithJsonSchema({"type": "object"})]
+
 
 def start_sweep(
     skill: AiquSkill,
-    book: SweepBook,
     sweep: str,
-    base_job: str,
-    objective: str,
-    direction: str,
-    space: dict[str, Any],
-    max_trials: int,
-    max_parallel: int,
-    trial_time_limit_min: int | None = None,
-    fixed_params: dict[str, actions.ParamValue] | None = None,
-    first_trials: list[dict[str, Any]] | None = None,
+    base_job: Annotated[str, Field(description="job id or name each trial clones")],
+    objective: Annotated[str, Field(description="metric, e.g. val_loss")],
+    direction: Literal["minimize", "maximize"],
+    space: Annotated[
+        Space,
+        Field(
+            description='e.g. {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": true},'
+            ' "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}; int as float'
+        ),
+    ],
+    max_trials: Annotated[int, Field(ge=1, le=1000), INTEGER],
+    max_parallel: Annotated[int, Field(ge=1, le=64), INTEGER] = 2,
+    trial_time_limit_min: Minutes | None = None,
+    fixed_params: Annotated[
+        dict[str, ParamValue] | None, Field(description="same in every trial")
+    ] = None,
+    first_trials: Annotated[
+        list[dict[str, ParamValue]] | None, Field(description="params to try first")
+    ] = None,
 ) -> SweepStatus:
+    """Create a hyperparameter sweep (Optuna); next_trial starts its jobs."""
+    book = skill.sweeps
     check_sweep_id(sweep)
     parsed = parse_space(space)
     check_first_trials(parsed, first_trials or [])
@@ -77,7 +100,7 @@ def start_sweep(
             base_job_id=base.id,
             base_job_name=base.name,
             objective=objective,
-            direction=direction,  # type: ignore[arg-type]
+            direction=direction,
             space=parsed,
             max_trials=max_trials,
             max_parallel=max_parallel,
@@ -104,10 +127,12 @@ def start_sweep(
             for point in first_trials or []:
                 study.enqueue_trial(point)
         index.insert(book.index, sweep, spec.model_dump(mode="json"), book.clock())
-    return sweep_status(skill, book, sweep)
+    return read_status(skill, sweep)
 
 
-def next_trial(skill: AiquSkill, book: SweepBook, sweep: str) -> TrialStarted:
+def next_trial(skill: AiquSkill, sweep: SweepId) -> TrialStarted:
+    """Start the sweep's next trial as a job, within its limits."""
+    book = skill.sweeps
     with book.lock:
         record = book.record(sweep)
         spec = spec_of(record)
@@ -176,7 +201,7 @@ def next_trial(skill: AiquSkill, book: SweepBook, sweep: str) -> TrialStarted:
             params=params,
             job_id=job_id,
             job_name=name,
-            limits=limits_usage(skill, book, spec, trials_of(study), running),
+            limits=limits_usage(skill, spec, trials_of(study), running),
         )
 
 
@@ -198,11 +223,15 @@ def _job_of_trial(skill: AiquSkill, sweep: str, number: int) -> str | None:
 
 
 def report_trial(
-    skill: AiquSkill, book: SweepBook, sweep: str, trial: int, value: float | None
+    skill: AiquSkill,
+    sweep: SweepId,
+    trial: TrialNo,
+    value: Annotated[float | None, Field(description="objective; null if none")],
 ) -> TrialClosed:
-    """Tell Optuna a finished trial's objective; None marks it failed (no objective).
-
-    The job may still be exiting: its `finished` event comes before the process ends."""
+    """Record an ended trial's objective."""
+    # None marks the trial failed (no objective). The job may still be exiting: its
+    # `finished` event comes before the process ends.
+    book = skill.sweeps
     if value is not None and not math.isfinite(value):
         raise InvalidRequest(
             f"value must be a finite number, got {value}; pass null if the trial failed"
@@ -215,13 +244,18 @@ def report_trial(
             study.tell(found.number, state=TrialState.FAIL)
         else:
             study.tell(found.number, value)
-        return _closed(skill, book, sweep, found.number, f"recorded trial {trial}: {value}")
+        return _closed(skill, sweep, found.number, f"recorded trial {trial}: {value}")
 
 
 def prune_trial(
-    skill: AiquSkill, book: SweepBook, sweep: str, trial: int, reason: str
+    skill: AiquSkill,
+    sweep: SweepId,
+    trial: TrialNo,
+    reason: Annotated[str, Field(description="with the numbers")],
 ) -> TrialClosed:
-    """Stop the trial's job if it still runs (agent-owned only) and record the trial pruned."""
+    """Early-stop a trial: cancel its job, record it pruned."""
+    # The job is stopped only if it still runs, and only if the agent started it.
+    book = skill.sweeps
     reason = reason.strip()[:MAX_NOTE_CHARS]
     if not reason:
         raise InvalidRequest("give a short reason, e.g. 'val_loss flat for 3 epochs at 0.69'")
@@ -230,19 +264,27 @@ def prune_trial(
         found = find_trial(study, sweep, trial)
         closed_trial_check(found, sweep)
         job_id = found.user_attrs.get(JOB_ATTR)
+        job = skill.scheduler.get(job_id) if job_id else None
         stopped = ""
-        if job_id and skill.scheduler.get(job_id).state.active:
-            actions.cancel_job(skill, job_id)  # refuses anything the agent did not submit
-            stopped = f", cancelled job {job_id}"
+        if job is not None and job.state.active:
+            # Never through the write gate: a sweep stops only what the agent started.
+            check_cancel_allowed(job)
+            skill.scheduler.cancel(job.id)
+            stopped = f", cancelled job {job.id}"
         book.storage.set_trial_user_attr(found._trial_id, NOTE_ATTR, reason)
         study.tell(found.number, state=TrialState.PRUNED)
-        return _closed(skill, book, sweep, found.number, f"pruned trial {trial}{stopped}")
+        return _closed(skill, sweep, found.number, f"pruned trial {trial}{stopped}")
 
 
 def report_progress(
-    book: SweepBook, sweep: str, trial: int, step: int, value: float
+    skill: AiquSkill,
+    sweep: SweepId,
+    trial: TrialNo,
+    step: Annotated[int, Field(ge=0)],
+    value: float,
 ) -> ProgressAdvice:
-    """Record an intermediate objective value; returns the pruners' advice."""
+    """Record a running trial's objective at a step; returns pruner advice."""
+    book = skill.sweeps
     if not math.isfinite(value) or step < 0:
         raise InvalidRequest(f"need a finite value and a step >= 0, got step={step} value={value}")
     with book.lock:
@@ -256,15 +298,16 @@ def report_progress(
         )
 
 
-def _closed(skill: AiquSkill, book: SweepBook, sweep: str, number: int, message: str):
+def _closed(skill: AiquSkill, sweep: str, number: int, message: str) -> TrialClosed:
+    book = skill.sweeps
     record = book.record(sweep)
     spec = spec_of(record)
     trials = trials_of(book.study(sweep))
     closed = sum(1 for t in trials if t.state in CLOSED)
-    status = record.status
-    if status == "active" and closed >= spec.max_trials:
-        status = "finished"
-        book.set_status(sweep, status, f"all {spec.max_trials} trials done")
+    now = record.status
+    if now == "active" and closed >= spec.max_trials:
+        now = "finished"
+        book.set_status(sweep, now, f"all {spec.max_trials} trials done")
     else:
         index.touch(book.index, sweep, book.clock())
     state = next(t.state for t in trials if t.number == number)
@@ -273,16 +316,20 @@ def _closed(skill: AiquSkill, book: SweepBook, sweep: str, number: int, message:
         sweep=sweep,
         trial=number,
         state=STATE_WORDS[state],
-        sweep_status=status,
+        sweep_status=now,
         best=best_trial(trials, spec.direction),
         trials_left=max(0, spec.max_trials - len(trials)),
     )
 
 
-def change_status(
-    skill: AiquSkill, book: SweepBook, sweep: str, action: str, note: str | None
+def control_sweep(
+    skill: AiquSkill,
+    sweep: SweepId,
+    action: Literal["pause", "resume", "stop"],
+    note: Annotated[str | None, Field(description="who asked")] = None,
 ) -> SweepStatus:
-    """pause / resume / stop: no trial is started or stopped here."""
+    """Pause or stop a sweep's new trials (running ones go on), or resume it."""
+    book = skill.sweeps
     with book.lock:
         record = book.record(sweep)
         if record.status == "finished":
@@ -291,10 +338,17 @@ def change_status(
             )
         status = {"pause": "paused", "resume": "active", "stop": "stopped"}[action]
         book.set_status(sweep, status, (note or "").strip()[:MAX_NOTE_CHARS] or None)
-    return sweep_status(skill, book, sweep)
+    return read_status(skill, sweep)
 
 
-def list_sweeps(book: SweepBook) -> SweepList:
+def sweep_status(skill: AiquSkill, sweep: SweepId | None = None) -> SweepStatus | SweepList:
+    """A sweep's trials, best, limits and pruner advice; without sweep, every sweep."""
+    if sweep is None:
+        return _list_sweeps(skill.sweeps)
+    return read_status(skill, sweep)
+
+
+def _list_sweeps(book: SweepBook) -> SweepList:
     rows = []
     with book.lock:
         for record in index.all_sweeps(book.index)[:30]:

@@ -15,11 +15,13 @@ its decision.
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -29,10 +31,13 @@ from core.skill_env import SkillEnvironment
 
 from ..backends.base import Job
 from ..errors import InvalidRequest, Refused
-from ..jobs import AiquSkill
 from . import index
+from .index import SweepRecord
 from .models import BestTrial, SweepLimitsUsage, SweepStatus, TrialRow
 from .spec import CategoricalParam, ParamSpec, SweepSpec
+
+if TYPE_CHECKING:
+    from ..skill import AiquSkill
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -53,7 +58,10 @@ class SweepLimitReached(Refused):
 
 
 class SweepBook:
-    """The sweeps of one state dir: the index table plus Optuna's storage in one sqlite file."""
+    """The sweeps of one state dir: the index table plus Optuna's storage in one sqlite file.
+
+    The file is opened at the first sweep call, so a skill that never sweeps never
+    creates it."""
 
     def __init__(
         self,
@@ -61,9 +69,7 @@ class SweepBook:
         quiet_hours: QuietHours | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        path = index.sweeps_db(state_dir)
-        self.index = index.connect(path)
-        self.storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
+        self.path = index.sweeps_db(state_dir)
         self.quiet_hours = quiet_hours
         self.clock = clock
         # Tool calls run in worker threads: one sweep operation at a time, so a
@@ -73,14 +79,25 @@ class SweepBook:
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> SweepBook:
         """The state dir's sweeps, with the quiet hours in the operator's zone."""
-        return cls(env.state_dir, QuietHours.parse(env.quiet_hours, env.timezone))
+        return cls(env.state, QuietHours.parse(env.quiet_hours, env.timezone))
+
+    @cached_property
+    def index(self) -> sqlite3.Connection:
+        return index.connect(self.path)
+
+    @cached_property
+    def storage(self) -> optuna.storages.RDBStorage:
+        _ = self.index  # it makes the folder and the file first
+        return optuna.storages.RDBStorage(f"sqlite:///{self.path}")
 
     def close(self) -> None:
-        self.index.close()
-        self.storage.remove_session()
-        self.storage.engine.dispose()
+        if "index" in self.__dict__:
+            self.index.close()
+        if "storage" in self.__dict__:
+            self.storage.remove_session()
+            self.storage.engine.dispose()
 
-    def record(self, sweep_id: str) -> index.SweepRecord:
+    def record(self, sweep_id: str) -> SweepRecord:
         found = index.get(self.index, sweep_id)
         if found is None:
             known = ", ".join(f"{r.id} ({r.status})" for r in index.all_sweeps(self.index)[:10])
@@ -97,7 +114,7 @@ class SweepBook:
 # -- reading ------------------------------------------------------------------------
 
 
-def spec_of(record: index.SweepRecord) -> SweepSpec:
+def spec_of(record: SweepRecord) -> SweepSpec:
     return SweepSpec.model_validate(record.spec)
 
 
@@ -133,8 +150,9 @@ def best_trial(trials: list[FrozenTrial], direction: str) -> BestTrial | None:
 
 
 def limits_usage(
-    skill: AiquSkill, book: SweepBook, spec: SweepSpec, trials: list[FrozenTrial], running: int
+    skill: AiquSkill, spec: SweepSpec, trials: list[FrozenTrial], running: int
 ) -> SweepLimitsUsage:
+    book = skill.sweeps
     return SweepLimitsUsage(
         trials_started=len(trials),
         max_trials=spec.max_trials,
@@ -145,9 +163,11 @@ def limits_usage(
     )
 
 
-def sweep_status(skill: AiquSkill, book: SweepBook, sweep: str) -> SweepStatus:
+def read_status(skill: AiquSkill, sweep: str) -> SweepStatus:
+    """A sweep's trials, best, limits and pruner advice."""
     from .advice import advice_for  # Optuna's pruners, only when a status is read
 
+    book = skill.sweeps
     with book.lock:
         record = book.record(sweep)
         spec = spec_of(record)
@@ -180,7 +200,7 @@ def sweep_status(skill: AiquSkill, book: SweepBook, sweep: str) -> SweepStatus:
             direction=spec.direction,
             base_job=f"{spec.base_job_name} (id {spec.base_job_id})",
             best=best_trial(trials, spec.direction),
-            limits=limits_usage(skill, book, spec, trials, active),
+            limits=limits_usage(skill, spec, trials, active),
             trials=rows,
         )
 

@@ -1,8 +1,8 @@
-"""The dataset store on disk: `<root>/<dataset>/<version>/`, read and never written.
+"""The datasets skill's injected client: the store on disk, `<root>/<dataset>/<version>/`.
 
-This is the "client" the tool functions are given. It resolves names inside
-the root, finds a version's layout and class names, reads its optional
-manifest and scans it. There is deliberately no method that writes.
+Read and never written. It resolves names inside the root, finds a version's
+layout and class names, reads its optional manifest and scans it. There is
+deliberately no method that writes.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from core.skill_env import SkillEnvironment
 from mcp_servers.datasets.coco import annotation_files, load_coco
 from mcp_servers.datasets.errors import DatasetError
 from mcp_servers.datasets.issues import IssueLog
@@ -29,16 +29,14 @@ _MANIFESTS = ("manifest.json", "manifest.yaml", "manifest.yml")
 _NAMED_IN_ERRORS = 20
 
 
-def root_from_env(env: Mapping[str, str]) -> Path:
-    """MLOPS_DATASETS_ROOT, else $MLOPS_STATE_DIR/datasets, else state/datasets."""
-    if env.get("MLOPS_DATASETS_ROOT"):
-        return Path(env["MLOPS_DATASETS_ROOT"])
-    return Path(env.get("MLOPS_STATE_DIR") or "state") / "datasets"
-
-
 class DatasetStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.path.abspath(root)
+
+    @classmethod
+    def from_env(cls, env: SkillEnvironment) -> DatasetStore:
+        """MLOPS_DATASETS_ROOT, else $MLOPS_STATE_DIR/datasets, else state/datasets."""
+        return cls(env.datasets)
 
     def real_root(self) -> str:
         real = os.path.realpath(self.root)
@@ -103,6 +101,7 @@ class DatasetStore:
             refused = scan.issue("symlinks_outside_root")
             names, source = _yolo_class_names(version_dir, real_root, refused)
             scan.class_names, scan.class_names_source = names, source
+            scan.kpt_shape = _yolo_kpt_shape(version_dir, real_root)
             scan_yolo_labels(scan, version_dir, real_root)
         cross_check(scan)
         return scan
@@ -210,15 +209,42 @@ def _yolo_class_names(
     return {}, None
 
 
-def _parse_names(file_name: str, data: bytes) -> dict[int, str]:
-    if file_name.endswith(".txt"):
-        lines = data.decode("utf-8", "replace").splitlines()
-        return {i: line.strip() for i, line in enumerate(lines) if line.strip()}
+def _yolo_kpt_shape(version_dir: str, real_root: str) -> tuple[int, int] | None:
+    """data.yaml `kpt_shape: [keypoints, 2 or 3]` (pose labels), in the version or its dataset."""
+    for folder in (version_dir, os.path.dirname(version_dir)):
+        for name in ("data.yaml", "data.yml"):
+            try:
+                data = _read_inside(folder, name, real_root)
+            except DatasetError:
+                continue  # already counted as refused while looking for class names
+            if data is None:
+                continue
+            shape = _yaml_mapping(data).get("kpt_shape")
+            if (
+                isinstance(shape, list)
+                and len(shape) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+                and shape[0] >= 1
+                and shape[1] in (2, 3)
+            ):
+                return shape[0], shape[1]
+            return None
+    return None
+
+
+def _yaml_mapping(data: bytes) -> dict[Any, Any]:
     try:
         doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return {}
-    names = doc.get("names") if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _parse_names(file_name: str, data: bytes) -> dict[int, str]:
+    if file_name.endswith(".txt"):
+        lines = data.decode("utf-8", "replace").splitlines()
+        return {i: line.strip() for i, line in enumerate(lines) if line.strip()}
+    names = _yaml_mapping(data).get("names")
     if isinstance(names, list):
         return {i: str(n) for i, n in enumerate(names)}
     if isinstance(names, dict):

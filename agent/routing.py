@@ -1,0 +1,41 @@
+"""Routes as the supervisor uses them: where a conversation's thread starts, who may approve
+its writes, and whom its job's owner is in chat.
+
+The routes themselves (`core.routes`) come from the operator's `MLOPS_ROUTES`
+file, validated at start; a sweep's conversation follows its base job, read
+from the sweeps table the aiqu skill keeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.routes import Route, Routes
+from core.sweeps import base_jobs
+
+
+class Routing:
+    def __init__(self, routes: Routes, state_dir: Path) -> None:
+        self.routes = routes
+        self.state_dir = state_dir
+
+    def route(self, conversation: str) -> Route:
+        sweeps: dict[str, str] | None = None
+
+        def base_job(sweep: str) -> str | None:
+            nonlocal sweeps
+            sweeps = base_jobs(self.state_dir) if sweeps is None else sweeps
+            return sweeps.get(sweep)
+
+        return self.routes.for_conversation(conversation, base_job)
+
+    def channel(self, conversation: str) -> str | None:
+        """Where the conversation's thread starts (None: no channel configured anywhere)."""
+        return self.route(conversation).channel
+
+    def approvers(self, conversation: str) -> frozenset[str]:
+        return self.route(conversation).approvers
+
+    def mentionable(self, allowed_users: frozenset[str]) -> frozenset[str]:
+        """Who a post may mention: the allowlist and the people map."""
+        return allowed_users | frozenset(self.routes.people.values())

@@ -1,0 +1,21 @@
+"""What the model passes to the aiqu tools: each parameter described only where its
+name and type leave the model guessing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, WithJsonSchema
+
+from mcp_servers.compact import INTEGER
+
+JobRef = Annotated[str, Field(description="id or name (its latest attempt)")]
+Rows = Annotated[int, Field(ge=1, le=200), INTEGER]
+StateFilter = Literal[
+    "active", "finished", "pending", "starting", "running", "succeeded", "failed", "cancelled"
+]
+# A --key=value parameter's value. JSON's "number" covers int and float, so the model
+# reads one short type list; validation still keeps 20 an int and 0.1 a float.
+ParamValue = Annotated[str | int | float, WithJsonSchema({"type": ["string", "number"]})]
+Gpus = Annotated[int, Field(ge=0, le=64), INTEGER]
+Minutes = Annotated[int, Field(ge=1, le=10080), INTEGER]  # up to a week
