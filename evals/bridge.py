@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.chat.base import ButtonClick, ClickHandler, IncomingMessage, MessageHandler
+from agent.chat.card import Card
 
 
 @dataclass(frozen=True)
@@ -24,19 +25,17 @@ class Post:
     ts: str
     text: str
     thread_ts: str | None = None
-    blocks: list[dict[str, Any]] | None = None
+    card: Card | None = None
     file_name: str | None = None
     file_size: int | None = None
     at: float = field(default_factory=time.time)
 
     @property
     def card_proposal(self) -> str | None:
-        """The proposal id on this post's Approve button: it is a proposal card."""
-        for block in self.blocks or []:
-            for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                if element.get("action_id") == "approve" and element.get("value"):
-                    return str(element["value"])
-        return None
+        """The proposal id of an open card (one still waiting for approval) on this post."""
+        if self.card is None or self.card.outcome is not None:
+            return None
+        return self.card.proposal_id
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "channel": self.channel, "ts": self.ts}
@@ -74,16 +73,17 @@ class RecordingBridge:
         text: str,
         *,
         thread_ts: str | None = None,
-        blocks: list[dict[str, Any]] | None = None,
+        card: Card | None = None,
     ) -> str:
         ts = self.new_ts()
-        self.posts.append(Post("post", channel, ts, text, thread_ts, blocks))
+        self.posts.append(Post("post", channel, ts, text, thread_ts, card))
         return ts
 
-    async def update(
-        self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
-    ) -> None:
-        self.posts.append(Post("update", channel, ts, text, None, blocks))
+    async def update(self, channel: str, ts: str, text: str, *, card: Card | None = None) -> None:
+        self.posts.append(Post("update", channel, ts, text, None, card))
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"  # people are Slack-like ids in scenarios
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.skill_env import SkillEnvironment
 from evals.errors import SetupError
 from mcp_servers.aiqu.backends.base import Job, JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
@@ -41,7 +42,9 @@ class Jobs:
         self.markers = root / "markers"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.markers.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
+        inherited = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
+        # Jobs inherit only these: the service's own settings stay out, as in the skill.
+        env = SkillEnvironment(extra=inherited)
         self.scheduler = LocalScheduler(state_dir, gpus, env=env, cancel_grace_s=2.0)
 
     def close(self) -> None:

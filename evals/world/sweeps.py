@@ -15,7 +15,7 @@ from evals.namespace import Namespace
 from evals.scenario import SweepSetup
 from evals.world.jobs import Jobs
 from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits
-from mcp_servers.aiqu.jobs import AiquSkill
+from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps.actions import next_trial, prune_trial, report_trial, start_sweep
 from mcp_servers.aiqu.sweeps.book import SweepBook
 
@@ -24,8 +24,8 @@ class Sweeps:
     def __init__(self, state_dir: Path, jobs: Jobs, limits: BudgetLimits) -> None:
         self.state_dir = state_dir
         self.jobs = jobs
-        self.skill = AiquSkill(jobs.scheduler, AgentBudget(state_dir, limits))
         self.book = SweepBook(state_dir)
+        self.skill = AiquSkill(jobs.scheduler, AgentBudget(state_dir, limits), book=self.book)
 
     def close(self) -> None:
         self.book.close()
@@ -36,7 +36,6 @@ class Sweeps:
         sweep_id = ns.name(sweep.id)
         start_sweep(
             self.skill,
-            self.book,
             sweep_id,
             base_job=ns.name(sweep.base_job),
             objective=sweep.objective,
@@ -48,14 +47,14 @@ class Sweeps:
         )
         names = []
         for trial in sweep.trials:
-            started = next_trial(self.skill, self.book, sweep_id)
+            started = next_trial(self.skill, sweep_id)
             names.append(started.job_name)
             if trial.state == "complete":
                 assert trial.value is not None
-                report_trial(self.skill, self.book, sweep_id, started.trial, trial.value)
+                report_trial(self.skill, sweep_id, started.trial, trial.value)
                 self.jobs.finish(started.job_name, 0)
             elif trial.state == "pruned":
-                prune_trial(self.skill, self.book, sweep_id, started.trial, trial.note)
+                prune_trial(self.skill, sweep_id, started.trial, trial.note)
         return names
 
     def delete(self, sweep_ids: list[str]) -> None:
