@@ -96,7 +96,10 @@ class Stage:
             brief_dir=self.brief_dir,
             allowed_users=ALLOWED_USERS,
             notify_channel=NOTIFY_CHANNEL,
+            # The recording bridge is the chat: the operator's own chat and routes stay out.
+            chat=None,
             slack_bot_token=None,
+            routes=None,
             scheduler="local",
             local_gpus=SCHEDULER_GPUS,
             mlflow_tracking_uri=self.world.tracking_uri,
