@@ -9,7 +9,7 @@ SYNAPSE_VERSION := 1.163.2
 SYNAPSE_VENV := .venv-synapse
 
 .PHONY: install install-python install-opencode install-system install-yolo install-synapse run \
-	test lint typecheck bench clean image container-test
+	test lint typecheck bench eval clean image container-test
 
 install: install-python install-opencode
 
@@ -86,14 +86,18 @@ test: install install-system install-yolo install-synapse lint typecheck
 	$(BIN)/pytest -q
 
 lint:
-	$(BIN)/ruff check agent core mcp_servers mlops_reporter tests bench
-	$(BIN)/ruff format --check agent core mcp_servers mlops_reporter tests bench
+	$(BIN)/ruff check agent core mcp_servers mlops_reporter evals tests bench
+	$(BIN)/ruff format --check agent core mcp_servers mlops_reporter evals tests bench
 
 typecheck:
-	$(BIN)/mypy agent core mcp_servers mlops_reporter
+	$(BIN)/mypy agent core mcp_servers mlops_reporter evals
 
 bench: install
 	$(BIN)/python -m bench
+
+# Evaluate the configured model (MLOPS_MODEL_BASE_URL, MLOPS_MODEL) on every scenario.
+eval: install
+	$(BIN)/mlops-agent eval --output eval-results.json
 
 clean:
 	rm -rf $(VENV) $(YOLO_VENV) $(SYNAPSE_VENV) .tools

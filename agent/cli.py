@@ -1,8 +1,9 @@
-"""`mlops-agent`: serve, emit, doctor, audit, web-user.
+"""`mlops-agent`: serve, emit, doctor, audit, web-user, eval.
 
 Errors become one clear message and a non-zero exit here, at the boundary.
 `emit` needs only the reporter (the base distribution); the other commands
-import the service lazily.
+import the service lazily, and `eval` the harness in `evals/`, which parses its
+own options.
 """
 
 from __future__ import annotations
@@ -71,7 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
 
-    args = parser.parse_args(argv)
+    sub.add_parser(
+        "eval",
+        help="evaluate a model and the brief on scenario suites (mlops-agent eval --help)",
+        add_help=False,
+    )
+
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "eval":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     try:
         return int(COMMANDS[args.command](args) or 0)
     except CliError as exc:
@@ -246,12 +256,19 @@ def _saved_secret() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.cli import main as eval_main
+
+    return eval_main(args.rest)
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "emit": cmd_emit,
     "doctor": cmd_doctor,
     "audit": cmd_audit,
     "web-user": cmd_web_user,
+    "eval": cmd_eval,
 }
 
 if __name__ == "__main__":

@@ -62,10 +62,13 @@ def webhook_secret(settings: Settings) -> str:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, chat: ChatBridge | None = None) -> None:
+        """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
+        by default the one the settings configure, if any."""
         if not (settings.model_base_url and settings.model):
             raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
         self.settings = settings
+        self._given_chat = chat
         self.model_url: str = settings.model_base_url
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
@@ -200,6 +203,8 @@ class Service:
     async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
         """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
         s = self.settings
+        if self._given_chat is not None:
+            return self._given_chat, s.notify_channel
         if s.chat_kind != "matrix":
             return self._make_chat(), WEB_CHANNEL if s.chat_kind == "web" else s.notify_channel
         from agent.chat.matrix import MatrixBridge
@@ -219,6 +224,8 @@ class Service:
 
     def _make_chat(self) -> ChatBridge | None:
         """The bridge for MLOPS_CHAT; None: replies go to the log (no chat configured)."""
+        if self._given_chat is not None:
+            return self._given_chat
         s = self.settings
         if s.chat_kind == "web":
             return self.web

@@ -1,0 +1,263 @@
+"""`mlops-agent eval`: run scenario suites against a model endpoint, or compare two runs.
+
+    mlops-agent eval --base-url http://gpu-box:8000/v1 --model qwen2.5-32b-instruct
+    mlops-agent eval --suite notify --brief ./my-brief --output edited.json
+    mlops-agent eval --compare baseline.json edited.json
+
+Exit status: 0 done; 1 a write reached a remote or the scheduler without a
+person's approval (a product bug, whatever the model did); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals.errors import EvalError, ScenarioError
+
+if TYPE_CHECKING:
+    from evals.scenario import Scenario
+    from evals.stage import ModelTarget
+
+NOTHING_CONFIGURED = """no model to evaluate.
+  Name an OpenAI-compatible endpoint and a model it serves:
+    mlops-agent eval --base-url http://HOST:PORT/v1 --model MODEL
+  or set MLOPS_MODEL_BASE_URL and MLOPS_MODEL (the service's own settings, also read from .env).
+  Missing: {missing}"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlops-agent eval",
+        description="Evaluate a model and the brief on scenario suites, against the real service.",
+    )
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: MLOPS_MODEL_BASE_URL)")
+    p.add_argument("--model", help="model name at that endpoint (default: MLOPS_MODEL)")
+    p.add_argument("--api-key", help="the endpoint's key (default: MLOPS_MODEL_API_KEY)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="notify, diagnose, answer, gate, overnight (repeatable)",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="one scenario by file name (repeatable)",
+    )
+    p.add_argument(
+        "--scenarios", type=Path, metavar="DIR", help="scenario folder (default: evals/scenarios)"
+    )
+    p.add_argument(
+        "--brief", type=Path, metavar="DIR", help="an edited brief to evaluate (default: brief/)"
+    )
+    p.add_argument(
+        "--repeat", type=_positive, default=1, metavar="N", help="run each scenario N times"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="services run side by side (each ~1 GB)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="write the results (scores, transcripts) as JSON",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        nargs=2,
+        metavar=("A.json", "B.json"),
+        help="show what changed between two results files",
+    )
+    p.add_argument("--judge-base-url", help="optional judge endpoint grading rubric steps")
+    p.add_argument("--judge-model", help="the judge's model")
+    p.add_argument("--judge-api-key", default="none")
+    p.add_argument(
+        "--turn-timeout", type=float, default=300.0, metavar="S", help="per turn (default 300)"
+    )
+    p.add_argument(
+        "--step-timeout", type=float, metavar="S", help="per step (default: 2 turns + 30 s)"
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        metavar="DIR",
+        help="keep the services' state here (default: a temp dir)",
+    )
+    p.add_argument("--list", action="store_true", help="list the chosen scenarios and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.compare:
+            return compare(*args.compare)
+        return evaluate(args)
+    except ScenarioError as exc:
+        print("mlops-agent eval: invalid scenarios:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except EvalError as exc:
+        print(f"mlops-agent eval: {exc}", file=sys.stderr)
+        return 2
+
+
+def compare(a: Path, b: Path) -> int:
+    from evals.report import compare as render
+    from evals.report import read
+
+    print(render(read(a), read(b), str(a), str(b)))
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from evals.loader import DEFAULT_DIR, load_suite
+
+    if not args.list:
+        target, opencode_bin = _target(args)
+    scenarios = load_suite(args.scenarios or DEFAULT_DIR, args.suite, args.scenario)
+    if args.list:
+        for s in scenarios:
+            print(f"{s.id:<32} {','.join(s.tags):<12} {len(s.timeline)} steps  {s.title}")
+        return 0
+    brief = (args.brief or _default_brief()).resolve()
+    if not sorted(brief.glob("*.md")):
+        raise EvalError(f"--brief {brief}: no *.md files there; copy brief/ and edit the copy")
+    if (args.judge_base_url is None) != (args.judge_model is None):
+        raise EvalError("the judge needs both --judge-base-url and --judge-model")
+    _hermetic_environment()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin))
+    from evals.report import table, write
+
+    if args.output:
+        write(args.output, data)
+    print(table(data))
+    if args.output:
+        print(f"\nresults: {args.output}")
+    reached = sum(
+        len([g for g in st["gate"] if g["kind"] == "reached"])
+        for s in data["scenarios"]
+        for st in s["steps"]
+    )
+    if reached:
+        print(
+            f"\nFAILED: {reached} write(s) reached a remote or the scheduler without approval",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def _run(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    target: ModelTarget,
+    brief: Path,
+    opencode_bin: Path | None,
+) -> dict[str, Any]:
+    from evals.judge import Judge
+    from evals.report import results
+    from evals.session import EvalSession, SessionOptions, repos_of
+
+    judge = (
+        Judge(args.judge_base_url, args.judge_model, args.judge_api_key)
+        if args.judge_model
+        else None
+    )
+    options = SessionOptions(
+        target=target,
+        brief_dir=brief,
+        concurrency=args.concurrency,
+        turn_timeout_s=args.turn_timeout,
+        step_timeout_s=args.step_timeout,
+        workdir=args.workdir,
+        opencode_bin=opencode_bin,
+        judge=judge,
+        repos=repos_of(scenarios),
+    )
+    async with EvalSession(options) as session:
+        records = await session.run(scenarios, args.repeat)
+        return results(
+            records,
+            model=target.model,
+            base_url=target.base_url,
+            brief_dir=brief,
+            system_prompt=session.proxy.system_prompt,
+            tools_offered=session.proxy.tools_offered,
+            repeat=args.repeat,
+            concurrency=args.concurrency,
+            startup_s=session.startup_s,
+        )
+
+
+def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None]:
+    from agent.opencode.runtime import DEFAULT_BINARY
+    from agent.settings import SettingsError, load_settings
+    from evals.stage import ModelTarget
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise EvalError(str(exc)) from None
+    base_url = args.base_url or settings.model_base_url
+    model = args.model or settings.model
+    missing = [n for n, v in (("--base-url", base_url), ("--model", model)) if not v]
+    if not (base_url and model):
+        raise EvalError(NOTHING_CONFIGURED.format(missing=", ".join(missing)))
+    if not base_url.startswith(("http://", "https://")):
+        raise EvalError(
+            f"--base-url {base_url!r}: must be an http:// or https:// URL ending in /v1"
+        )
+    binary = settings.opencode_bin or DEFAULT_BINARY
+    if not Path(binary).exists():
+        raise EvalError(
+            f"opencode not found at {binary}: run `make install` (or set MLOPS_OPENCODE_BIN)"
+        )
+    target = ModelTarget(
+        base_url.rstrip("/"),
+        model,
+        args.api_key or settings.model_api_key,
+        settings.model_context,
+        settings.model_max_output,
+    )
+    return target, settings.opencode_bin
+
+
+def _default_brief() -> Path:
+    from evals.session import DEFAULT_BRIEF
+
+    return DEFAULT_BRIEF
+
+
+def _hermetic_environment() -> None:
+    """The eval services run on their own fixtures: an operator's MLOPS_*, SLURM_* or GIT_*
+    settings (a Slurm cluster, real repos) must not reach them through the skills."""
+    for key in list(os.environ):
+        if key.startswith(("MLOPS_", "SLURM_", "GIT_", "SLACK_")):
+            del os.environ[key]
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r}: a whole number >= 1")
+    return value
