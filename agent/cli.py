@@ -257,7 +257,11 @@ def _saved_secret() -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from evals.cli import main as eval_main
+    try:
+        from evals.cli import main as eval_main
+    except ModuleNotFoundError as exc:
+        # The service image carries no eval harness: it runs from a checkout.
+        raise CliError(f"eval needs a checkout of mlops-agent with evals/ ({exc})") from None
 
     return eval_main(args.rest)
 

@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import mimetypes
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
@@ -144,7 +145,7 @@ class MatrixBridge:
         self._since = await self._store.next_batch()
         if self._since is None:
             # First start: what the rooms hold is history, not talk to answer now.
-            response = await self._sync(timeout_ms=0)
+            response = await self._sync(timeout_ms=_unique_initial_timeout_ms())
             await self._handle(response, history=True)
             await self._advance(response.next_batch)
         self._sync_task = asyncio.create_task(self._sync_forever(), name="matrix-sync")
@@ -477,3 +478,15 @@ def _image_size(path: Path) -> tuple[int, int] | None:
             return image.size
     except Exception:  # not an image Pillow reads: sent without dimensions
         return None
+
+
+def _unique_initial_timeout_ms() -> int:
+    """A timeout for the first sync that no earlier start used.
+
+    Synapse keeps a sync response for two minutes, keyed by device, position,
+    filter and timeout. A first start soon after another on the same device (a
+    state dir wiped and started again) would get that older answer, and its
+    position, and then take everything said since as new. Synapse answers an
+    initial sync at once whatever its timeout; a server that waits waits < 1 s.
+    """
+    return 1 + time.time_ns() // 1_000_000 % 999
