@@ -133,7 +133,9 @@ class Service:
         self.conversations = Conversations(self.db)
         self.web = WebBridge() if s.web_enabled else None
         self.chat, notify_channel = await self._open_chat()
-        self.routing = Routing(s.load_routes(), self.state_dir)
+        # Unrouted conversations start where this chat's notify channel is (a Matrix room,
+        # the web page's own channel), whatever MLOPS_NOTIFY_CHANNEL says.
+        self.routing = Routing(s.load_routes(default_channel=notify_channel), self.state_dir)
         self.outbox = Outbox(
             self.chat,
             self.conversations,

@@ -286,11 +286,14 @@ class Settings(BaseSettings):
         web = {web_user(n) for n, u in self.web_users.items() if u.approver}
         return self.allowed_users | (web if self.web_enabled else set())
 
-    def load_routes(self) -> Routes:
+    def load_routes(self, default_channel: str | None = None) -> Routes:
         """The routes file, read and checked; the default route alone without one. A route's
-        approvers come from everyone who may approve (the allowlist and approving web users)."""
+        approvers come from everyone who may approve (the allowlist and approving web users).
+        `default_channel`: the notify channel as the chat names it (MLOPS_NOTIFY_CHANNEL)."""
         return Routes.load(
-            self.routes, allowed_users=self.approvers, default_channel=self.notify_channel
+            self.routes,
+            allowed_users=self.approvers,
+            default_channel=default_channel or self.notify_channel,
         )
 
     @model_validator(mode="after")

@@ -62,6 +62,7 @@ SKILL_PREFIXES = ("aiqu_", "mlflow_", "datasets_", "git_")
 def make_git_repo(root: Path) -> str:
     """A clone with a bare remote, as the git skill expects; returns MLOPS_GIT_REPOS."""
     remote, clone = root / "remote.git", root / "clone"
+    root.mkdir(parents=True, exist_ok=True)
 
     def git(*args: str, cwd: Path = root) -> None:
         subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
