@@ -140,9 +140,17 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
     from mlops_reporter.transport import Outcome, new_message_id, post_event
 
-    secret = args.secret or os.environ.get("MLOPS_WEBHOOK_SECRET") or _saved_secret()
+    secret = (
+        args.secret
+        or os.environ.get("MLOPS_WEBHOOK_SECRET")
+        or _secret_from_file()
+        or _saved_secret()
+    )
     if not secret:
-        raise CliError("no webhook secret: pass --secret or set MLOPS_WEBHOOK_SECRET")
+        raise CliError(
+            "no webhook secret: pass --secret or set MLOPS_WEBHOOK_SECRET"
+            " (or MLOPS_WEBHOOK_SECRET_FILE)"
+        )
     event: dict[str, Any] = {"type": args.type, "job": args.job}
     event.update(_pairs(args.field, "--field"))
     metrics = _pairs(args.metric, "--metric")
@@ -249,6 +257,17 @@ def _open(path: str) -> Any:
         return open(path, encoding="utf-8")  # noqa: SIM115 - read and closed by the caller's exit
     except OSError as exc:
         raise CliError(f"cannot read traceback file: {exc}") from None
+
+
+def _secret_from_file() -> str | None:
+    """MLOPS_WEBHOOK_SECRET_FILE, as the service reads it (a container secret)."""
+    name = os.environ.get("MLOPS_WEBHOOK_SECRET_FILE")
+    if not name:
+        return None
+    try:
+        return Path(name).read_text().strip() or None
+    except OSError as exc:
+        raise CliError(f"MLOPS_WEBHOOK_SECRET_FILE: cannot read {name}: {exc.strerror}") from None
 
 
 def _saved_secret() -> str | None:

@@ -169,6 +169,37 @@ async def test_emit_with_wrong_secret_exits_non_zero_with_the_reason(intake, tmp
     assert await inbox.depth() == 0
 
 
+async def test_emit_reads_the_secret_from_its_file_as_the_service_does(intake, tmp_path) -> None:
+    url, secret, inbox = intake
+    (tmp_path / "webhook_secret.txt").write_text(secret + "\n")
+    code, _, err = await cli(
+        "emit",
+        "--job",
+        "cust/pcb",
+        "--type",
+        "finished",
+        "--url",
+        url,
+        env=clean_env(MLOPS_WEBHOOK_SECRET_FILE=str(tmp_path / "webhook_secret.txt")),
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+    assert [i.payload["type"] for i in await inbox.lease("job:cust/pcb")] == ["finished"]
+
+
+async def test_emit_with_an_unreadable_secret_file_says_which(tmp_path: Path) -> None:
+    code, _, err = await cli(
+        "emit",
+        "--job",
+        "a",
+        "--type",
+        "epoch",
+        env=clean_env(MLOPS_WEBHOOK_SECRET_FILE=str(tmp_path / "absent")),
+        cwd=tmp_path,
+    )
+    assert code == 2 and "MLOPS_WEBHOOK_SECRET_FILE" in err and "absent" in err
+
+
 async def test_emit_rejects_a_malformed_metric(tmp_path: Path) -> None:
     code, _, err = await cli(
         "emit",
