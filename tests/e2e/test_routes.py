@@ -20,12 +20,12 @@ import pytest_asyncio
 from agent.service import Service
 from agent.settings import SettingsError, load_settings
 from tests.e2e.harness import NOTIFY, post_event, service_settings
+from tests.e2e.remote import Remote, seed_remote
 from tests.e2e.test_write_gate import (
     CONFIG,
     PROPOSAL_ID,
     REPO,
     TRAIN_YAML,
-    Remote,
     last_tool,
     propose,
     turn_id_of,
@@ -56,17 +56,7 @@ routes:
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Remote:
-    root = tmp_path_factory.mktemp("git")
-    seed = root / "seed"
-    (seed / "configs").mkdir(parents=True)
-    git(seed, "init", "--quiet", "-b", "main")
-    (seed / CONFIG).write_text(TRAIN_YAML)
-    git(seed, "add", ".")
-    git(seed, "commit", "--quiet", "-m", "Training setup")
-    bare, clone = root / "remote.git", root / "clone"
-    git(root, "clone", "--quiet", "--bare", str(seed), str(bare))
-    git(root, "clone", "--quiet", str(bare), str(clone))
-    return Remote(bare, clone)
+    return seed_remote(tmp_path_factory.mktemp("git"), {CONFIG: TRAIN_YAML})
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -27,6 +27,7 @@ from mcp_servers.aiqu.backends.base import Job, JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import ALICE, MALLORY, NOTIFY, eventually, post_event, service_settings
+from tests.e2e.remote import Remote, seed_remote
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack, Post
 from tests.git.conftest import git
@@ -51,32 +52,11 @@ WAIT = 90.0
 # -- the real things around the service -------------------------------------------------
 
 
-@dataclass
-class Remote:
-    bare: Path
-    clone: Path
-
-    def refs(self) -> str:
-        return git(self.bare, "for-each-ref", "--format=%(refname) %(objectname)")
-
-    def head(self) -> str:
-        return git(self.bare, "rev-parse", "refs/heads/main").strip()
-
-
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Remote:
-    root = tmp_path_factory.mktemp("git")
-    seed = root / "seed"
-    (seed / "configs").mkdir(parents=True)
-    git(seed, "init", "--quiet", "-b", "main")
-    (seed / CONFIG).write_text(TRAIN_YAML)
-    (seed / "train.py").write_text("print('training')\n")
-    git(seed, "add", ".")
-    git(seed, "commit", "--quiet", "-m", "Training setup")
-    bare, clone = root / "remote.git", root / "clone"
-    git(root, "clone", "--quiet", "--bare", str(seed), str(bare))
-    git(root, "clone", "--quiet", str(bare), str(clone))
-    return Remote(bare, clone)
+    return seed_remote(
+        tmp_path_factory.mktemp("git"), {CONFIG: TRAIN_YAML, "train.py": "print('training')\n"}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from agent.service import Service
 from agent.settings import Settings
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import eventually, post_event, service_settings
+from tests.e2e.remote import Remote, seed_remote
 from tests.e2e.skills_fixtures import LoggedRun, OneToolCall, log_runs, tool_json
 from tests.e2e.test_write_gate import (
     CONFIG,
@@ -32,7 +33,6 @@ from tests.e2e.test_write_gate import (
     REPO,
     TRACEBACK,
     TRAIN_YAML,
-    Remote,
     apply,
     jobs_named,
     last_tool,
@@ -67,17 +67,7 @@ def fresh_model(model: ScriptedModel) -> None:
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Remote:
-    root = tmp_path_factory.mktemp("git")
-    seed = root / "seed"
-    (seed / "configs").mkdir(parents=True)
-    git(seed, "init", "--quiet", "-b", "main")
-    (seed / CONFIG).write_text(TRAIN_YAML)
-    git(seed, "add", ".")
-    git(seed, "commit", "--quiet", "-m", "Training setup")
-    bare, clone = root / "remote.git", root / "clone"
-    git(root, "clone", "--quiet", "--bare", str(seed), str(bare))
-    git(root, "clone", "--quiet", str(bare), str(clone))
-    return Remote(bare, clone)
+    return seed_remote(tmp_path_factory.mktemp("git"), {CONFIG: TRAIN_YAML})
 
 
 @pytest.fixture(scope="module")

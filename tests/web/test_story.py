@@ -30,6 +30,7 @@ from agent.service import Service
 from tests.aiqu.conftest import kill_leftovers
 from tests.conftest import ROOT
 from tests.e2e.harness import eventually, post_event, service_settings
+from tests.e2e.remote import Remote, seed_remote
 from tests.e2e.skills_fixtures import log_runs
 from tests.e2e.test_write_gate import (
     CONFIG,
@@ -67,31 +68,9 @@ WAIT_MS = WAIT * 1000
 # -- the real things around the service -------------------------------------------------
 
 
-@dataclass
-class Remote:
-    bare: Path
-    clone: Path
-
-    def refs(self) -> str:
-        return git(self.bare, "for-each-ref", "--format=%(refname) %(objectname)")
-
-    def head(self) -> str:
-        return git(self.bare, "rev-parse", "refs/heads/main").strip()
-
-
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Remote:
-    root = tmp_path_factory.mktemp("git")
-    seed = root / "seed"
-    (seed / "configs").mkdir(parents=True)
-    git(seed, "init", "--quiet", "-b", "main")
-    (seed / CONFIG).write_text(TRAIN_YAML)
-    git(seed, "add", ".")
-    git(seed, "commit", "--quiet", "-m", "Training setup")
-    bare, clone = root / "remote.git", root / "clone"
-    git(root, "clone", "--quiet", "--bare", str(seed), str(bare))
-    git(root, "clone", "--quiet", str(bare), str(clone))
-    return Remote(bare, clone)
+    return seed_remote(tmp_path_factory.mktemp("git"), {CONFIG: TRAIN_YAML})
 
 
 @pytest.fixture(scope="module")
