@@ -226,8 +226,6 @@ class Service:
 
     def _make_chat(self) -> ChatBridge | None:
         """The bridge for MLOPS_CHAT; None: replies go to the log (no chat configured)."""
-        if self._given_chat is not None:
-            return self._given_chat
         s = self.settings
         if s.chat_kind == "web":
             return self.web
