@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +25,10 @@ T = TypeVar("T")
 
 # Short, so tests also see jobs Slurm has already forgotten (purged ~MinJobAge + a few s).
 MIN_JOB_AGE_S = 2
+# slurmctld purges ended jobs every max(10 s, MinJobAge), skips a round while
+# backfill runs, and keeps a job that is still COMPLETING until its node reports
+# back (a process that ignores SIGTERM adds KillWait, 30 s). Measured here: 7-10 s.
+FORGET_TIMEOUT_S = 60
 
 
 def cluster_for(
@@ -74,6 +78,22 @@ def free_the_cluster(cluster: SlurmCluster) -> None:
     """The cluster is shared: leave both GPUs free for the next test."""
     cluster.run("scancel", "--user=root")
     wait_until(lambda: not cluster.run("squeue", "-h").stdout, 15)
+
+
+def wait_until_forgotten(cluster: SlurmCluster, job_ids: Iterable[str]) -> None:
+    """Wait until slurmctld has purged these jobs; on timeout, say how it still holds them."""
+    wanted = set(job_ids)
+    deadline = time.monotonic() + FORGET_TIMEOUT_S
+    while True:
+        listed = cluster.run("squeue", "-h", "-t", "all", "-o", "%i %T %r").stdout.splitlines()
+        held = [line for line in listed if line.split(" ", 1)[0] in wanted]
+        if not held:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"slurmctld still holds {held} after {FORGET_TIMEOUT_S} s (job id, state, reason)"
+            )
+        time.sleep(0.5)
 
 
 def wait_until(probe: Callable[[], T], timeout_s: float, interval_s: float = 0.1) -> T:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from mcp_servers.aiqu.backends.base import Job, JobSpec, JobState, SchedulerErro
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from mcp_servers.aiqu.backends.slurm_json import read_document
 from tests.slurm.cluster import SlurmCluster
-from tests.slurm.conftest import wait_until
+from tests.slurm.conftest import wait_until, wait_until_forgotten
 from tests.slurm.recordings import recorded
 
 pytestmark = pytest.mark.slurm
@@ -42,11 +41,6 @@ def finished(scheduler: SlurmScheduler, job_id: str) -> Job:
 
 def in_state(scheduler: SlurmScheduler, job_id: str, state: JobState) -> Job:
     return job_when(scheduler, job_id, lambda j: j.state is state)
-
-
-def slurm_knows(cluster: SlurmCluster, job_id: str) -> bool:
-    jobs = json.loads(cluster.run("squeue", "--json", "--states=all").stdout)["jobs"]
-    return any(str(j["job_id"]) == job_id for j in jobs)
 
 
 def foreign(cluster: SlurmCluster, name: str, *options: str, script: str = "sleep 30") -> str:
@@ -178,8 +172,7 @@ def test_a_job_slurm_already_forgot_is_read_from_the_jobcomp_log(
     killed = scheduler.submit(sh("kill -9 $$", name="killed"))
     unlogged = scheduler.submit(sh("true", name="unlogged"))
     # Nobody asks the backend until slurmctld has purged them (MinJobAge).
-    every = (job, killed, unlogged)
-    wait_until(lambda: not any(slurm_knows(slurm_cluster, j.id) for j in every), 30, 0.5)
+    wait_until_forgotten(slurm_cluster, (j.id for j in (job, killed, unlogged)))
 
     gone = scheduler.get(job.id)
     signalled = scheduler.get(killed.id)

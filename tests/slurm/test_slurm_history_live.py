@@ -18,7 +18,12 @@ from mcp_servers.aiqu import health
 from mcp_servers.aiqu.backends.base import JobSpec, JobState
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.slurm.cluster import SlurmCluster
-from tests.slurm.conftest import cluster_for, free_the_cluster, wait_until
+from tests.slurm.conftest import (
+    cluster_for,
+    free_the_cluster,
+    wait_until,
+    wait_until_forgotten,
+)
 from tests.slurm.images import VERSIONS
 
 pytestmark = pytest.mark.slurm
@@ -51,14 +56,18 @@ def test_a_forgotten_job_is_read_from_the_jobcomp_script_log(
     )
     failing = scheduler.submit(JobSpec(name="team/fails", command=["sh", "-c", "exit 3"]))
     killed = scheduler.submit(JobSpec(name="team/killed", command=["sh", "-c", "kill -9 $$"]))
-    long = scheduler.submit(JobSpec(name="team/long", command=["sleep", "60"]))
-    wait_until(lambda: scheduler.get(long.id).state is JobState.RUNNING, 20)
+    # Cancelled only once its command runs: a cancel that races the batch launch
+    # can leave the job COMPLETING for as long as the command lives.
+    running = state_dir / "long.running"
+    long = scheduler.submit(
+        JobSpec(name="team/long", command=["sh", "-c", f"touch {running}; exec sleep 60"])
+    )
+    wait_until(running.exists, 20)
     script_cluster.run("scancel", long.id)  # behind the skill's back: it never sees the end
     jobs = (failing, killed, long)
     try:
         # Asked again only once slurmctld has forgotten all three (MinJobAge).
-        held = ("squeue", "-h", "-t", "all", "-o", "%i")
-        wait_until(lambda: not script_cluster.run(*held).stdout.strip(), 30, 0.5)
+        wait_until_forgotten(script_cluster, (job.id for job in jobs))
         ended = {job.name: scheduler.get(job.id) for job in jobs}
     finally:
         free_the_cluster(script_cluster)
