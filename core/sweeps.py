@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,19 +56,31 @@ def all_sweeps(conn: sqlite3.Connection) -> list[SweepRecord]:
     return [SweepRecord.of(r) for r in rows]
 
 
-def read_sweeps(state_dir: Path) -> list[SweepRecord]:
-    """Every sweep, newest first; none when no sweep was ever started (no file yet)."""
+@contextmanager
+def read_only(state_dir: Path) -> Iterator[sqlite3.Connection | None]:
+    """The sweeps file opened read-only; None when no sweep was ever started (no file yet)."""
     path = sweeps_db(state_dir)
     if not path.exists():
-        return []
+        yield None
+        return
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        has_table = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mlops_sweeps'"
-        ).fetchone()
-        return all_sweeps(conn) if has_table else []
+        yield conn
     finally:
         conn.close()
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
+
+
+def read_sweeps(state_dir: Path) -> list[SweepRecord]:
+    """Every sweep, newest first; none when no sweep was ever started."""
+    with read_only(state_dir) as conn:
+        return all_sweeps(conn) if conn and has_table(conn, "mlops_sweeps") else []
 
 
 def base_jobs(state_dir: Path) -> dict[str, str]:

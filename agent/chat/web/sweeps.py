@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.sweeps import SweepRecord, read_sweeps, sweeps_db
+from core.sweeps import SweepRecord, all_sweeps, has_table, read_only
 
 
 @dataclass(frozen=True)
@@ -58,17 +58,11 @@ class SweepView:
 
 def read_sweep_views(state_dir: Path) -> list[SweepView]:
     """Every sweep with its trials, newest first."""
-    records = read_sweeps(state_dir)
-    if not records:
-        return []
-    conn = sqlite3.connect(f"file:{sweeps_db(state_dir)}?mode=ro", uri=True, timeout=30)
-    try:
-        has_trials = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trials'"
-        ).fetchone()
-        return [SweepView(r, _trials(conn, r.id) if has_trials else []) for r in records]
-    finally:
-        conn.close()
+    with read_only(state_dir) as conn:
+        if conn is None or not has_table(conn, "mlops_sweeps"):
+            return []
+        with_trials = has_table(conn, "trials")
+        return [SweepView(r, _trials(conn, r.id) if with_trials else []) for r in all_sweeps(conn)]
 
 
 def _trials(conn: sqlite3.Connection, sweep_id: str) -> list[Trial]:
