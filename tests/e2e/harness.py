@@ -7,7 +7,8 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from agent.service import Service
 from agent.settings import Settings, new_webhook_secret
 from tests.conftest import OPENCODE_BIN, free_port
 from tests.fakes import slack as fake_slack
 from tests.fakes.model import ScriptedModel
+from tests.fakes.slack import FakeSlack
 
 NOTIFY = "CNOTIFY"
 ALICE = "UALICE"  # on the allowlist
@@ -51,6 +54,18 @@ def service_settings(state_dir: Path, model_url: str, slack_url: str, **extra: A
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def serving(settings: Settings, slack: FakeSlack) -> AsyncIterator[Service]:
+    """The service on `settings`, once the fake Slack has its Socket Mode connection."""
+    service = Service(settings)
+    await service.start()
+    try:
+        await slack.wait_connected()
+        yield service
+    finally:
+        await service.stop()
 
 
 def sign(secret: str, body: bytes, msg_id: str | None = None) -> dict[str, str]:

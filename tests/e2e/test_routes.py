@@ -19,9 +19,8 @@ import pytest_asyncio
 
 from agent.service import Service
 from agent.settings import SettingsError, load_settings
-from tests.e2e.harness import NOTIFY, post_event, service_settings
-from tests.e2e.remote import Remote, seed_remote
-from tests.e2e.test_write_gate import (
+from tests.e2e.harness import NOTIFY, post_event, service_settings, serving
+from tests.e2e.oom_fix import (
     CONFIG,
     PROPOSAL_ID,
     REPO,
@@ -30,6 +29,7 @@ from tests.e2e.test_write_gate import (
     propose,
     turn_id_of,
 )
+from tests.e2e.remote import Remote, seed_remote
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack, Post
 from tests.git.conftest import git
@@ -78,11 +78,8 @@ async def service(
         routes=routes,
         git_repos=json.dumps(repos),
     )
-    svc = Service(settings)
-    await svc.start()
-    await slack.wait_connected()
-    yield svc
-    await svc.stop()
+    async with serving(settings, slack) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)

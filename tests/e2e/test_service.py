@@ -22,6 +22,7 @@ from tests.e2e.harness import (
     inbox_states,
     post_event,
     service_settings,
+    serving,
     turns,
 )
 from tests.fakes.model import Reply, ScriptedModel
@@ -43,11 +44,8 @@ async def service(
     tmp_path_factory: pytest.TempPathFactory, model: ScriptedModel, slack: FakeSlack
 ) -> AsyncIterator[Service]:
     state = tmp_path_factory.mktemp("state")
-    svc = Service(service_settings(state, model.base_url, slack.api_url))
-    await svc.start()
-    await slack.wait_connected()
-    yield svc
-    await svc.stop()
+    async with serving(service_settings(state, model.base_url, slack.api_url), slack) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)

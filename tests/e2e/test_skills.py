@@ -23,7 +23,7 @@ from agent.mlflow_server import MlflowServer
 from agent.service import Service
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.datasets.tree import build_tree
-from tests.e2e.harness import ALICE, service_settings, turns
+from tests.e2e.harness import ALICE, service_settings, serving, turns
 from tests.e2e.skills_fixtures import (
     LoggedRun,
     OneToolCall,
@@ -92,11 +92,8 @@ async def service(
         datasets_root=datasets_root,
         local_gpus=2,
     )
-    svc = Service(settings)
-    await svc.start()
-    await slack.wait_connected()
-    yield svc
-    await svc.stop()
+    async with serving(settings, slack) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from agent.opencode.liveness import children
 from agent.service import Service
 from core.lifetime import command_line, process_start_time
 from tests.conftest import ROOT
-from tests.e2e.harness import NOTIFY, eventually, post_event, service_settings
+from tests.e2e.harness import NOTIFY, eventually, post_event, service_settings, serving
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack
 
@@ -48,11 +48,8 @@ async def service(
         digest_time=None,  # only the turns the tests make
         tick_interval_s=None,
     )
-    svc = Service(settings)
-    await svc.start()
-    await slack.wait_connected()
-    yield svc
-    await svc.stop()
+    async with serving(settings, slack) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +22,34 @@ import pytest_asyncio
 
 from agent import cli
 from agent.service import Service
-from mcp_servers.aiqu.backends.base import Job, JobSpec
-from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.aiqu.conftest import kill_leftovers
-from tests.e2e.harness import ALICE, MALLORY, NOTIFY, eventually, post_event, service_settings
+from tests.e2e.harness import (
+    ALICE,
+    MALLORY,
+    NOTIFY,
+    eventually,
+    post_event,
+    service_settings,
+    serving,
+)
+from tests.e2e.oom_fix import (
+    CONFIG,
+    HEADER,
+    OOM_JOB,
+    PROPOSAL_ID,
+    REPO,
+    TRACEBACK,
+    TRAIN_YAML,
+    Words,
+    apply,
+    fixing_agent,
+    jobs_named,
+    last_tool,
+    propose,
+    submit,
+    tool_results,
+    turn_id_of,
+)
 from tests.e2e.remote import Remote, seed_remote
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.fakes.slack import FakeSlack, Post
@@ -34,17 +57,6 @@ from tests.git.conftest import git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-REPO, CONFIG = "training", "configs/train.yaml"
-TRAIN_YAML = "model: yolov8s\nimage_size: 1280\nbatch: 16\nepochs: 100\nlr: 0.01\n"
-OOM_JOB = "cust-b/pcb-oom"
-TRACEBACK = (
-    "Traceback (most recent call last):\n"
-    '  File "train.py", line 88, in <module>\n'
-    "    loss.backward()\n"
-    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.50 GiB"
-)
-HEADER = re.compile(r"\[turn_id=([0-9a-f]{32}) conversation=(\S+) ")
-PROPOSAL_ID = re.compile(r"\bP[0-9a-f]{10}\b")
 APPROVED = re.compile(r"\[supervisor\] proposal (P[0-9a-f]{10}) approved by <@UALICE>")
 WAIT = 90.0
 
@@ -66,20 +78,6 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     kill_leftovers(path)  # the long job of the cancel test, whatever happened to the test
 
 
-def submit(state: Path, name: str, code: str) -> Job:
-    """A person's job on the service's local scheduler (the aiqu skill sees the same state)."""
-    with LocalScheduler(state, 2) as local:
-        spec = JobSpec(
-            name=name, command=[sys.executable, "-c", code], labels={"submitted_by": "ann"}
-        )
-        return local.submit(spec)
-
-
-def jobs_named(state: Path, name: str) -> list[Job]:
-    with LocalScheduler(state, 2) as local:
-        return sorted((j for j in local.list() if j.name == name), key=lambda j: j.attempt)
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def service(
     state: Path, remote: Remote, model: ScriptedModel, slack: FakeSlack
@@ -93,61 +91,13 @@ async def service(
         }
     }
     settings = service_settings(state, model.base_url, slack.api_url, git_repos=json.dumps(repos))
-    svc = Service(settings)
-    await svc.start()
-    await slack.wait_connected()
-    yield svc
-    await svc.stop()
+    async with serving(settings, slack) as svc:
+        yield svc
 
 
 @pytest.fixture(autouse=True)
 def fresh_model(model: ScriptedModel) -> None:
     model.reset()
-
-
-# -- reading what the model received, as a real model would ----------------------------
-
-
-def turn_id_of(request: ModelRequest) -> str:
-    match = HEADER.search(request.last_user_text)
-    assert match, f"no turn header in {request.last_user_text[:200]!r}"
-    return match.group(1)
-
-
-def last_tool(request: ModelRequest) -> tuple[str, str] | None:
-    """(tool name, result text) when the request continues after a tool call, else None."""
-    messages = request.messages
-    if not messages or messages[-1]["role"] != "tool":
-        return None
-    calls = next(m["tool_calls"] for m in reversed(messages) if m.get("tool_calls"))
-    content = messages[-1].get("content")
-    text = content if isinstance(content, str) else json.dumps(content)
-    return calls[-1]["function"]["name"], text
-
-
-def tool_results(model: ScriptedModel, name: str) -> list[str]:
-    seen = (last_tool(r) for r in model.requests)
-    return [text for tool in seen if tool and tool[0] == name for text in [tool[1]]]
-
-
-def propose(turn_id: str, old: str, new: str, why: str) -> Reply:
-    return Reply.tool_calls(
-        (
-            "git_propose_change",
-            {
-                "turn_id": turn_id,
-                "repo": REPO,
-                "path": CONFIG,
-                "replace": {"old": old, "new": new},
-                "commit_message": f"Set {new}",
-                "reason": why,
-            },
-        )
-    )
-
-
-def apply(turn_id: str, proposal_id: str) -> Reply:
-    return Reply.tool_calls(("git_apply_change", {"turn_id": turn_id, "proposal_id": proposal_id}))
 
 
 # -- Slack side helpers ------------------------------------------------------------------
@@ -230,41 +180,17 @@ async def story(
     submit(state, OOM_JOB, "import sys; print('CUDA out of memory'); sys.exit(1)")
     await eventually(lambda: jobs_named(state, OOM_JOB)[-1].state.value == "failed", WAIT)
 
-    def agent(request: ModelRequest) -> Reply:
-        text, turn_id, tool = request.last_user_text, turn_id_of(request), last_tool(request)
-        if tool is None:
-            if "event crashed" in text:
-                return Reply.text(
-                    f"Crashed: {OOM_JOB} ran out of GPU memory at epoch 3. The config has"
-                    " image_size 1280; the last good run used 640."
-                )
-            if "fix the image size and requeue" in text:
-                return Reply.tool_calls(("git_read_file", {"repo": REPO, "path": CONFIG}))
-            if approved := APPROVED.search(text):
-                return apply(turn_id, approved.group(1))
-            return Reply.text("<silent/>")
-        name, result = tool
-        if name == "git_read_file":
-            current = re.search(r"image_size: \d+", result)
-            assert current, result
-            return propose(turn_id, current.group(0), "image_size: 640", "CUDA OOM at 1280")
-        if name == "git_propose_change":
-            return Reply.text(
-                "I propose setting image_size back to 640 in configs/train.yaml, then"
-                " requeueing. Approve below."
-            )
-        if name == "git_apply_change":
-            return Reply.tool_calls(("aiqu_requeue_job", {"job": OOM_JOB}))
-        if name == "aiqu_requeue_job":
-            commit = re.search(r"[0-9a-f]{40}", " ".join(tool_results(model, "git_apply_change")))
-            attempt = re.search(r"attempt (\d+)", result)
-            return Reply.text(
-                f"Done: committed {commit.group(0)[:8] if commit else '?'} and requeued"
-                f" {OOM_JOB} (attempt {attempt.group(1) if attempt else '?'})."
-            )
-        return Reply.text(f"unexpected tool {name}")
-
-    model.handler = agent
+    model.handler = fixing_agent(
+        model,
+        OOM_JOB,
+        APPROVED,
+        Words(
+            crashed=f"Crashed: {OOM_JOB} ran out of GPU memory at epoch 3. The config has"
+            " image_size 1280; the last good run used 640.",
+            proposed="I propose setting image_size back to 640 in configs/train.yaml, then"
+            " requeueing. Approve below.",
+        ),
+    )
     root = await job_thread(
         service,
         slack,

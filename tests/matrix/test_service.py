@@ -25,22 +25,20 @@ from agent.service import Service
 from agent.settings import Settings
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import eventually, post_event, service_settings
-from tests.e2e.remote import Remote, seed_remote
-from tests.e2e.skills_fixtures import LoggedRun, OneToolCall, log_runs, tool_json
-from tests.e2e.test_write_gate import (
+from tests.e2e.oom_fix import (
     CONFIG,
     OOM_JOB,
     REPO,
     TRACEBACK,
     TRAIN_YAML,
-    apply,
+    Words,
+    fixing_agent,
     jobs_named,
-    last_tool,
-    propose,
     submit,
     tool_results,
-    turn_id_of,
 )
+from tests.e2e.remote import Remote, seed_remote
+from tests.e2e.skills_fixtures import LoggedRun, OneToolCall, log_runs, tool_json
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.git.conftest import git
 from tests.matrix.conftest import NOTIFY_ALIAS, World
@@ -168,29 +166,16 @@ async def test_the_seed_story_crash_to_card_to_a_check_on_the_card_to_commit_and
     submit(state, OOM_JOB, "import sys; print('CUDA out of memory'); sys.exit(1)")
     await eventually(lambda: jobs_named(state, OOM_JOB)[-1].state.value == "failed", WAIT)
 
-    def agent(request: ModelRequest) -> Reply:
-        text, turn_id, tool = request.last_user_text, turn_id_of(request), last_tool(request)
-        if tool is None:
-            if "event crashed" in text:
-                return Reply.text(f"Crashed: {OOM_JOB} ran out of GPU memory at epoch 3.")
-            if "fix the image size and requeue" in text:
-                return Reply.tool_calls(("git_read_file", {"repo": REPO, "path": CONFIG}))
-            if approved := re.search(rf"proposal (P[0-9a-f]{{10}}) approved by {ann}", text):
-                return apply(turn_id, approved.group(1))
-            return Reply.text("<silent/>")
-        name, result = tool
-        if name == "git_read_file":
-            current = re.search(r"image_size: \d+", result)
-            assert current, result
-            return propose(turn_id, current.group(0), "image_size: 640", "CUDA OOM at 1280")
-        if name == "git_propose_change":
-            return Reply.text("I propose image_size 640, then a requeue. React ✅ on the card.")
-        if name == "git_apply_change":
-            return Reply.tool_calls(("aiqu_requeue_job", {"job": OOM_JOB}))
-        commit = re.search(r"[0-9a-f]{40}", " ".join(tool_results(model, "git_apply_change")))
-        return Reply.text(f"Done: committed {commit.group(0)[:8] if commit else '?'}, requeued.")
-
-    model.handler = agent
+    model.handler = fixing_agent(
+        model,
+        OOM_JOB,
+        re.compile(rf"proposal (P[0-9a-f]{{10}}) approved by {ann}"),
+        Words(
+            crashed=f"Crashed: {OOM_JOB} ran out of GPU memory at epoch 3.",
+            proposed="I propose image_size 640, then a requeue. React ✅ on the card.",
+            done="Done: committed {commit}, requeued.",
+        ),
+    )
     r = await post_event(
         service.url, service.secret, type="crashed", job=OOM_JOB, epoch=3, traceback=TRACEBACK
     )

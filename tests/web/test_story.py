@@ -30,21 +30,19 @@ from agent.service import Service
 from tests.aiqu.conftest import kill_leftovers
 from tests.conftest import ROOT
 from tests.e2e.harness import eventually, post_event, service_settings
-from tests.e2e.remote import Remote, seed_remote
-from tests.e2e.skills_fixtures import log_runs
-from tests.e2e.test_write_gate import (
+from tests.e2e.oom_fix import (
     CONFIG,
     REPO,
     TRACEBACK,
     TRAIN_YAML,
-    apply,
+    Words,
+    fixing_agent,
     jobs_named,
     last_tool,
-    propose,
     submit,
-    tool_results,
-    turn_id_of,
 )
+from tests.e2e.remote import Remote, seed_remote
+from tests.e2e.skills_fixtures import log_runs
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.git.conftest import git
 from tests.web.browser import LAPTOP, PHONE, sign_in
@@ -141,42 +139,6 @@ class Story:
     loaded_at: float
 
 
-def the_agent(model: ScriptedModel) -> Any:
-    def agent(request: ModelRequest) -> Reply:
-        text, tool = request.last_user_text, last_tool(request)
-        turn_id = turn_id_of(request)
-        if tool is None:
-            if "event crashed" in text:
-                return Reply.text(
-                    f"**Crashed**: {JOB} ran out of GPU memory at epoch 3. The config has"
-                    " `image_size: 1280`; the last good run used 640."
-                )
-            if "fix the image size and requeue" in text:
-                return Reply.tool_calls(("git_read_file", {"repo": REPO, "path": CONFIG}))
-            if approved := APPROVED.search(text):
-                return apply(turn_id, approved.group(1))
-            return Reply.text("<silent/>")
-        name, result = tool
-        if name == "git_read_file":
-            current = re.search(r"image_size: \d+", result)
-            assert current, result
-            return propose(turn_id, current.group(0), "image_size: 640", "CUDA OOM at 1280")
-        if name == "git_propose_change":
-            return Reply.text("I propose setting image_size back to 640, then requeueing.")
-        if name == "git_apply_change":
-            return Reply.tool_calls(("aiqu_requeue_job", {"job": JOB}))
-        if name == "aiqu_requeue_job":
-            commit = re.search(r"[0-9a-f]{40}", " ".join(tool_results(model, "git_apply_change")))
-            attempt = re.search(r"attempt (\d+)", result)
-            return Reply.text(
-                f"Done: committed {commit.group(0)[:8] if commit else '?'} and requeued"
-                f" {JOB} (attempt {attempt.group(1) if attempt else '?'})."
-            )
-        return Reply.text(f"unexpected tool {name}")
-
-    return agent
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def story(
     service: Service, model: ScriptedModel, browser: Any, state: Path, remote: Remote
@@ -184,7 +146,16 @@ async def story(
     model.reset()
     submit(state, JOB, "import sys; print('CUDA out of memory'); sys.exit(1)")
     await eventually(lambda: jobs_named(state, JOB)[-1].state.value == "failed", WAIT)
-    model.handler = the_agent(model)
+    model.handler = fixing_agent(
+        model,
+        JOB,
+        APPROVED,
+        Words(
+            crashed=f"**Crashed**: {JOB} ran out of GPU memory at epoch 3. The config has"
+            " `image_size: 1280`; the last good run used 640.",
+            proposed="I propose setting image_size back to 640, then requeueing.",
+        ),
+    )
 
     alice = await sign_in(browser, service.url, "alice", PASSWORDS["alice"])
     loaded_at = await alice.evaluate("window.mlopsPage.loadedAt")
