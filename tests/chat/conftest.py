@@ -4,45 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 
-from agent.chat.base import ButtonClick, IncomingMessage
 from agent.chat.card import Card
 from agent.chat.slack import SlackBridge
+from tests.chat.received import Received
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
-
-
-@dataclass
-class Received:
-    """What the bridge handed to the service."""
-
-    messages: list[IncomingMessage] = field(default_factory=list)
-    clicks: list[ButtonClick] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def on_message(self, message: IncomingMessage) -> None:
-        self.messages.append(message)
-        self.changed.set()
-
-    async def on_click(self, click: ButtonClick) -> None:
-        self.clicks.append(click)
-        self.changed.set()
-
-    async def wait_messages(self, count: int, timeout: float = 5.0) -> list[IncomingMessage]:
-        async with asyncio.timeout(timeout):
-            while len(self.messages) < count:
-                self.changed.clear()
-                await self.changed.wait()
-        return self.messages
-
-    async def wait_clicks(self, count: int, timeout: float = 5.0) -> list[ButtonClick]:
-        async with asyncio.timeout(timeout):
-            while len(self.clicks) < count:
-                self.changed.clear()
-                await self.changed.wait()
-        return self.clicks
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from agent.chat.slack import SlackBridge
-from tests.chat.conftest import Received
+from tests.chat.received import Received
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 
 ALICE = "UALICE"

@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from agent.chat.slack import SlackBridge
-from tests.chat.conftest import Received, card
+from tests.chat.conftest import card
+from tests.chat.received import Received
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, FakeSlack
 
 ALICE = "UALICE"

@@ -12,7 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.chat.mrkdwn import MAX_CHARS
 from agent.chat.slack import SlackBridge, SlackBridgeError
 from agent.chat.slack_blocks import card_blocks
-from tests.chat.conftest import Received, card
+from tests.chat.conftest import card
+from tests.chat.received import Received
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, FakeSlack
 
 

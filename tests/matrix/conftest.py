@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from agent.chat.base import ButtonClick, IncomingMessage
 from tests.conftest import missing
 from tests.matrix.people import MatrixPerson
 from tests.matrix.synapse import MatrixUser, Synapse
@@ -68,33 +67,6 @@ async def world(synapse: Synapse) -> AsyncIterator[World]:
     finally:
         for person in people:
             await person.aclose()
-
-
-@dataclass
-class Received:
-    """What a bridge handed to the service."""
-
-    messages: list[IncomingMessage] = field(default_factory=list)
-    clicks: list[ButtonClick] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def on_message(self, message: IncomingMessage) -> None:
-        self.messages.append(message)
-        self.changed.set()
-
-    async def on_click(self, click: ButtonClick) -> None:
-        self.clicks.append(click)
-        self.changed.set()
-
-    async def wait(self, messages: int = 0, clicks: int = 0, timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.messages) < messages or len(self.clicks) < clicks:
-                self.changed.clear()
-                await self.changed.wait()
-
-    async def settle(self, seconds: float = 1.5) -> None:
-        """Give a sync round trip time to deliver something that must not come."""
-        await asyncio.sleep(seconds)
 
 
 def bot_state(tmp_path: Path) -> Path:

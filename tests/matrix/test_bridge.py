@@ -21,7 +21,8 @@ from agent.chat.matrix import doctor as matrix_doctor
 from agent.chat.matrix.html import MAX_EVENT_BYTES
 from agent.chat.safety import safe_text
 from agent.settings import Settings
-from tests.matrix.conftest import NOTIFY_ALIAS, Received, World
+from tests.chat.received import Received
+from tests.matrix.conftest import NOTIFY_ALIAS, World
 from tests.matrix.people import MatrixPerson, by, edits_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
