@@ -26,6 +26,8 @@ from agent.db import Database
 from agent.hub import Hub
 from agent.inbox import Inbox
 from agent.intake import TrainingHook
+from agent.model.embedded import EmbeddedModel
+from agent.model.path import ModelPath
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
@@ -65,11 +67,14 @@ class Service:
     def __init__(self, settings: Settings, chat: ChatBridge | None = None) -> None:
         """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
         by default the one the settings configure, if any."""
-        if not (settings.model_base_url and settings.model):
-            raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
+        if settings.model_base_url and not settings.model:
+            raise ValueError("MLOPS_MODEL must name the model served at MLOPS_MODEL_BASE_URL")
         self.settings = settings
         self._given_chat = chat
-        self.model_url: str = settings.model_base_url
+        # The model endpoint: MLOPS_MODEL_BASE_URL, or the embedded model's once it runs.
+        self.model_url: str = settings.model_base_url or "(the embedded model)"
+        self.embedded: EmbeddedModel | None = None
+        self.model_path: ModelPath | None = None
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
         self.mlflow: Any = None
@@ -100,6 +105,10 @@ class Service:
         create_key(key_file)  # once; an existing key is kept
         self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
 
+        self.embedded = EmbeddedModel.from_settings(s)
+        if self.embedded is not None:
+            await self.embedded.spawn()  # it loads while MLflow starts
+
         tracking_uri = s.mlflow_tracking_uri
         if tracking_uri is None:
             from agent.mlflow_server import MlflowServer
@@ -118,8 +127,15 @@ class Service:
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
+        model_id = await self._start_model_path()
+        assert self.model_path is not None
         self.runtime = OpencodeRuntime.from_settings(
-            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env), prompt=self.brief
+            s,
+            prompt_file=prompt_file,
+            mcp_servers=skill_specs(s, env),
+            prompt=self.brief,
+            model_url=self.model_path.url,
+            model_id=model_id,
         )
         await self.runtime.start()
 
@@ -163,7 +179,7 @@ class Service:
                 Attachments(env.attachments, self.outbox),
             ],
             silence_marker=s.silence_marker,
-            max_concurrent=s.max_concurrent_turns,
+            max_concurrent=s.resolved_max_concurrent_turns,
             turn_timeout_s=s.turn_timeout_s,
         )
         self.chat_intake = ChatIntake(
@@ -201,6 +217,25 @@ class Service:
             asyncio.create_task(self.schedule.run(), name="schedule"),
         ]
         await self._start_http()
+
+    async def _start_model_path(self) -> str:
+        """The embedded model ready (when it is the one), and the model path in front of the
+        endpoint; returns the model id opencode asks for."""
+        s = self.settings
+        if self.embedded is not None:
+            await self.embedded.ready()
+            self.model_url, model_id = self.embedded.url, self.embedded.model_id
+        else:
+            assert s.model
+            model_id = s.model
+        self.model_path = ModelPath(
+            self.model_url,
+            api_key=s.model_api_key,
+            repair_tool_text=s.repair_tool_text,
+            read_timeout_s=s.turn_timeout_s + 60.0,
+        )
+        await self.model_path.start()
+        return model_id
 
     async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
         """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
@@ -329,6 +364,10 @@ class Service:
             await _bounded("chat bridge", self.chat.stop())
         await _bounded("inbox", self.inbox.stop())
         await _bounded("opencode", self.runtime.stop())
+        if self.model_path is not None:
+            await _bounded("model path", self.model_path.stop())
+        if self.embedded is not None:
+            await _bounded("embedded model", self.embedded.stop())
         await _bounded("database", self.db.close())
         if self.mlflow is not None:
             await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))

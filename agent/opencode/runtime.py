@@ -109,24 +109,29 @@ class OpencodeRuntime:
         prompt_file: Path,
         mcp_servers: list[McpServerSpec],
         prompt: PromptSource | None = None,
+        model_url: str,
+        model_id: str,
     ) -> OpencodeRuntime:
-        if not settings.model_base_url or not settings.model:
-            raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set to run opencode")
+        """`model_url`, `model_id`: the endpoint opencode talks to (the service's model path)
+        and the model it asks for there."""
         config = build_config(
-            base_url=settings.model_base_url,
-            model_id=settings.model,
+            base_url=model_url,
+            model_id=model_id,
             api_key=settings.model_api_key,
-            context=settings.model_context,
-            max_output=settings.model_max_output,
+            context=settings.resolved_model_context,
+            max_output=settings.resolved_model_max_output,
             prompt_file=prompt_file,
             mcp_servers=mcp_servers,
+            temperature=settings.model_temperature,
+            # A request never outlives its turn; the turn's own timeout fires first.
+            request_timeout_s=settings.turn_timeout_s + 30.0,
         )
         return cls(
             binary=settings.opencode_bin or DEFAULT_BINARY,
             state_dir=settings.state_dir,
             config=config,
-            model=ModelRef(PROVIDER_ID, settings.model),
-            model_base_url=settings.model_base_url,
+            model=ModelRef(PROVIDER_ID, model_id),
+            model_base_url=model_url,
             model_api_key=settings.model_api_key,
             max_rss_mb=settings.opencode_max_rss_mb,
             prompt=prompt,
