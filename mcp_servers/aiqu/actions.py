@@ -40,16 +40,16 @@ MAX_VALUE_CHARS = 256
 
 def submit_job(
     skill: AiquSkill,
-    from_job: Annotated[str, Field(description="job id or name to clone")],
-    name: Annotated[str | None, Field(description="default: from_job's (next attempt)")] = None,
+    from_job: JobRef,
+    name: str | None = None,  # default: the next attempt of from_job's
     params: Annotated[
-        dict[str, ParamValue] | None, Field(description='as --key=value, e.g. {"lr": 0.01}')
+        dict[str, ParamValue] | None, Field(description='--key=value args, e.g. {"lr": 0.01}')
     ] = None,
     gpus: Gpus | None = None,
     time_limit_min: Minutes | None = None,
     labels: dict[str, str] | None = None,
 ) -> ActionResult:
-    """Start a clone of a job, within the agent's budget."""
+    """Start a clone of a job."""
     source = resolve_job(skill.scheduler, from_job)
     if source.spec is None:
         raise InvalidRequest(f"job {source.id} has no stored spec to clone; pick another job")
@@ -78,7 +78,7 @@ def submit_job(
 
 
 def requeue_job(skill: AiquSkill, job: JobRef) -> ActionResult:
-    """Rerun an ended job (yours, or anyone's failed or cancelled), within the budget."""
+    """Rerun an ended job."""
     found = resolve_job(skill.scheduler, job)
     if found.state.active:
         raise InvalidRequest(
@@ -106,10 +106,11 @@ class CancelResult(ActionResult):
 def cancel_job(
     skill: AiquSkill,
     job: JobRef,
-    turn_id: Annotated[str | None, Field(description="this turn's; for others' jobs")] = None,
-    proposal_id: Annotated[str | None, Field(description="once approved")] = None,
+    turn_id: str | None = None,
+    proposal_id: str | None = None,
 ) -> CancelResult:
-    """Stop a job; someone else's only by a proposal a person approves."""
+    """Stop a job; someone else's: propose with turn_id, apply with the approved
+    proposal_id."""
     # The agent's own job stops at once. Someone else's goes through the write gate:
     # without proposal_id this files a proposal; with it, the approved cancel runs.
     if proposal_id is not None:

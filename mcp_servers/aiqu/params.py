@@ -9,7 +9,7 @@ from pydantic import Field, WithJsonSchema
 
 from mcp_servers.compact import INTEGER
 
-JobRef = Annotated[str, Field(description="id or name (its latest attempt)")]
+JobRef = str  # an id, or a name (its latest attempt)
 Rows = Annotated[int, Field(ge=1, le=200), INTEGER]
 StateFilter = Literal[
     "active", "finished", "pending", "starting", "running", "succeeded", "failed", "cancelled"
