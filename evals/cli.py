@@ -4,6 +4,9 @@
     mlops-agent eval --suite notify --brief ./my-brief --output edited.json
     mlops-agent eval --compare baseline.json edited.json
 
+The results file is rewritten after every scenario run (`"complete": false` until
+the end), so a crash or a kill loses only the runs still going.
+
 Exit status: 0 done; 1 a write reached a remote or the scheduler without a
 person's approval (a product bug, whatever the model did); 2 bad input.
 """
@@ -12,9 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import re
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
         "--output",
         type=Path,
         metavar="PATH",
-        help="write the results (scores, transcripts) as JSON",
+        help="the results (scores, transcripts) as JSON, written after every scenario run"
+        " (default: mlops-eval-<time>-<model>.json here)",
     )
     p.add_argument(
         "--compare",
@@ -140,16 +148,22 @@ def evaluate(args: argparse.Namespace) -> int:
         raise EvalError(f"--brief {brief}: no *.md files there; copy brief/ and edit the copy")
     if (args.judge_base_url is None) != (args.judge_model is None):
         raise EvalError("the judge needs both --judge-base-url and --judge-model")
+    output = args.output or default_output(target.model)
     _hermetic_environment()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin))
-    from evals.report import table, write
+    print(f"results: {output} (written after every scenario run)", flush=True)
+    try:
+        data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin, output))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            f"\nmlops-agent eval: interrupted; the scenario runs that finished are in {output}",
+            file=sys.stderr,
+        )
+        return 130
+    from evals.report import table
 
-    if args.output:
-        write(args.output, data)
     print(table(data))
-    if args.output:
-        print(f"\nresults: {args.output}")
+    print(f"\nresults: {output}")
     reached = sum(
         len([g for g in st["gate"] if g["kind"] == "reached"])
         for s in data["scenarios"]
@@ -170,10 +184,13 @@ async def _run(
     target: ModelTarget,
     brief: Path,
     opencode_bin: Path | None,
+    output: Path,
 ) -> dict[str, Any]:
     from evals.judge import Judge
-    from evals.report import results
+    from evals.report import ResultsFile
     from evals.session import EvalSession, SessionOptions, repos_of
+
+    _stop_on_sigterm()
 
     judge = (
         Judge(args.judge_base_url, args.judge_model, args.judge_api_key)
@@ -192,9 +209,7 @@ async def _run(
         repos=repos_of(scenarios),
     )
     async with EvalSession(options) as session:
-        records = await session.run(scenarios, args.repeat)
-        return results(
-            records,
+        meta = lambda: dict(  # noqa: E731
             model=target.model,
             base_url=target.base_url,
             brief_dir=brief,
@@ -204,6 +219,24 @@ async def _run(
             concurrency=args.concurrency,
             startup_s=session.startup_s,
         )
+        results_file = ResultsFile(output, meta)
+        records = await session.run(scenarios, args.repeat, on_record=results_file.add)
+        return results_file.write(records, complete=True)
+
+
+def default_output(model: str) -> Path:
+    """Without --output, results still land in a file (a long run must not be lost)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")[:60] or "model"
+    return Path(f"mlops-eval-{stamp}-{safe}.json")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run as Ctrl-C does: the services stop, the file keeps what finished."""
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None]:
