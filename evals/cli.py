@@ -4,8 +4,10 @@
     mlops-agent eval --suite notify --brief ./my-brief --output edited.json
     mlops-agent eval --compare baseline.json edited.json
 
-Without an endpoint, `--model embedded` (the default) or `embedded-small` starts the
-embedded model for the run.
+The results file is rewritten after every scenario run (`"complete": false` until
+the end), so a crash or a kill loses only the runs still going. Without an
+endpoint, `--model embedded` (the default) or `embedded-small` starts the embedded
+model for the run.
 
 Exit status: 0 done; 1 a write reached a remote or the scheduler without a
 person's approval (a product bug, whatever the model did); 2 bad input.
@@ -18,8 +20,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -97,7 +102,8 @@ def parser() -> argparse.ArgumentParser:
         "--output",
         type=Path,
         metavar="PATH",
-        help="write the results (scores, transcripts) as JSON",
+        help="the results (scores, transcripts) as JSON, written after every scenario run"
+        " (default: mlops-eval-<time>-<model>.json here)",
     )
     p.add_argument(
         "--compare",
@@ -164,16 +170,22 @@ def evaluate(args: argparse.Namespace) -> int:
         raise EvalError(f"--brief {brief}: no *.md files there; copy brief/ and edit the copy")
     if (args.judge_base_url is None) != (args.judge_model is None):
         raise EvalError("the judge needs both --judge-base-url and --judge-model")
+    output = args.output or default_output(target.model)
     _hermetic_environment()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin, embedded))
-    from evals.report import table, write
+    print(f"results: {output} (written after every scenario run)", flush=True)
+    try:
+        data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin, output, embedded))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            f"\nmlops-agent eval: interrupted; the scenario runs that finished are in {output}",
+            file=sys.stderr,
+        )
+        return 130
+    from evals.report import table
 
-    if args.output:
-        write(args.output, data)
     print(table(data))
-    if args.output:
-        print(f"\nresults: {args.output}")
+    print(f"\nresults: {output}")
     reached = sum(
         len([g for g in st["gate"] if g["kind"] == "reached"])
         for s in data["scenarios"]
@@ -194,13 +206,14 @@ async def _run(
     target: ModelTarget,
     brief: Path,
     opencode_bin: Path | None,
+    output: Path,
     embedded: Weights | None = None,
 ) -> dict[str, Any]:
     if embedded is None:
-        return await _run_against(args, scenarios, target, brief, opencode_bin)
+        return await _run_against(args, scenarios, target, brief, opencode_bin, output)
     async with embedded_endpoint(embedded, args) as started:
         target = replace(target, base_url=started.url, model=started.model_id)
-        return await _run_against(args, scenarios, target, brief, opencode_bin)
+        return await _run_against(args, scenarios, target, brief, opencode_bin, output)
 
 
 @contextlib.asynccontextmanager
@@ -235,10 +248,13 @@ async def _run_against(
     target: ModelTarget,
     brief: Path,
     opencode_bin: Path | None,
+    output: Path,
 ) -> dict[str, Any]:
     from evals.judge import Judge
-    from evals.report import results
+    from evals.report import ResultsFile
     from evals.session import EvalSession, SessionOptions, repos_of
+
+    _stop_on_sigterm()
 
     judge = (
         Judge(args.judge_base_url, args.judge_model, args.judge_api_key)
@@ -257,9 +273,7 @@ async def _run_against(
         repos=repos_of(scenarios),
     )
     async with EvalSession(options) as session:
-        records = await session.run(scenarios, args.repeat)
-        return results(
-            records,
+        meta = lambda: dict(  # noqa: E731
             model=target.model,
             base_url=target.base_url,
             brief_dir=brief,
@@ -269,6 +283,24 @@ async def _run_against(
             concurrency=args.concurrency,
             startup_s=session.startup_s,
         )
+        results_file = ResultsFile(output, meta)
+        records = await session.run(scenarios, args.repeat, on_record=results_file.add)
+        return results_file.write(records, complete=True)
+
+
+def default_output(model: str) -> Path:
+    """Without --output, results still land in a file (a long run must not be lost)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")[:60] or "model"
+    return Path(f"mlops-eval-{stamp}-{safe}.json")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run as Ctrl-C does: the services stop, the file keeps what finished."""
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None, Weights | None]:

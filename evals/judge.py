@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from evals.clip import clip
 from evals.records import ScenarioRecord, StepRecord
 
 PROMPT = """You grade an ML-operations assistant's chat message.
@@ -20,6 +21,7 @@ PROMPT = """You grade an ML-operations assistant's chat message.
 The assistant watches GPU training jobs and posts short messages to engineers.
 Grade the message against the rubric only. Answer in at most three sentences,
 then a last line exactly like: SCORE: <0-10>"""
+JUDGE_LIMIT = 12_000  # characters of each part the judge reads
 SCORE = re.compile(r"SCORE:\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -38,8 +40,8 @@ class Judge:
                         step.judge = await self._grade(http, step)
 
     async def _grade(self, http: httpx.AsyncClient, step: StepRecord) -> dict[str, object]:
-        seen = "\n\n".join(t.input for t in step.turns)
-        said = "\n\n".join(p.text for p in step.messages)
+        seen = clip("\n\n".join(t.input for t in step.turns), JUDGE_LIMIT)
+        said = clip("\n\n".join(p.text for p in step.messages), JUDGE_LIMIT)
         body = {
             "model": self.model,
             "stream": False,
@@ -60,8 +62,10 @@ class Judge:
             )
             response.raise_for_status()
             answer = response.json()["choices"][0]["message"]["content"] or ""
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
-            return {"score": None, "comment": f"judge unavailable: {exc}"}
+            if not isinstance(answer, str):
+                raise TypeError(f"content is {type(answer).__name__}, not text")
+        except (httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
+            return {"score": None, "comment": f"judge unavailable: {exc!r}"[:1000]}
         found = SCORE.search(answer)
         score = min(10.0, float(found.group(1))) / 10 if found else None
         return {"score": score, "comment": answer.strip()[:1000]}

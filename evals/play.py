@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
@@ -30,6 +31,7 @@ from evals.webhook import post_events
 from evals.world import WorldState
 from mcp_servers.aiqu.ownership import AGENT
 
+log = logging.getLogger(__name__)
 TICK_INTERVAL_S = 1800.0
 DIGEST_AT = clock_time(7, 30)
 
@@ -85,16 +87,22 @@ class Playthrough:
         except StepFailed as exc:
             record.error = str(exc)
         record.seconds = time.monotonic() - started
-        record.posts = self.stage.bridge.posts[first_post:]
-        record.turns = [self._turn(row) for row in self.stage.records.turns_after(first_turn)]
-        self.turn_ids += [t.turn_id for t in record.turns]
-        self.cards += [p for p in record.posts if p.card_proposal]
-        self._learn_root(record)
-        after = await asyncio.to_thread(self.stage.world.state)
-        self._world_changes(record, before, after)
-        record.gate = await asyncio.to_thread(
-            gate_events, self.service.ledger, record, self.turn_ids
-        )
+        after = before
+        try:
+            record.posts = self.stage.bridge.posts[first_post:]
+            record.turns = [self._turn(row) for row in self.stage.records.turns_after(first_turn)]
+            self.turn_ids += [t.turn_id for t in record.turns]
+            self.cards += [p for p in record.posts if p.card_proposal]
+            self._learn_root(record)
+            after = await asyncio.to_thread(self.stage.world.state)
+            self._world_changes(record, before, after)
+            record.gate = await asyncio.to_thread(
+                gate_events, self.service.ledger, record, self.turn_ids
+            )
+        except Exception as exc:
+            # Whatever the model left behind, the step is recorded and failed; the run goes on.
+            log.exception("observing step %d of %s failed", index + 1, self.scenario.id)
+            record.error = f"harness error while observing the step: {exc!r}"[:1000]
         return record, after
 
     # -- delivery --------------------------------------------------------------------
@@ -255,9 +263,19 @@ def tool_uses(turn_id: str, calls: list[Any]) -> list[ToolUse]:
     uses = []
     for call in calls:
         for tc in call.tool_calls:
-            try:
-                arguments: Any = json.loads(tc["arguments"] or "{}")
-            except ValueError:
-                arguments = tc["arguments"]
+            arguments = parsed_arguments(tc["arguments"])
             uses.append(ToolUse(turn_id, tc["id"], tc["name"], arguments, results.get(tc["id"])))
     return uses
+
+
+def parsed_arguments(raw: str) -> Any:
+    """A call's arguments as JSON, or the raw text where they are not JSON (or nest too
+    deep to read, or hold NaN/Infinity, which stay text: the results file is strict JSON)."""
+    try:
+        return json.loads(raw or "{}", parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return raw
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -148,9 +148,12 @@ class RecordingProxy:
                 response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
                 await response.prepare(request)
                 stream = _StreamReader(call)
-                async for chunk in upstream.content.iter_any():
-                    stream.feed(chunk)
-                    await response.write(chunk)
+                try:
+                    async for chunk in upstream.content.iter_any():
+                        stream.feed(chunk)
+                        await response.write(chunk)
+                finally:
+                    stream.finish()
                 await response.write_eof()
                 return response
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -185,43 +188,98 @@ def _passed_back(headers: Any) -> dict[str, str]:
 
 
 def _read_completion(call: ModelCall, payload: bytes) -> None:
+    """A whole (non-streamed) answer. Whatever its shape, the call keeps what it can read."""
     try:
         data = json.loads(payload)
-        message = data["choices"][0]["message"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, RecursionError):
         return
+    if not isinstance(data, dict):
+        return
+    _usage(call, data.get("usage"))
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        return  # no choices (or no message): nothing was said
     call.text = _text(message.get("content"))
-    for tc in message.get("tool_calls") or []:
-        fn = tc.get("function") or {}
+    calls = message.get("tool_calls")
+    for tc in calls if isinstance(calls, list) else []:
+        if not isinstance(tc, dict):
+            continue
+        fn = _mapping(tc.get("function"))
         call.tool_calls.append(
             {
-                "id": tc.get("id", ""),
-                "name": fn.get("name", ""),
-                "arguments": fn.get("arguments", ""),
+                "id": _string(tc.get("id")),
+                "name": _string(fn.get("name")),
+                "arguments": _string(fn.get("arguments")),
             }
         )
-    _usage(call, data.get("usage"))
+
+
+MAX_TOKENS = 10**9  # usage above this (or negative, or not a whole number) is not usage
 
 
 def _usage(call: ModelCall, usage: Any) -> None:
-    if isinstance(usage, dict):
-        call.prompt_tokens = usage.get("prompt_tokens", call.prompt_tokens)
-        call.completion_tokens = usage.get("completion_tokens", call.completion_tokens)
+    if not isinstance(usage, dict):
+        return
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
+            setattr(call, key, value)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _string(value: Any) -> str:
+    """A field that should be text: kept as text, anything else as its JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 class _StreamReader:
-    """Assembles the SSE stream's deltas into the call's text and tool calls."""
+    """Assembles the SSE stream's deltas into the call's text and tool calls.
+
+    Reading never fails the stream: a line that is not the protocol is skipped, and
+    text is kept in parts (joined on `finish`), so a reply of megabytes in tiny
+    deltas costs linear time."""
 
     def __init__(self, call: ModelCall) -> None:
         self.call = call
-        self._buffer = b""
-        self._by_index: dict[int, dict[str, str]] = {}
+        self._lines: list[bytes] = []  # the unfinished line's pieces
+        self._text: list[str] = []
+        self._by_index: dict[int, dict[str, list[str]]] = {}
 
     def feed(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
+        *complete, rest = chunk.split(b"\n")
+        for piece in complete:
+            self._lines.append(piece)
+            line, self._lines = b"".join(self._lines), []
             self._line(line.strip())
+        if rest:
+            self._lines.append(rest)
+
+    def finish(self) -> None:
+        """What the stream said, onto the call (also after a broken stream)."""
+        if self._lines:
+            line, self._lines = b"".join(self._lines), []
+            self._line(line.strip())
+        self.call.text = "".join(self._text)
+        self.call.tool_calls = [
+            {
+                "id": "".join(s["id"][-1:]),
+                "name": "".join(s["name"]),
+                "arguments": "".join(s["arguments"]),
+            }
+            for _, s in sorted(self._by_index.items())
+        ]
 
     def _line(self, line: bytes) -> None:
         if not line.startswith(b"data:"):
@@ -231,21 +289,32 @@ class _StreamReader:
             return
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(event, dict):
             return
         _usage(self.call, event.get("usage"))
-        for choice in event.get("choices") or []:
-            delta = choice.get("delta") or {}
+        choices = event.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
             if isinstance(delta.get("content"), str):
-                self.call.text += delta["content"]
-            for tc in delta.get("tool_calls") or []:
-                index = int(tc.get("index", 0))
-                slot = self._by_index.get(index)
-                if slot is None:
-                    slot = {"id": "", "name": "", "arguments": ""}
-                    self._by_index[index] = slot
-                    self.call.tool_calls.append(slot)
-                slot["id"] = tc.get("id") or slot["id"]
-                fn = tc.get("function") or {}
-                slot["name"] += fn.get("name") or ""
-                slot["arguments"] += fn.get("arguments") or ""
+                self._text.append(delta["content"])
+            calls = delta.get("tool_calls")
+            for tc in calls if isinstance(calls, list) else []:
+                if isinstance(tc, dict):
+                    self._tool_delta(tc)
+
+    def _tool_delta(self, tc: dict[str, Any]) -> None:
+        index = tc.get("index", 0)
+        if not isinstance(index, int) or isinstance(index, bool):
+            index = len(self._by_index)  # no usable index: a call of its own
+        slot = self._by_index.setdefault(index, {"id": [], "name": [], "arguments": []})
+        if tc.get("id"):
+            slot["id"].append(_string(tc["id"]))
+        fn = _mapping(tc.get("function"))
+        if fn.get("name"):
+            slot["name"].append(_string(fn["name"]))
+        if fn.get("arguments"):
+            slot["arguments"].append(_string(fn["arguments"]))

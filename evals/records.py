@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.bridge import Post
+from evals.clip import RESULT_LIMIT, clip
 from evals.proxy import ModelCall
 from evals.scenario import Expect
 
@@ -54,7 +55,7 @@ class ToolUse:
             "tool": self.name,
             "arguments": self.arguments,
             "status": self.status,
-            "result": _short(self.result),
+            "result": clip(self.result, RESULT_LIMIT),
         }
 
 
@@ -90,9 +91,9 @@ class TurnRecord:
             "outcome": self.outcome,
             "reason": self.reason,
             "seconds": self.seconds,
-            "model_saw": self.input,
+            "model_saw": clip(self.input),
             "tool_calls": [t.as_json() for t in self.tools],
-            "reply": self.reply,
+            "reply": clip(self.reply),
             "model_requests": len(self.calls),
             "prompt_tokens": _sum(c.prompt_tokens for c in self.calls),
             "completion_tokens": _sum(c.completion_tokens for c in self.calls),
@@ -163,9 +164,3 @@ class ScenarioRecord:
 def _sum(values: Any) -> int | None:
     known = [v for v in values if v is not None]
     return sum(known) if known else None
-
-
-def _short(text: str | None, limit: int = 4000) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit] + f"… ({len(text)} chars)"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,11 +54,17 @@ def results(
     repeat: int,
     concurrency: int,
     startup_s: float,
+    complete: bool = True,
+    rendered: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The results file's content. `complete` is False while the run goes on (the file is
+    written after every scenario run); `rendered` caches each record's JSON by id."""
     mean, spread = summarise(records)
     suites = sorted({t for r in records for t in r.tags})
+    rendered = {} if rendered is None else rendered
     return {
         "format": FORMAT,
+        "complete": complete,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model,
         "base_url": base_url,
@@ -78,7 +86,7 @@ def results(
                 max((r.setup_s + r.teardown_s for r in records), default=0), 3
             ),
         },
-        "scenarios": [_scenario(r) for r in records],
+        "scenarios": [rendered[id(r)] if id(r) in rendered else _scenario(r) for r in records],
     }
 
 
@@ -137,8 +145,49 @@ def _scenario(record: ScenarioRecord) -> dict[str, Any]:
 
 
 def write(path: Path, data: dict[str, Any]) -> None:
+    """Strict JSON, written whole or not at all (a kill mid-write leaves the last file)."""
+    try:
+        text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or an infinity that came from a model: kept as text
+        text = json.dumps(_finite(data), indent=1, ensure_ascii=False, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    # A lone surrogate (a model may send `\\ud800`) cannot be UTF-8: written as its JSON
+    # escape, which is what it was on the wire, and still valid JSON inside a string.
+    partial.write_bytes((text + "\n").encode("utf-8", "backslashreplace"))
+    partial.replace(path)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+class ResultsFile:
+    """The results file of a run in progress, rewritten after every finished scenario run
+    (`complete: false` until the last), so a crash or a kill of a long run loses nothing.
+    Each run is rendered once; the scores are recomputed over the runs so far."""
+
+    def __init__(self, path: Path, meta: Callable[[], dict[str, Any]]) -> None:
+        self.path = path
+        self.meta = meta  # results()'s keyword arguments, read at each write
+        self.records: list[ScenarioRecord] = []
+        self._rendered: dict[int, dict[str, Any]] = {}
+
+    def add(self, record: ScenarioRecord) -> None:
+        self.records.append(record)
+        self._rendered[id(record)] = _scenario(record)
+        self.write(self.records, complete=False)
+
+    def write(self, records: list[ScenarioRecord], *, complete: bool) -> dict[str, Any]:
+        data = results(records, complete=complete, rendered=self._rendered, **self.meta())
+        write(self.path, data)
+        return data
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def _person(value: object) -> object:
 JobName = Annotated[str, BeforeValidator(_job_name)]
 PersonName = Annotated[str, BeforeValidator(_person)]
 Offset = Annotated[float, BeforeValidator(parse_offset)]
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
@@ -160,7 +161,7 @@ class Expect(Strict):
     speak: bool
     max_messages: int | None = Field(None, ge=1)
     contains: list[str] = []
-    numbers: list[float] = []
+    numbers: list[FiniteNumber] = []
     absent: list[str] = []
     attachment: bool | None = None
     called: list[str] = []

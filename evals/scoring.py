@@ -50,6 +50,15 @@ class Check:
 
 
 def step_checks(step: StepRecord) -> list[Check]:
+    """The step's checks. Whatever the model produced, this returns: a step that cannot be
+    checked is a failed step (`scored`), never an exception that ends the run."""
+    try:
+        return _step_checks(step)
+    except Exception as exc:  # a bug here must cost one step, not an hours-long run
+        return [Check("scored", "delivery", False, f"could not be checked: {exc!r}"[:500])]
+
+
+def _step_checks(step: StepRecord) -> list[Check]:
     e = step.expect
     text = "\n".join(p.text for p in step.messages)
     checks = [Check("speak" if e.speak else "silent", "notify", step.spoke == e.speak, _said(step))]
@@ -140,31 +149,40 @@ def _thread_checks(step: StepRecord) -> list[Check]:
 # -- numbers -----------------------------------------------------------------------
 
 _GROUPED = re.compile(r"(?<![\d.])(\d{1,3})((?:[ \u00a0\u202f,]\d{3})+)(?![\d])")
-_NUMBER = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# A number stands on its own: not inside a word or an identifier (`v2`, a hex id such
+# as `183e694ad0…` is no 183e694), not a version's part (`3.2.1`). A unit may follow
+# (`1280px`, `12GB`), letters that run on into digits may not. Exponents have at most
+# three digits: anything longer is no number a person writes.
+_NUMBER = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?:[eE][-+]?\d{1,3})?(?!\.\d)(?![A-Za-z_]*\d)")
 
 
 def numbers_in(text: str) -> list[tuple[float, int]]:
-    """Every number in `text` with its decimals shown; `14 820` and `14,820` are 14820."""
+    """Every finite number in `text` with its decimals shown; `14 820` and `14,820` are 14820."""
     text = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
     found = []
     for match in _NUMBER.finditer(text):
-        raw = match.group(0).replace("−", "-")
-        mantissa = raw.lower().split("e")[0]
+        raw = match.group(0).replace("−", "-").lower()
+        value = float(raw)
+        if not math.isfinite(value):
+            continue  # 1e999, or a mantissa of hundreds of digits: nothing to compare
+        mantissa, _, exponent = raw.partition("e")
         decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-        if "e" in raw.lower():
-            decimals += -int(raw.lower().split("e")[1])
-        found.append((float(raw), decimals))
+        found.append((value, decimals - int(exponent or 0)))
     return found
 
 
 def matches(shown: float, decimals: int, expected: float) -> bool:
     """`shown` is `expected` as written with `decimals` decimals (0.874 for 0.8742), or equal."""
+    if not (math.isfinite(shown) and math.isfinite(expected)):
+        return False
     if math.isclose(shown, expected, rel_tol=1e-9, abs_tol=1e-12):
         return True
     if shown == 0:
         return False
     significant = decimals + math.floor(math.log10(abs(shown))) + 1
-    return significant >= 2 and abs(shown - expected) <= 0.5 * 10 ** (-decimals) + 1e-12
+    if significant < 2:
+        return False
+    return abs(shown - expected) <= 0.5 * 10.0 ** min(max(-decimals, -320), 308) + 1e-12
 
 
 # -- scores ------------------------------------------------------------------------
@@ -222,7 +240,7 @@ def summarise(
             mean[key], spread[key] = None, None
             continue
         m = statistics.fmean(values)
-        mean[key] = int(m) if key in COUNTS and m == int(m) else round(m, 4)
+        mean[key] = int(m) if key in COUNTS and m.is_integer() else round(m, 4)
         spread[key] = round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
     return mean, spread
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -121,8 +121,16 @@ class EvalSession:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    async def run(self, scenarios: list[Scenario], repeat: int = 1) -> list[ScenarioRecord]:
-        """Every scenario `repeat` times; records in scenario order, then repeat order."""
+    async def run(
+        self,
+        scenarios: list[Scenario],
+        repeat: int = 1,
+        on_record: Callable[[ScenarioRecord], None] | None = None,
+    ) -> list[ScenarioRecord]:
+        """Every scenario `repeat` times; records in scenario order, then repeat order.
+
+        `on_record` gets each run as soon as it is finished (and graded, with a judge):
+        the CLI writes the results file there, so a crash or a kill loses nothing."""
         jobs: asyncio.Queue[tuple[int, Scenario, int]] = asyncio.Queue()
         order = [(s, n) for n in range(1, repeat + 1) for s in scenarios]
         for i, (scenario, n) in enumerate(order):
@@ -132,12 +140,15 @@ class EvalSession:
         async def worker(stage: Stage) -> None:
             while not jobs.empty():
                 i, scenario, n = jobs.get_nowait()
-                results[i] = await self.run_one(stage, scenario, n)
+                record = await self.run_one(stage, scenario, n)
+                if self.options.judge is not None:
+                    await self.options.judge.grade([record])
+                results[i] = record
+                if on_record is not None:
+                    on_record(record)
 
         await asyncio.gather(*(worker(stage) for stage in self.stages))
         records = [results[i] for i in range(len(order))]
-        if self.options.judge is not None:
-            await self.options.judge.grade(records)
         return sorted(
             records, key=lambda r: ([s.id for s in scenarios].index(r.scenario), r.repeat)
         )
@@ -155,7 +166,12 @@ class EvalSession:
         record.setup_s = time.monotonic() - started
         if prepared is not None:
             play = Playthrough(stage, self.proxy, scenario, ns, self.step_timeout_s)
-            await play.run(record)
+            try:
+                await play.run(record)
+            except Exception as exc:
+                # One scenario's failure, whatever caused it, is that scenario's result.
+                log.exception("scenario %s failed in the harness", scenario.id)
+                record.error = f"harness error: {exc!r}"[:1000]
         cleaning = time.monotonic()
         if not await stage.records.settled(self.step_timeout_s):
             log.warning("scenario %s left the service busy; restarting it", scenario.id)
