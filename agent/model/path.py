@@ -213,6 +213,8 @@ class ModelPath:
         if self.repair_tool_text and not reply.calls:
             found = find_calls(reply.text, offered_tools(body))
             if found is not None:
+                # The model's own words, for whoever wonders what it wrote (raw, cut).
+                log.info("a tool call written as text, passed on as a call: %r", reply.text[:800])
                 reply.text = found.prose
                 reply.calls = [
                     Call("call_" + uuid.uuid4().hex[:16], c.name, c.arguments) for c in found.calls
