@@ -180,7 +180,7 @@ class Service:
             ],
             silence_marker=s.silence_marker,
             max_concurrent=s.resolved_max_concurrent_turns,
-            turn_timeout_s=s.turn_timeout_s,
+            turn_timeout_s=s.resolved_turn_timeout_s,
         )
         self.chat_intake = ChatIntake(
             allowed_users=s.talkers,
@@ -232,7 +232,7 @@ class Service:
             self.model_url,
             api_key=s.model_api_key,
             repair_tool_text=s.repair_tool_text,
-            read_timeout_s=s.turn_timeout_s + 60.0,
+            read_timeout_s=s.resolved_turn_timeout_s + 60.0,
         )
         await self.model_path.start()
         return model_id

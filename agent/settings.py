@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     silence_marker: str = Field("<silent/>", min_length=1)
     # None: 4, or 2 with the embedded model (each is one of its slots on a few cores).
     max_concurrent_turns: int | None = Field(None, ge=1)
-    turn_timeout_s: float = Field(300.0, gt=0)
+    # None: 300 s, or 900 s with the embedded model (a first prompt on CPU takes minutes).
+    turn_timeout_s: float | None = Field(None, gt=0)
     model_down_grace_s: float = Field(120.0, ge=0)
     model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
@@ -281,6 +282,10 @@ class Settings(BaseSettings):
         if self.model_tool_text is None:
             return self.embedded_model is not None
         return self.model_tool_text == "repair"
+
+    @property
+    def resolved_turn_timeout_s(self) -> float:
+        return self.turn_timeout_s or (900.0 if self.embedded_model else 300.0)
 
     @property
     def resolved_max_concurrent_turns(self) -> int:

@@ -124,7 +124,7 @@ class OpencodeRuntime:
             mcp_servers=mcp_servers,
             temperature=settings.model_temperature,
             # A request never outlives its turn; the turn's own timeout fires first.
-            request_timeout_s=settings.turn_timeout_s + 30.0,
+            request_timeout_s=settings.resolved_turn_timeout_s + 30.0,
         )
         return cls(
             binary=settings.opencode_bin or DEFAULT_BINARY,

@@ -20,6 +20,7 @@ def test_nothing_configured_is_the_embedded_1_5b_sized_for_a_small_machine(tmp_p
     assert (s.resolved_model_context, s.resolved_model_max_output) == (16384, 1024)
     assert s.resolved_max_concurrent_turns == 2  # one slot of the model each
     assert s.repair_tool_text and s.model_temperature == 0.2
+    assert s.resolved_turn_timeout_s == 900  # a first prompt on CPU takes minutes
 
 
 def test_embedded_small_is_the_0_5b(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_an_endpoint_is_used_as_it_is(tmp_path: Path) -> None:
     s = settings(tmp_path, model_base_url="http://gpu:8000/v1/", model="qwen2.5-32b")
     assert s.embedded_model is None and s.model_base_url == "http://gpu:8000/v1"
     assert (s.resolved_model_context, s.resolved_model_max_output) == (32768, 4096)
-    assert s.resolved_max_concurrent_turns == 4
+    assert s.resolved_max_concurrent_turns == 4 and s.resolved_turn_timeout_s == 300
     assert not s.repair_tool_text
     repairing = settings(
         tmp_path, model_base_url="http://gpu:8000/v1", model="m", model_tool_text="repair"
