@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable
 from typing import IO, Any
 
+import httpx
 import uvicorn
 
 from agent.brief import BriefWatch
@@ -136,6 +138,9 @@ class Service:
             prompt=self.brief,
             model_url=self.model_path.url,
             model_id=model_id,
+            # The embedded model reads the prompt's fixed part (~3,200 tokens: minutes on a
+            # CPU) after each start, not in the first turn; a remote server sees no extra request.
+            on_prompt=self._prefill if self.embedded is not None else None,
         )
         await self.runtime.start()
 
@@ -236,6 +241,33 @@ class Service:
         )
         await self.model_path.start()
         return model_id
+
+    async def _prefill(self, body: dict[str, Any]) -> None:
+        """One request with every turn's system prompt and tools, and one output token: the
+        model's prompt cache holds them when the first turn comes."""
+        assert self.model_path is not None and self.embedded is not None
+        request = {
+            **body,
+            "model": self.embedded.model_id,
+            "messages": [m for m in body.get("messages", []) if m.get("role") == "system"]
+            + [{"role": "user", "content": "."}],
+            "stream": False,
+            "max_tokens": 1,
+        }
+        request.pop("stream_options", None)
+        began = time.monotonic()
+        timeout = httpx.Timeout(self.settings.resolved_turn_timeout_s, connect=5.0)
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as http:
+                response = await http.post(f"{self.model_path.url}/chat/completions", json=request)
+        except httpx.HTTPError as exc:
+            log.warning("the embedded model did not read the prompt ahead (%r)", exc)
+            return
+        log.info(
+            "the embedded model read the prompt ahead of the first turn in %.0f s (%s)",
+            time.monotonic() - began,
+            response.status_code,
+        )
 
     async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
         """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
