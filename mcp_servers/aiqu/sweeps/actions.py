@@ -226,10 +226,11 @@ def report_trial(
     skill: AiquSkill,
     sweep: SweepId,
     trial: TrialNo,
-    value: Annotated[float | None, Field(description="null: it crashed")],
-    step: Annotated[int | None, Field(description="for a running trial")] = None,
+    value: Annotated[float | None, Field(description="null if none")],
+    step: Annotated[int | None, Field(description="while it runs")] = None,
 ) -> TrialClosed | ProgressAdvice:
-    """A trial's objective when it ends; with step, while it runs (returns pruner advice)."""
+    """A sweep trial's objective when it ends; with step, while it runs (returns pruner
+    advice)."""
     # One tool for both (the model reads every tool's schema on every turn).
     if step is not None:
         if value is None:
