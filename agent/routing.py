@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.approvers import Deciders, deciders
+from core.ledger import Proposal
 from core.routes import Route, Routes
 from core.sweeps import base_jobs
 
@@ -33,8 +35,11 @@ class Routing:
         """Where the conversation's thread starts (None: no channel configured anywhere)."""
         return self.route(conversation).channel
 
-    def approvers(self, conversation: str) -> frozenset[str]:
-        return self.route(conversation).approvers
+    def deciders(self, proposal: Proposal) -> Deciders:
+        """Who may approve or reject `proposal` (`core.approvers`)."""
+        return deciders(
+            self.routes, proposal.kind, proposal.payload, self.route(proposal.conversation)
+        )
 
     def mentionable(self, allowed_users: frozenset[str]) -> frozenset[str]:
         """Who a post may mention: the allowlist and the people map."""

@@ -147,7 +147,7 @@ class Service:
         )
         self.brief.notice = self.outbox.notice  # a refused brief edit is said there, once
         self.approvals = Approvals(
-            self.ledger, s.confirm_phrases, s.approvers, self.routing.approvers
+            self.ledger, s.confirm_phrases, s.approvers, self.routing.deciders
         )
         self.engine = TurnEngine(
             inbox=self.inbox,

@@ -11,7 +11,7 @@ import pytest
 from core.ledger import Confirmation, GateRefused, Ledger, LedgerError
 from core.ledger.tables import SignedTables
 from core.proposals import GatedProposals
-from core.routes import Route, Routes
+from core.routes import DEFAULT, Route, Routes
 from mcp_servers.git import changes
 from mcp_servers.git.changes import ReplaceEdit
 from mcp_servers.git.config import RepoConfig
@@ -309,7 +309,9 @@ SITE = Routes(
         Route(
             "customer-b", ("customer-b/**",), "CB", frozenset({BO}), {"vision": ("configs/b/**",)}
         ),
-    )
+    ),
+    # As a routes file without `default:` loads it: everyone on the allowlist.
+    default=Route(DEFAULT, approvers=frozenset({ALICE, BO})),
 )
 
 
