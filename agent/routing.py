@@ -21,6 +21,10 @@ class Routing:
         self.routes = routes
         self.state_dir = state_dir
 
+    def base_job(self, sweep: str) -> str | None:
+        """The base job of a sweep (its route is the base job's)."""
+        return base_jobs(self.state_dir).get(sweep)
+
     def route(self, conversation: str) -> Route:
         sweeps: dict[str, str] | None = None
 

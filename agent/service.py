@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable
 from typing import IO, Any
@@ -25,7 +26,7 @@ from agent.conversations import Conversations
 from agent.db import Database
 from agent.hub import Hub
 from agent.inbox import Inbox
-from agent.intake import TrainingHook
+from agent.intake import Signers, TrainingHook
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
@@ -51,13 +52,18 @@ def webhook_secret(settings: Settings) -> str:
     path = settings.state_dir / "webhook_secret"
     if not path.exists():
         from agent.settings import new_webhook_secret
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_webhook_secret())
-        path.chmod(0o600)
         from agent.setup_help import WEBHOOK_HELP
 
-        log.warning(WEBHOOK_HELP.format(path=path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Created readable by its owner only, never for a moment by anyone else.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made just now by another start: read theirs
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(new_webhook_secret())
+            log.warning(WEBHOOK_HELP.format(path=path))
     return path.read_text().strip()
 
 
@@ -244,8 +250,9 @@ class Service:
     async def _start_http(self) -> None:
         from agent.app import build_app
 
+        signers = Signers(self.secret, self.routing.routes, self.routing.base_job)
         hook = TrainingHook(
-            self.secret, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
+            signers, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
         )
         slack_endpoint = None
         if self.settings.chat_kind == "slack" and self.settings.slack_mode == "http" and self.chat:

@@ -294,6 +294,7 @@ class Settings(BaseSettings):
             self.routes,
             allowed_users=self.approvers,
             default_channel=default_channel or self.notify_channel,
+            talkers=self.talkers,
         )
 
     @model_validator(mode="after")
