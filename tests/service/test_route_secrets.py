@@ -14,10 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.app import build_app
-from agent.db import Database
 from agent.inbox import Inbox
-from agent.intake import Signers, TrainingHook
+from agent.intake import Signers
 from agent.settings import new_webhook_secret
 from core.routes import Routes, RoutesError
 from core.skill_env import SkillEnvironment
@@ -25,7 +23,7 @@ from core.webhook_secrets import job_webhook_secret
 from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.aiqu.conftest import wait_state
-from tests.service.test_intake import signed
+from tests.service.test_intake import signed, webhook
 
 SITE, A, B = new_webhook_secret(), new_webhook_secret(), new_webhook_secret()
 ROUTES = """\
@@ -57,22 +55,9 @@ def routes(routes_file: Path) -> Routes:
 
 @pytest.fixture
 async def hook(routes: Routes, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Inbox]]:
-    db = Database(tmp_path / "s.sqlite")
-    await db.open()
-    inbox = Inbox(db)
-    await inbox.start()
-
-    async def ready() -> dict[str, bool]:
-        return {}
-
     sweeps = {"lr-1": "customer-a/weld"}
-    signers = Signers(SITE, routes, sweeps.get)
-    app = build_app(TrainingHook(signers, inbox, 256 * 1024), ready)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client, inbox
-    await inbox.stop()
-    await db.close()
+    async with webhook(tmp_path, Signers(SITE, routes, sweeps.get)) as served:
+        yield served
 
 
 async def post(client: httpx.AsyncClient, secret: str, msg: str, **event: object) -> int:
