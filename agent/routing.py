@@ -35,6 +35,10 @@ class Routing:
 
         return self.routes.for_conversation(conversation, base_job)
 
+    def channels(self) -> frozenset[str]:
+        """Every channel a route (the default one too) starts its threads in."""
+        return frozenset(r.channel for r in self.routes.all if r.channel)
+
     def channel(self, conversation: str) -> str | None:
         """Where the conversation's thread starts (None: no channel configured anywhere)."""
         return self.route(conversation).channel

@@ -178,6 +178,7 @@ class Service:
             conversations=self.conversations,
             proposal_conversation=self.approvals.proposal_conversation,
             wake=self.engine.wake,
+            shared_channels=self.routing.channels(),
         )
         if self.chat is not None:
             await self.chat.start(self.chat_intake.on_message, self.chat_intake.on_click)
@@ -289,6 +290,7 @@ class Service:
             ledger=self.ledger,
             attachments=self.env.attachments,
             base_url=self.people_url,
+            routing=self.routing,
         )
         await self.page.open()
         return page_routes(self.page)

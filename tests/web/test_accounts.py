@@ -94,7 +94,7 @@ def test_the_web_chat_needs_the_web_page(tmp_path: Path) -> None:
 
 def test_a_fresh_machine_gets_one_operator_who_approves(tmp_path: Path) -> None:
     s = with_first_operator(settings(tmp_path))
-    assert s.web_users == {OPERATOR: WebUser(password=None, approver=True)}
+    assert s.web_users == {OPERATOR: WebUser(password=None, approver=True, admin=True)}
     assert "web:operator" in s.approvers
     assert read_users_file(tmp_path / "web_users.json") == s.web_users
     # Once anyone exists, nobody is added.

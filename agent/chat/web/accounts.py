@@ -43,6 +43,7 @@ class WebUser(BaseModel):
 
     password: str | None = Field(None, description="scrypt hash; None: one-time links only")
     approver: bool = False
+    admin: bool = False  # sees every conversation on the page, whatever its route
 
 
 WebUsers = dict[str, WebUser]

@@ -45,6 +45,7 @@ class Viewer:
     name: str
     approver: bool
     session: Session
+    admin: bool = False  # sees every conversation
 
     @property
     def id(self) -> str:
@@ -74,7 +75,7 @@ class Guard:
                         "missing or wrong CSRF token: reload the page and try again", 403
                     )
             user = self.users[session.user]
-            request.state.viewer = Viewer(session.user, user.approver, session)
+            request.state.viewer = Viewer(session.user, user.approver, session, user.admin)
             return await handler(request)
 
         return endpoint

@@ -30,8 +30,11 @@ from agent.chat.web.markup import FILTERS
 from agent.chat.web.sessions import OneTimeLinks, Sessions
 from agent.chat.web.throttle import LoginThrottle
 from agent.chat.web.timeline import Timeline
+from agent.chat.web.visibility import Visibility
+from agent.conversations import Conversations
 from agent.db import Database
 from agent.hub import Hub
+from agent.routing import Routing
 from agent.settings import Settings
 from agent.transcript import Transcript
 from core.ledger import Ledger
@@ -47,7 +50,7 @@ def with_first_operator(settings: Settings) -> Settings:
     signs in through a one-time link; kept in the users file."""
     if not settings.web_enabled or settings.web_users:
         return settings
-    operator = WebUser(password=None, approver=True)
+    operator = WebUser(password=None, approver=True, admin=True)
     set_user(settings.resolved_web_users_file, OPERATOR, operator)
     log.info("created the web user %r in %s", OPERATOR, settings.resolved_web_users_file)
     return settings.model_copy(update={"web_users": {OPERATOR: operator}})
@@ -72,10 +75,13 @@ class WebPage:
     ledger: Ledger
     attachments: Path
     base_url: str
+    routing: Routing | None = None  # the service's; by default read from the settings
     users: Mapping[str, WebUser] = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = dict(self.settings.web_users)
+        self.site = self.routing or Routing(self.settings.load_routes(), self.settings.state_dir)
+        self.visibility = Visibility(self.site, Conversations(self.db))
         self.sessions = Sessions(self.db, self.users)
         self.links = OneTimeLinks()
         self.throttle = LoginThrottle()
