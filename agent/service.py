@@ -83,7 +83,8 @@ class Service:
         self.chat: ChatBridge | None = None
         self.web: WebBridge | None = None  # the web page's side, when it runs
         self.page: Any = None  # agent.chat.web.page.WebPage, imported only when it runs
-        self.sign_in_urls: dict[str, str] = {}  # one-time web sign-in links printed at start
+        self.sign_in_urls: dict[str, str] = {}  # the one-time web sign-in link printed at start
+        self._made_operator = False
         self.hub = Hub()
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -100,6 +101,7 @@ class Service:
             from agent.chat.web.page import with_first_operator
 
             # Before anything reads who may talk or approve: a fresh machine's operator.
+            self._made_operator = not self.settings.web_users
             self.settings = with_first_operator(self.settings)
         s = self.settings
         key_file = self.state_dir / LEDGER_KEY_FILE
@@ -258,7 +260,13 @@ class Service:
         slack_endpoint = None
         if self.settings.chat_kind == "slack" and self.settings.slack_mode == "http" and self.chat:
             slack_endpoint = self.chat.starlette_endpoint()  # type: ignore[attr-defined]
-        app = build_app(hook, self.readiness, slack_endpoint, await self._page_routes())
+        app = build_app(
+            hook,
+            self.readiness,
+            slack_endpoint,
+            await self._page_routes(),
+            trusted_proxies=self.settings.trusted_proxies,
+        )
         config = uvicorn.Config(
             app,
             host=self.settings.host,
@@ -266,12 +274,15 @@ class Service:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            # Forwarding headers are believed only from MLOPS_TRUSTED_PROXIES (build_app),
+            # not from uvicorn's default of 127.0.0.1.
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._tasks.append(asyncio.create_task(self._server.serve(), name="http"))
         for _ in range(200):
             if self._server.started:
-                self._announce_page()
+                await self._announce_page()
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"HTTP server did not start on {self.url}")
@@ -295,22 +306,36 @@ class Service:
         await self.page.open()
         return page_routes(self.page)
 
-    def _announce_page(self) -> None:
+    async def _announce_page(self) -> None:
         if self.page is None:
             return
+        from agent.chat.web.accounts import OPERATOR
         from agent.chat.web.page import exposure_warning
 
-        if warning := exposure_warning(self.settings.host):
+        if not self.people_url.startswith("https://") and (
+            warning := exposure_warning(self.settings.host)
+        ):
             log.warning(warning)
         log.info("web page: %s", self.people_url)
-        self.sign_in_urls = self.page.sign_in_links()
-        for name, url in self.sign_in_urls.items():
-            # Like a notebook server: the one way in for a user with no password yet.
-            log.warning("web page: sign in as %r with this one-time link: %s", name, url)
+        if self._made_operator:
+            # Like a notebook server, once: the way in for the operator this start created.
+            # Printed, not logged: a sign-in secret has no business in a log collector.
+            url = self.sign_in_urls[OPERATOR] = await self.page.sign_in_link(OPERATOR)
+            print(f"web page: sign in as {OPERATOR!r} with this one-time link: {url}", flush=True)
+        for name, user in self.page.users.items():
+            if user.password is None and not (self._made_operator and name == OPERATOR):
+                log.info(
+                    "web page: %r signs in by one-time link: `mlops-agent web-user %s --link`"
+                    " prints a new one",
+                    name,
+                    name,
+                )
 
     @property
     def people_url(self) -> str:
-        """The service's address for a browser on this machine."""
+        """Where people reach the service: MLOPS_PUBLIC_URL, else its address on this machine."""
+        if self.settings.public_url:
+            return self.settings.public_url
         host = self.settings.host
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         return f"http://{host}:{self.settings.port}"
