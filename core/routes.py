@@ -85,8 +85,10 @@ class Routes:
     ) -> Routes:
         """The operator's file, or the single default route when `path` is None.
 
-        `allowed_users`: who may approve at all; `talkers`: everyone the service listens to
-        (default: `allowed_users`), who may be a route's member."""
+        `allowed_users`: who may approve at all; `talkers`: everyone the service listens to,
+        who may be a route's member (None: members are not checked, as in a skill, which
+        needs only the approvers; the service checks them at start)."""
+        checked = talkers is not None
         talkers = allowed_users if talkers is None else talkers | allowed_users
         if path is None:
             default = Route(DEFAULT, channel=default_channel, approvers=allowed_users)
@@ -101,7 +103,7 @@ class Routes:
             spec = _File.model_validate(raw)
         except ValidationError as exc:
             raise RoutesError(_explain(path, raw, exc)) from None
-        routes = tuple(r.route(path, allowed_users, talkers) for r in spec.routes)
+        routes = tuple(r.route(path, allowed_users, talkers, checked) for r in spec.routes)
         names = [r.name for r in routes]
         if len(set(names)) != len(names) or DEFAULT in names:
             raise RoutesError(f"{path}: route names must be unique and not {DEFAULT!r}: {names}")
@@ -111,7 +113,7 @@ class Routes:
             raise RoutesError(f"{path}: two routes share a webhook secret: give each its own")
         default_spec = spec.default or _Default()
         approvers = _approvers(path, DEFAULT, default_spec.approvers, allowed_users)
-        members = _people(path, DEFAULT, "members", default_spec.members, talkers)
+        members = _people(path, DEFAULT, "members", default_spec.members, talkers, checked)
         default = Route(
             DEFAULT,
             channel=default_spec.channel or default_channel,
@@ -195,11 +197,14 @@ class _RouteSpec(BaseModel):
             raise ValueError("job globs must be non-empty, e.g. 'customer-a/**'")
         return value
 
-    def route(self, path: Path, allowed_users: frozenset[str], talkers: frozenset[str]) -> Route:
+    def route(
+        self, path: Path, allowed_users: frozenset[str], talkers: frozenset[str], checked: bool
+    ) -> Route:
         approvers = _approvers(path, self.name, self.approvers, allowed_users) or frozenset()
-        members = _people(path, self.name, "members", self.members, talkers) or frozenset()
+        members = _people(path, self.name, "members", self.members, talkers, checked)
         repos = {repo: tuple(globs) for repo, globs in self.repos.items()} if self.repos else None
         secret = _secret(path, self.name, self.secret_file) if self.secret_file else None
+        members = members or frozenset()
         return Route(self.name, tuple(self.jobs), self.channel, approvers, repos, members, secret)
 
 
@@ -223,7 +228,7 @@ def _approvers(
     path: Path, route: str, people: list[str] | None, allowed_users: frozenset[str]
 ) -> frozenset[str] | None:
     why = "(an approver must be allowed to talk to the agent)"
-    return _people(path, route, "approvers", people, allowed_users, why)
+    return _people(path, route, "approvers", people, allowed_users, True, why)
 
 
 def _people(
@@ -232,11 +237,12 @@ def _people(
     what: str,
     people: list[str] | None,
     known: frozenset[str],
+    checked: bool,
     why: str = "nor a web user (web:<name>)",
 ) -> frozenset[str] | None:
     if people is None:
         return None
-    strangers = sorted(set(people) - known)
+    strangers = sorted(set(people) - known) if checked else []
     if strangers:
         raise RoutesError(
             f"{path}: route {route!r}: {what}: {', '.join(strangers)} not in"
