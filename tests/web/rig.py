@@ -57,6 +57,7 @@ class PageRig:
     ledger: Ledger
     hub: Hub
     page: WebPage
+    intake: ChatIntake
 
     def client(self, address: str = "127.0.0.1") -> httpx.AsyncClient:
         """A browser on `address`, talking to the page at its base URL (https: over TLS)."""
@@ -64,18 +65,20 @@ class PageRig:
         return httpx.AsyncClient(transport=transport, base_url=self.page.base_url)
 
     @contextlib.asynccontextmanager
-    async def signed_in(self, name: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    async def signed_in(
+        self, name: str, password: str | None = None
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
         """A signed-in client and its session's CSRF token."""
         async with self.client() as client:
-            yield client, await self._sign_in(client, name)
+            yield client, await self._sign_in(client, name, password or PASSWORDS[name])
 
-    async def _sign_in(self, client: httpx.AsyncClient, name: str) -> str:
+    async def _sign_in(self, client: httpx.AsyncClient, name: str, password: str) -> str:
         form = await client.get("/login")
         token = CSRF.search(form.text)
         assert token, form.text
         answer = await client.post(
             "/login",
-            data={"csrf": token[1], "name": name, "password": PASSWORDS[name], "next": "/"},
+            data={"csrf": token[1], "name": name, "password": password, "next": "/"},
         )
         assert answer.status_code == 303, answer.text
         home = await client.get("/")
@@ -154,7 +157,7 @@ async def page_rig(
     )
     await page.open()
     try:
-        yield PageRig(settings, db, inbox, conversations, outbox, ledger, hub, page)
+        yield PageRig(settings, db, inbox, conversations, outbox, ledger, hub, page, intake)
     finally:
         await inbox.stop()
         await db.close()
