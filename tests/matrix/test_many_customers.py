@@ -7,8 +7,7 @@ scripted."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -39,18 +38,11 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Remote:
     return seed_remote(tmp_path_factory.mktemp("git"), {A_CONFIG: TRAIN, B_CONFIG: TRAIN})
 
 
-@pytest.fixture(scope="module")
-def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("state")
-    yield path
-    kill_leftovers(path)
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def service(
-    world: World, state: Path, model: ScriptedModel, remote: Remote
+    world: World, tmp_path_factory: pytest.TempPathFactory, model: ScriptedModel, remote: Remote
 ) -> AsyncIterator[Service]:
-    ann, bob = world.ann.user_id, world.bob.user_id
+    ann, bob, state = world.ann.user_id, world.bob.user_id, tmp_path_factory.mktemp("state")
     routes = state.parent / "routes.yaml"
     routes.write_text(
         "routes:\n"
@@ -81,6 +73,7 @@ async def service(
         yield svc
     finally:
         await svc.stop()
+        kill_leftovers(state)
 
 
 def in_thread(sender: str, root: str, starts: str) -> Any:
