@@ -17,7 +17,7 @@ from agent.chat.web.page import page_routes
 from agent.chat.web.passwords import N, P, R, hash_password, needs_upgrade, verify_password
 from agent.chat.web.throttle import PER_ADDRESS, PER_NAME, LoginThrottle, keys_for
 from agent.intake import TrainingHook
-from agent.settings import new_webhook_secret
+from agent.settings import SettingsError, load_settings, new_webhook_secret
 from tests.ledger.conftest import Clock
 from tests.web.rig import BASE, CSRF, PASSWORDS, PageRig, page_rig
 
@@ -272,3 +272,10 @@ async def test_the_sign_in_form_takes_no_large_body(rig: PageRig) -> None:
         )
         assert streamed.status_code == 413
         assert (await login(client, "alice", PASSWORDS["alice"])).status_code == 303
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(tmp_path: Path) -> None:
+    ok = load_settings(_env_file=None, state_dir=tmp_path, trusted_proxies="127.0.0.1, 10.0.0.0/8")
+    assert ok.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+    with pytest.raises(SettingsError, match="MLOPS_TRUSTED_PROXIES: 'proxy.lan' is not an IP"):
+        load_settings(_env_file=None, state_dir=tmp_path, trusted_proxies="proxy.lan")
