@@ -174,3 +174,25 @@ class _Stdin:
 
     def isatty(self) -> bool:
         return False
+
+
+def test_the_cli_makes_a_link_only_user_and_stores_only_the_link_s_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MLOPS_PUBLIC_URL", "https://agent.example.org")
+    assert cli.main(["web-user", "dora", "--admin", "--link"]) == 0
+    out = capsys.readouterr().out
+    assert "added web user dora (may talk, not approve, admin)" in out
+    url = out.split()[out.split().index("day):") + 1]
+    assert url.startswith("https://agent.example.org/login/once?token=")
+    assert read_users_file(tmp_path / "web_users.json")["dora"] == WebUser(admin=True)
+    token = url.split("token=", 1)[1]
+    conn = sqlite3.connect(tmp_path / "service.sqlite")
+    try:
+        rows = conn.execute("SELECT token_hash, user FROM web_links").fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 1 and rows[0][1] == "dora" and token not in rows[0][0]

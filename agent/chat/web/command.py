@@ -33,7 +33,8 @@ def web_user(args: argparse.Namespace) -> Iterator[str]:
     except (SettingsError, AccountsError) as exc:
         raise WebUserError(str(exc)) from None
     known = existing or settings.web_users.get(args.name)
-    password = known.password if known and args.link else _hash(_ask(args))
+    kept = known.password if known else None  # --link: a link instead; a password stays
+    password = kept if args.link else _hash(_ask(args))
     user = WebUser(
         password=password,
         approver=_flag(args.approver, args.no_approver, known.approver if known else False),
