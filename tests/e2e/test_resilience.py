@@ -176,6 +176,11 @@ async def test_supervisor_sigkilled_with_work_queued_loses_nothing(
         assert "event crashed" in seen and "job=cust-r/kill-a" in seen
         for job in ("cust-r/kill-b", "cust-r/kill-c"):
             assert f"job={job}" in seen
+        # The first start made the web page's operator and printed its one-time link; the
+        # restart printed none, and no log line ever held one.
+        said = (tmp_path / "supervisor.log").read_text().splitlines()
+        links = [line for line in said if "/login/once?token=" in line]
+        assert len(links) == 1 and links[0].startswith("web page: sign in as 'operator'"), links
     finally:
         model.default_reply = Reply.text("ok")
         proc.send_signal(signal.SIGTERM)
