@@ -15,9 +15,16 @@ from agent.inbox import Item
 MAX_BLOCK_CHARS = 6000  # a traceback's tail is what matters
 
 
+def turn_marker(turn_id: str) -> str:
+    """How a turn's text starts: what finds that turn's message in its opencode session."""
+    return f"[turn_id={turn_id} "
+
+
 def render_turn(turn_id: str, conversation: str, items: list[Item], notes: list[str]) -> str:
     kinds = sorted({i.kind for i in items})
-    head = f"[turn_id={turn_id} conversation={conversation} items={len(items)} ({','.join(kinds)})]"
+    head = (
+        f"{turn_marker(turn_id)}conversation={conversation} items={len(items)} ({','.join(kinds)})]"
+    )
     parts = [head]
     parts += [f"[supervisor] {note}" for note in notes]
     parts += [render_item(item) for item in items]
