@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS turns (
     started      REAL NOT NULL,
     ended        REAL,
     outcome      TEXT,                   -- posted | silent | failed
-    reason       TEXT,                   -- ok | model_error | timeout | opencode_restarted ...
+    reason       TEXT,                   -- ok | model_error | timeout | interrupted | error ...
     detail       TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_conversation ON turns (conversation, seq);

@@ -31,10 +31,15 @@ _PLAIN = re.compile(r"[\w.,:;/@<>+*%=#~()-]+")
 _RAW_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
+def turn_marker(turn_id: str) -> str:
+    """How a turn's text starts: what finds that turn's message in its opencode session."""
+    return f"[turn_id={turn_id} "
+
+
 def render_turn(turn_id: str, conversation: str, items: list[Item], notes: list[str]) -> str:
     kinds = sorted({i.kind for i in items})
     head = (
-        f"[turn_id={turn_id} conversation={token(conversation)} items={len(items)}"
+        f"{turn_marker(turn_id)}conversation={token(conversation)} items={len(items)}"
         f" ({','.join(kinds)})]"
     )
     parts = [head]
