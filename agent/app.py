@@ -1,4 +1,10 @@
-"""The HTTP surface: webhook, health, readiness, metrics, Slack's HTTP mode, and the web page."""
+"""The HTTP surface: webhook, health, readiness, metrics, Slack's HTTP mode, and the web page.
+
+Who a request comes from is the connection's address, unless the connection is
+from a proxy listed in MLOPS_TRUSTED_PROXIES: then the proxy's X-Forwarded-For
+(the nearest address it did not add itself) and X-Forwarded-Proto are believed.
+Nothing else's forwarding headers are, loopback included.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent.intake import TrainingHook
 
@@ -18,6 +26,7 @@ def build_app(
     ready: Callable[[], Awaitable[dict[str, bool]]],
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None,
     page: Sequence[BaseRoute] = (),
+    trusted_proxies: Sequence[str] = (),
 ) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -42,4 +51,7 @@ def build_app(
         routes.append(Route("/slack/events", slack_endpoint, methods=["POST"]))
     # The web page last: it answers every path the service's own routes do not.
     routes.extend(page)
-    return Starlette(routes=routes)
+    middleware = []
+    if trusted_proxies:
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies)))
+    return Starlette(routes=routes, middleware=middleware)

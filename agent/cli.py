@@ -68,8 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     role = web_user.add_mutually_exclusive_group()
     role.add_argument("--approver", action="store_true", help="may approve proposals")
     role.add_argument("--no-approver", action="store_true", help="may talk, not approve")
-    web_user.add_argument(
+    admin = web_user.add_mutually_exclusive_group()
+    admin.add_argument("--admin", action="store_true", help="sees every conversation")
+    admin.add_argument("--no-admin", action="store_true", help="sees their routes' and own")
+    how = web_user.add_mutually_exclusive_group()
+    how.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    how.add_argument(
+        "--link",
+        action="store_true",
+        help="print a one-time sign-in link instead of setting a password",
     )
 
     sub.add_parser(
@@ -206,39 +215,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_web_user(args: argparse.Namespace) -> int:
-    import getpass
-
-    from agent.chat.web.accounts import (
-        AccountsError,
-        WebUser,
-        hash_password,
-        read_users_file,
-        set_user,
-    )
-    from agent.settings import SettingsError, load_settings
+    from agent.chat.web.command import WebUserError, web_user
 
     try:
-        path = load_settings().resolved_web_users_file
-        existing = read_users_file(path).get(args.name)
-    except (SettingsError, AccountsError) as exc:
+        for line in web_user(args):
+            print(line)
+    except WebUserError as exc:
         raise CliError(str(exc)) from None
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass(f"password for {args.name}: ")
-        if password != getpass.getpass("again: "):
-            raise CliError("the two passwords differ; nothing written")
-    else:
-        raise CliError("no terminal to ask for a password: pass --password-stdin")
-    approver = existing.approver if existing else False
-    approver = True if args.approver else False if args.no_approver else approver
-    try:
-        set_user(path, args.name, WebUser(password=hash_password(password), approver=approver))
-    except AccountsError as exc:
-        raise CliError(str(exc)) from None
-    role = "approver" if approver else "may talk, not approve"
-    print(f"{'updated' if existing else 'added'} web user {args.name} ({role}) in {path}")
-    print("restart the service for it to take effect")
     return 0
 
 

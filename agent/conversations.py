@@ -23,6 +23,14 @@ class Conversation:
     thread_ts: str | None
 
 
+@dataclass(frozen=True)
+class Start:
+    """Who started a person's conversation; `private`: a DM or a web page thread, theirs."""
+
+    person: str
+    private: bool
+
+
 class Conversations:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -38,6 +46,13 @@ class Conversations:
 
     async def set_thread(self, key: str, channel: str, thread_ts: str) -> None:
         await self.db.run(_set_thread, key, channel, thread_ts)
+
+    async def started(self, key: str, person: str, *, private: bool) -> None:
+        """Record who started a person's conversation (once: the first word stays theirs)."""
+        await self.db.run(_started, key, person, private)
+
+    async def starts(self, keys: list[str]) -> dict[str, Start]:
+        return await self.db.run(_starts, keys)
 
 
 def _get(conn: sqlite3.Connection, key: str) -> Conversation:
@@ -69,3 +84,22 @@ def _set_thread(conn: sqlite3.Connection, key: str, channel: str, thread_ts: str
         " thread_ts = excluded.thread_ts",
         (key, channel, thread_ts, time.time()),
     )
+
+
+def _started(conn: sqlite3.Connection, key: str, person: str, private: bool) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO conversation_starts (key, person, private) VALUES (?, ?, ?)",
+        (key, person, int(private)),
+    )
+
+
+def _starts(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Start]:
+    found: dict[str, Start] = {}
+    for i in range(0, len(keys), 500):  # sqlite's limit on bound parameters
+        chunk = keys[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for key, person, private in conn.execute(
+            f"SELECT key, person, private FROM conversation_starts WHERE key IN ({marks})", chunk
+        ):
+            found[key] = Start(person, bool(private))
+    return found

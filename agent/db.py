@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS conversations (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS conversations_thread ON conversations (channel, thread_ts);
 
+-- Who started a person's conversation (a chat:… key), and whether it is theirs alone
+-- (a DM, a thread of the web page) or their channel's route's.
+CREATE TABLE IF NOT EXISTS conversation_starts (
+    key     TEXT PRIMARY KEY,
+    person  TEXT NOT NULL,
+    private INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS turns (
     turn_id      TEXT PRIMARY KEY,
     conversation TEXT NOT NULL,
@@ -52,7 +60,7 @@ CREATE TABLE IF NOT EXISTS turns (
     started      REAL NOT NULL,
     ended        REAL,
     outcome      TEXT,                   -- posted | silent | failed
-    reason       TEXT,                   -- ok | model_error | timeout | opencode_restarted ...
+    reason       TEXT,                   -- ok | model_error | timeout | interrupted | error ...
     detail       TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_conversation ON turns (conversation, seq);

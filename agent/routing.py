@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.approvers import Deciders, deciders
+from core.ledger import Proposal
 from core.routes import Route, Routes
 from core.sweeps import base_jobs
 
@@ -18,6 +20,10 @@ class Routing:
     def __init__(self, routes: Routes, state_dir: Path) -> None:
         self.routes = routes
         self.state_dir = state_dir
+
+    def base_job(self, sweep: str) -> str | None:
+        """The base job of a sweep (its route is the base job's)."""
+        return base_jobs(self.state_dir).get(sweep)
 
     def route(self, conversation: str) -> Route:
         sweeps: dict[str, str] | None = None
@@ -29,12 +35,19 @@ class Routing:
 
         return self.routes.for_conversation(conversation, base_job)
 
+    def channels(self) -> frozenset[str]:
+        """Every channel a route (the default one too) starts its threads in."""
+        return frozenset(r.channel for r in self.routes.all if r.channel)
+
     def channel(self, conversation: str) -> str | None:
         """Where the conversation's thread starts (None: no channel configured anywhere)."""
         return self.route(conversation).channel
 
-    def approvers(self, conversation: str) -> frozenset[str]:
-        return self.route(conversation).approvers
+    def deciders(self, proposal: Proposal) -> Deciders:
+        """Who may approve or reject `proposal` (`core.approvers`)."""
+        return deciders(
+            self.routes, proposal.kind, proposal.payload, self.route(proposal.conversation)
+        )
 
     def mentionable(self, allowed_users: frozenset[str]) -> frozenset[str]:
         """Who a post may mention: the allowlist and the people map."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable
@@ -27,7 +28,7 @@ from agent.conversations import Conversations
 from agent.db import Database
 from agent.hub import Hub
 from agent.inbox import Inbox
-from agent.intake import TrainingHook
+from agent.intake import Signers, TrainingHook
 from agent.model.embedded import EmbeddedModel
 from agent.model.path import ModelPath
 from agent.model_watch import ModelWatch
@@ -55,13 +56,18 @@ def webhook_secret(settings: Settings) -> str:
     path = settings.state_dir / "webhook_secret"
     if not path.exists():
         from agent.settings import new_webhook_secret
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_webhook_secret())
-        path.chmod(0o600)
         from agent.setup_help import WEBHOOK_HELP
 
-        log.warning(WEBHOOK_HELP.format(path=path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Created readable by its owner only, never for a moment by anyone else.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made just now by another start: read theirs
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(new_webhook_secret())
+            log.warning(WEBHOOK_HELP.format(path=path))
     return path.read_text().strip()
 
 
@@ -84,7 +90,8 @@ class Service:
         self.chat: ChatBridge | None = None
         self.web: WebBridge | None = None  # the web page's side, when it runs
         self.page: Any = None  # agent.chat.web.page.WebPage, imported only when it runs
-        self.sign_in_urls: dict[str, str] = {}  # one-time web sign-in links printed at start
+        self.sign_in_urls: dict[str, str] = {}  # the one-time web sign-in link printed at start
+        self._made_operator = False
         self.hub = Hub()
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -101,6 +108,7 @@ class Service:
             from agent.chat.web.page import with_first_operator
 
             # Before anything reads who may talk or approve: a fresh machine's operator.
+            self._made_operator = not self.settings.web_users
             self.settings = with_first_operator(self.settings)
         s = self.settings
         key_file = self.state_dir / LEDGER_KEY_FILE
@@ -168,7 +176,7 @@ class Service:
         )
         self.brief.notice = self.outbox.notice  # a refused brief edit is said there, once
         self.approvals = Approvals(
-            self.ledger, s.confirm_phrases, s.approvers, self.routing.approvers
+            self.ledger, s.confirm_phrases, s.approvers, self.routing.deciders
         )
         self.engine = TurnEngine(
             inbox=self.inbox,
@@ -193,6 +201,7 @@ class Service:
             conversations=self.conversations,
             proposal_conversation=self.approvals.proposal_conversation,
             wake=self.engine.wake,
+            shared_channels=self.routing.channels(),
         )
         if self.chat is not None:
             await self.chat.start(self.chat_intake.on_message, self.chat_intake.on_click)
@@ -311,13 +320,20 @@ class Service:
     async def _start_http(self) -> None:
         from agent.app import build_app
 
+        signers = Signers(self.secret, self.routing.routes, self.routing.base_job)
         hook = TrainingHook(
-            self.secret, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
+            signers, self.inbox, self.settings.webhook_max_bytes, on_accepted=self.engine.wake
         )
         slack_endpoint = None
         if self.settings.chat_kind == "slack" and self.settings.slack_mode == "http" and self.chat:
             slack_endpoint = self.chat.starlette_endpoint()  # type: ignore[attr-defined]
-        app = build_app(hook, self.readiness, slack_endpoint, await self._page_routes())
+        app = build_app(
+            hook,
+            self.readiness,
+            slack_endpoint,
+            await self._page_routes(),
+            trusted_proxies=self.settings.trusted_proxies,
+        )
         config = uvicorn.Config(
             app,
             host=self.settings.host,
@@ -325,12 +341,15 @@ class Service:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            # Forwarding headers are believed only from MLOPS_TRUSTED_PROXIES (build_app),
+            # not from uvicorn's default of 127.0.0.1.
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._tasks.append(asyncio.create_task(self._server.serve(), name="http"))
         for _ in range(200):
             if self._server.started:
-                self._announce_page()
+                await self._announce_page()
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"HTTP server did not start on {self.url}")
@@ -349,26 +368,41 @@ class Service:
             ledger=self.ledger,
             attachments=self.env.attachments,
             base_url=self.people_url,
+            routing=self.routing,
         )
         await self.page.open()
         return page_routes(self.page)
 
-    def _announce_page(self) -> None:
+    async def _announce_page(self) -> None:
         if self.page is None:
             return
+        from agent.chat.web.accounts import OPERATOR
         from agent.chat.web.page import exposure_warning
 
-        if warning := exposure_warning(self.settings.host):
+        if not self.people_url.startswith("https://") and (
+            warning := exposure_warning(self.settings.host)
+        ):
             log.warning(warning)
         log.info("web page: %s", self.people_url)
-        self.sign_in_urls = self.page.sign_in_links()
-        for name, url in self.sign_in_urls.items():
-            # Like a notebook server: the one way in for a user with no password yet.
-            log.warning("web page: sign in as %r with this one-time link: %s", name, url)
+        if self._made_operator:
+            # Like a notebook server, once: the way in for the operator this start created.
+            # Printed, not logged: a sign-in secret has no business in a log collector.
+            url = self.sign_in_urls[OPERATOR] = await self.page.sign_in_link(OPERATOR)
+            print(f"web page: sign in as {OPERATOR!r} with this one-time link: {url}", flush=True)
+        for name, user in self.page.users.items():
+            if user.password is None and not (self._made_operator and name == OPERATOR):
+                log.info(
+                    "web page: %r signs in by one-time link: `mlops-agent web-user %s --link`"
+                    " prints a new one",
+                    name,
+                    name,
+                )
 
     @property
     def people_url(self) -> str:
-        """The service's address for a browser on this machine."""
+        """Where people reach the service: MLOPS_PUBLIC_URL, else its address on this machine."""
+        if self.settings.public_url:
+            return self.settings.public_url
         host = self.settings.host
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         return f"http://{host}:{self.settings.port}"

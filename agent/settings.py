@@ -9,6 +9,7 @@ processes and read only the variables the supervisor hands them (`core.skill_env
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -116,6 +117,10 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Where people reach the service (behind a TLS proxy: its https:// address); None: here.
+    public_url: str | None = None
+    # Proxies whose X-Forwarded-For/-Proto are believed: addresses or networks (10.0.0.0/8).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     webhook_max_bytes: int = Field(256 * 1024, gt=0)
 
     # State and turns.
@@ -217,6 +222,20 @@ class Settings(BaseSettings):
             return parse_users(value)  # the error names the user; pydantic adds the variable
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        for proxy in value if isinstance(value, tuple | list) else ():
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network; e.g. 127.0.0.1,10.0.0.0/8"
+                ) from None
+        return value
+
     @field_validator("confirm_phrases", mode="before")
     @classmethod
     def _split_phrases(cls, value: object) -> object:
@@ -255,7 +274,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
         return value
 
-    @field_validator("model_base_url", "slack_api_url", "matrix_homeserver")
+    @field_validator("model_base_url", "slack_api_url", "matrix_homeserver", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -333,6 +352,7 @@ class Settings(BaseSettings):
             self.routes,
             allowed_users=self.approvers,
             default_channel=default_channel or self.notify_channel,
+            talkers=self.talkers,
         )
 
     @model_validator(mode="after")

@@ -62,6 +62,17 @@ class TurnLog:
         await self.db.run(_update, turn.turn_id, outcome, reason, short)
         self.hub.publish(turn.conversation, "turn")
 
+    async def cut_short(self) -> list[tuple[str, str]]:
+        """Turns opened and never closed, `(turn_id, conversation)`: at start, those a previous
+        instance was running when it was stopped or killed."""
+        return await self.db.run(_open_turns)
+
+    async def close_cut_short(self, turn_id: str, conversation: str) -> None:
+        metrics.TURNS.labels(outcome="failed", reason="interrupted").inc()
+        detail = "cut short by a stop or a kill; its items were delivered again"
+        await self.db.run(_update, turn_id, "failed", "interrupted", detail)
+        self.hub.publish(conversation, "turn")
+
     def _open_in_ledger(self, conversation: str, source: str, sender: str) -> Turn:
         turn = self.ledger.record_turn(conversation, source, sender)
         # Every turn opens its part of the trail, so the audit tells the story of quiet
@@ -78,6 +89,13 @@ def _insert(conn: sqlite3.Connection, turn: Turn, n_items: int) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (turn.turn_id, turn.conversation, turn.seq, turn.source, turn.sender, n_items, time.time()),
     )
+
+
+def _open_turns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT turn_id, conversation FROM turns WHERE ended IS NULL ORDER BY started"
+    )
+    return [(r[0], r[1]) for r in rows]
 
 
 def _update(

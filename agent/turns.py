@@ -27,7 +27,7 @@ from agent.model.loops import is_stop_note
 from agent.opencode.client import TurnResult
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
 from agent.outbox import Outbox
-from agent.render import render_turn
+from agent.render import render_turn, turn_marker
 from agent.steps.base import TurnContext, TurnStep
 from agent.turn_log import Outcome, TurnLog
 
@@ -42,6 +42,7 @@ class Runtime(Protocol):
     async def before_turn(self) -> list[str]: ...
     async def ensure_session(self, title: str) -> str: ...
     async def run_turn(self, session_id: str, text: str, timeout_s: float) -> TurnResult: ...
+    async def forget_turn(self, session_id: str, marker: str) -> None: ...
     async def model_reachable(self) -> bool: ...
 
 
@@ -80,6 +81,11 @@ class TurnEngine:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self.recover()
+        except Exception:  # its items are queued again either way; the turns come first
+            log.exception("could not close the turns the last stop cut short")
+        self.wake()  # what waits at start (cut-short turns' items, events meanwhile) goes now
         while True:
             # Not asyncio.wait_for: on 3.11 it swallows a cancel that arrives as the wake
             # does (the last turn ending as the service stops), and the loop never ends.
@@ -87,16 +93,41 @@ class TurnEngine:
                 async with asyncio.timeout(1.0):
                     await self._wake.wait()
             self._wake.clear()
-            metrics.INBOX_DEPTH.set(await self.inbox.depth())
-            if self.paused:
-                continue
-            for conversation in await self.inbox.ready_conversations(exclude=self._busy):
-                if len(self._busy) >= self._max_concurrent:
-                    break
-                self._busy.add(conversation)
-                task = asyncio.create_task(self._serve(conversation), name=f"turn {conversation}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            try:
+                await self._start_turns()
+            except Exception:
+                # The engine is the one thing that turns the inbox: one failed look at it
+                # (a database error) must not leave every later item waiting for good.
+                log.exception("could not look for waiting items; looking again")
+
+    async def _start_turns(self) -> None:
+        metrics.INBOX_DEPTH.set(await self.inbox.depth())
+        if self.paused:
+            return
+        for conversation in await self.inbox.ready_conversations(exclude=self._busy):
+            if len(self._busy) >= self._max_concurrent:
+                break
+            self._busy.add(conversation)
+            task = asyncio.create_task(self._serve(conversation), name=f"turn {conversation}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def recover(self) -> None:
+        """Close the turns a stop or a kill cut short, each taken out of its session first.
+
+        Their items are back in the inbox (`Inbox.start`) and come again in the next turn of
+        their conversation; left in the session, the cut-off turn would show the model the
+        same items twice, in that turn and every later one."""
+        for turn_id, conversation in await self.turn_log.cut_short():
+            session_id = (await self.conversations.get(conversation)).session_id
+            if session_id is not None:
+                try:
+                    await self.runtime.forget_turn(session_id, turn_marker(turn_id))
+                except Exception:
+                    log.exception(
+                        "could not take the cut-short turn %s out of its session", turn_id
+                    )
+            await self.turn_log.close_cut_short(turn_id, conversation)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.approvers import Deciders, deciders
 from core.ledger import Confirmation, GateRefused, Ledger, LedgerError, Proposal
 from core.routes import Route, Routes, RoutesError
 from core.skill_env import SkillEnvironment
 from core.sweeps import base_jobs
 
 # How a refusal names a kind of proposal to the model.
-KIND_WORDS = {"git_change": "git change", "aiqu_cancel": "job cancel"}
+KIND_WORDS = {"git_change": "git change", "aiqu_cancel": "job cancel", "aiqu_requeue": "requeue"}
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,11 @@ class GatedProposals:
         routes: Routes | None = None,
         sweep_base_job: Callable[[str], str | None] = lambda _: None,
     ) -> None:
-        """`approvers` may approve anything unless `routes` are given: then only the
-        approvers of the route a proposal's conversation belongs to may approve it."""
+        """`approvers`: everyone who may approve at all. With `routes`, a proposal is decided
+        by an approver of each route it involves (`core.approvers`); without, by any of them."""
         self.ledger = ledger
         self.approvers = approvers
-        self.routes = routes
+        self.routes = routes or Routes.load(None, allowed_users=approvers, default_channel=None)
         self.sweep_base_job = sweep_base_job
 
     @classmethod
@@ -67,21 +68,23 @@ class GatedProposals:
             raise LedgerError(str(exc)) from None
         return cls(ledger, env.allowed_users, routes, lambda s: base_jobs(env.state).get(s))
 
-    def route_of(self, conversation: str) -> Route | None:
-        """The conversation's route; None when the site has no routes file."""
-        if self.routes is None:
-            return None
+    def route_of(self, conversation: str) -> Route:
+        """The conversation's route (the default one on a site without a routes file)."""
         return self.routes.for_conversation(conversation, self.sweep_base_job)
 
     def route_of_turn(self, turn_id: str) -> Route | None:
         turn = self.ledger.turn(turn_id)
         return self.route_of(turn.conversation) if turn is not None else None
 
+    def deciders(self, kind: str, payload: dict[str, Any], conversation: str) -> Deciders:
+        return deciders(self.routes, kind, payload, self.route_of(conversation))
+
     def approvers_of(self, proposal_id: str) -> frozenset[str]:
-        """Who may approve this proposal: its conversation's route's approvers."""
+        """Who may approve this proposal: an approver of every route it involves."""
         proposal = self.ledger.proposal(proposal_id)
-        route = self.route_of(proposal.conversation) if proposal is not None else None
-        return route.approvers if route is not None else self.approvers
+        if proposal is None:
+            return frozenset()
+        return self.deciders(proposal.kind, proposal.payload, proposal.conversation).people
 
     def require_turn(self, turn_id: str) -> None:
         """Refuse a forged or stale turn id before any work is done for it."""
@@ -91,6 +94,17 @@ class GatedProposals:
             )
 
     def propose(self, turn_id: str, kind: str, payload: dict[str, Any], summary: str) -> Proposal:
+        """File a proposal, unless no one could ever approve it (it spans routes that share
+        no approver): then GateRefused says how to split it."""
+        turn = self.ledger.turn(turn_id)
+        if turn is not None:
+            who = self.deciders(kind, payload, turn.conversation)
+            if not who.people:
+                names = ", ".join(r.name for r in who.routes)
+                raise GateRefused(
+                    f"not proposed: it involves routes {names} and no one is an approver of all"
+                    " of them; propose each route's part separately (in its own thread)"
+                )
         return self.ledger.propose(turn_id, kind, payload, summary)
 
     def approved(self, proposal_id: str, turn_id: str, kind: str) -> Approval:

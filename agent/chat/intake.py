@@ -8,7 +8,7 @@ token is spent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 
 from agent import metrics
 from agent.chat.base import ButtonClick, IncomingMessage
@@ -35,7 +35,11 @@ class ChatIntake:
         conversations: Conversations,
         proposal_conversation: ProposalLookup | None,
         wake: Callable[[], None],
+        shared_channels: Container[str] | None = None,
     ) -> None:
+        """`shared_channels`: the notify channel and the routes' (a thread started there is
+        the route's; anywhere else it is its starter's own, as a DM is). None: every channel."""
+        self.shared_channels = shared_channels
         self.allowed_users = allowed_users
         self.inbox = inbox
         self.conversations = conversations
@@ -57,6 +61,10 @@ class ChatIntake:
             # A DM or a thread a person starts is its own conversation, answered in place.
             key = person_conversation(msg.channel, msg.thread_root)
             await self.conversations.set_thread(key, msg.channel, msg.thread_root)
+            # A DM (and a thread of the web page) is theirs alone; a thread in a route's
+            # channel, the route's (the web page shows it by these).
+            shared = self.shared_channels is None or msg.channel in self.shared_channels
+            await self.conversations.started(key, msg.user, private=msg.is_dm or not shared)
         payload = {"user": msg.user, "text": msg.text, "channel": msg.channel, "ts": msg.ts}
         await self.inbox.put("chat", f"{msg.channel}:{msg.ts}", key, payload)
         self.wake()

@@ -4,6 +4,10 @@ Slack rejects a whole post (`invalid_blocks`) when one field is over its
 limit, so every field is cut to fit here, with a visible marker, and the
 models' own validation runs before anything is sent: a long reason from the
 model costs a truncated line, never the card.
+
+The diff is a rich-text preformatted element: plain text Slack never parses as
+mrkdwn, so a diff holding ``` (or *, _, <…>) shows as written and cannot end the
+block early and pose as the card's own words.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
+    RichTextBlock,
+    RichTextElementParts,
+    RichTextPreformattedElement,
     SectionBlock,
 )
 
@@ -24,8 +31,8 @@ from agent.chat.mrkdwn import to_mrkdwn
 
 SECTION_CHARS = 3000  # Slack's limit on a section's text
 CONTEXT_CHARS = 3000  # … and on a context element's
+DIFF_CHARS = 3000  # a diff past this is cut: the card is for reading, the ledger has it all
 TRUNCATED = "\n… (truncated)"
-FENCE = "```"
 
 
 def card_blocks(card: Card) -> list[dict[str, Any]]:
@@ -33,8 +40,7 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     blocks: list[Block] = [section(f"*{card.title}*\n{card.where}")]
     if card.reason:
         blocks.append(section(to_mrkdwn(f"Why: {card.reason}")))
-    inner = SECTION_CHARS - 2 * (len(FENCE) + 1)
-    blocks.append(section(f"{FENCE}\n{fit(card.diff, inner)}\n{FENCE}"))
+    blocks.append(preformatted(fit(card.diff, DIFF_CHARS)))
     if card.outcome is None:
         blocks.append(
             ActionsBlock(
@@ -54,6 +60,12 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         note = to_mrkdwn(card.outcome)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fit(note, CONTEXT_CHARS))]))
     return [block.to_dict() for block in blocks]  # to_dict() validates every limit
+
+
+def preformatted(text: str) -> RichTextBlock:
+    """Text shown as a code block and never parsed: no mrkdwn, no mentions, no links."""
+    part = RichTextElementParts.Text(text=text or " ")
+    return RichTextBlock(elements=[RichTextPreformattedElement(elements=[part])])
 
 
 def section(text: str) -> SectionBlock:

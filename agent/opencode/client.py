@@ -144,13 +144,14 @@ class OpencodeClient:
         return _turn_result(session_id, last, steps)
 
     async def forget_interrupted_turn(self, session_id: str, text: str) -> bool:
-        """Delete the last turn if it is `text` and never finished (opencode died in it).
+        """Delete the last turn if its text starts with `text` (the whole text, or the turn's
+        marker) and it never finished (opencode, or the whole service, died in it).
 
         Without this, the retried turn reaches the model as the same question twice.
         """
         page = await self._messages(session_id, _PAGE)
         users = [m for m in page if m["info"]["role"] == "user"]
-        if not users or _text_parts(users[-1]) != text:
+        if not users or not _text_parts(users[-1]).startswith(text):
             return False
         asked = users[-1]["info"]["id"]
         answers = [m for m in page if m["info"].get("parentID") == asked]

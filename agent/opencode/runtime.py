@@ -435,6 +435,12 @@ class OpencodeRuntime:
                 task.cancel()
             await asyncio.gather(turn, died, return_exceptions=True)
 
+    async def forget_turn(self, session_id: str, marker: str) -> None:
+        """Take a turn that never finished out of its session: one a stop or a kill of the
+        whole service cut off. Its items come again in the next turn, which would otherwise
+        show the model the same question twice."""
+        await self._forget(await self._connected(time.monotonic() + 30.0), session_id, marker)
+
     async def _forget(self, client: OpencodeClient, session_id: str, text: str) -> None:
         try:
             await client.forget_interrupted_turn(session_id, text)

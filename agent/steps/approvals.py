@@ -3,7 +3,8 @@
 The confirmation is made with *this* turn's id — a later turn than the
 proposal's — and the agent is told in a `[supervisor]` note who decided what.
 The skill's gate checks it again before any write; this is where words become
-a record, so the allowlist is checked here too.
+a record, so the allowlist and who may decide each proposal (`core.approvers`:
+an approver of every route it involves) are checked here too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from agent.inbox import Item
 from agent.render import person
 from agent.steps.base import TurnContext, TurnStep
-from core.ledger import Ledger, LedgerError
+from core.approvers import Deciders, deciders
+from core.ledger import Ledger, LedgerError, Proposal
+from core.routes import Routes
 
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
@@ -33,14 +36,17 @@ class Approvals(TurnStep):
         ledger: Ledger,
         phrases: tuple[str, ...],
         allowed_users: frozenset[str],
-        approvers_for: Callable[[str], frozenset[str]] | None = None,
+        deciders_of: Callable[[Proposal], Deciders] | None = None,
     ):
-        """`approvers_for(conversation)`: who may decide that conversation's proposals (its
-        route's approvers); without routes, everyone on the allowlist."""
+        """`deciders_of(proposal)`: who may decide it (`Routing.deciders`); without routes,
+        everyone on the allowlist."""
         self.ledger = ledger
         self.phrases = phrases
         self.allowed_users = allowed_users
-        self.approvers_for = approvers_for or (lambda _: allowed_users)
+        if deciders_of is None:
+            alone = Routes.load(None, allowed_users=allowed_users, default_channel=None)
+            deciders_of = lambda p: deciders(alone, p.kind, p.payload, alone.default)  # noqa: E731
+        self.deciders_of = deciders_of
 
     async def proposal_conversation(self, proposal_id: str) -> str | None:
         """Where a click on this proposal's card belongs (None: no such proposal)."""
@@ -66,14 +72,10 @@ class Approvals(TurnStep):
         how = "button" if item.kind == "click" else "text"
         decide = self.ledger.confirm if action == "approve" else self.ledger.reject
         user = item.payload["user"]
-        if ids and user not in self.approvers_for(turn.conversation):
-            # Checked again by the skill at apply time: a route's writes are its approvers'.
-            turn.notes.append(
-                f"{action} of proposal {', '.join(ids)} by {person(user)} refused: they may not"
-                " decide this conversation's proposals (not an approver of its route)"
-            )
-            return
         for proposal_id in ids:
+            if refusal := await asyncio.to_thread(self._refusal, proposal_id, user, action, turn):
+                turn.notes.append(refusal)
+                continue
             try:
                 decision = await asyncio.to_thread(decide, proposal_id, user, turn.turn_id, how)
             except LedgerError as exc:
@@ -82,3 +84,23 @@ class Approvals(TurnStep):
                 )
                 continue
             turn.notes.append(decision.message.replace(user, person(user)) + f" ({how})")
+
+    def _refusal(self, proposal_id: str, user: str, action: str, turn: TurnContext) -> str | None:
+        """Why `user` may not decide the proposal (None: they may). A write belongs to the
+        routes it touches: checked again by the skill's gate at apply time."""
+        proposal = self.ledger.proposal(proposal_id)
+        if proposal is None:
+            return None  # the ledger says "unknown proposal" itself
+        who = self.deciders_of(proposal)
+        if who.allows(user):
+            return None
+        self.ledger.audit(
+            f"proposal.{action}_refused",
+            actor=user,
+            turn_id=turn.turn_id,
+            detail={"proposal": proposal_id, "routes": [r.name for r in who.routes]},
+        )
+        return (
+            f"{action} of proposal {proposal_id} by {person(user)} refused: only"
+            f" {who.describe(person)} may decide it"
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from agent.render import token
 from agent.routing import Routing
 from agent.steps.base import TurnContext, TurnStep
 from core.routes import DEFAULT
@@ -28,7 +29,8 @@ class RouteNotes(TurnStep):
         owners = {i.payload.get("owner") for i in turn.items if i.kind == "event"}
         for owner in sorted(o for o in owners if isinstance(o, str) and o):
             user = self.routing.routes.mention(owner)
+            name = token(owner)  # the event's word: quoted unless it is one plain word
             if user is not None:
-                turn.notes.append(f"owner {owner} is {self.mention(user)} in chat")
+                turn.notes.append(f"owner {name} is {self.mention(user)} in chat")
             else:
-                turn.notes.append(f"owner {owner} has no chat id: write the name, no mention")
+                turn.notes.append(f"owner {name} has no chat id: write the name, no mention")

@@ -9,10 +9,13 @@ the ownership rule, and stopping someone else's job through the write gate.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
+
+from core.proposals import GatedProposals
 
 from .backends.base import Job, SchedulerError
 from .errors import InvalidRequest, NeedsHuman
@@ -21,13 +24,16 @@ from .models import ActionResult, JobDetail
 from .ownership import (
     AGENT,
     CANCEL_KIND,
+    REQUEUE_KIND,
     SUBMITTED_BY,
     cancel_proposal,
     check_cancel_allowed,
     check_requeue_allowed,
     is_agent_owned,
+    job_proposal,
 )
-from .params import Gpus, JobRef, Minutes, ParamValue
+from .params import Gpus, JobRef, Minutes, ParamValue, TurnId
+from .route_check import from_another_route, refuse_from_another_route
 from .skill import AiquSkill
 
 # An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
@@ -36,6 +42,7 @@ JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 MAX_PARAMS = 32
 MAX_LABELS = 16
 MAX_VALUE_CHARS = 256
+DONE = {"cancel": "cancelled", "requeue": "requeued"}
 
 
 def submit_job(
@@ -48,9 +55,11 @@ def submit_job(
     gpus: Gpus | None = None,
     time_limit_min: Minutes | None = None,
     labels: dict[str, str] | None = None,
+    turn_id: TurnId = None,
 ) -> ActionResult:
     """Start a clone of a job."""
     source = resolve_job(skill.scheduler, from_job)
+    refuse_from_another_route(skill, turn_id, source.name)
     if source.spec is None:
         raise InvalidRequest(f"job {source.id} has no stored spec to clone; pick another job")
     if name is not None and not JOB_NAME.fullmatch(name):
@@ -58,6 +67,8 @@ def submit_job(
             f"invalid job name {name!r}: use letters, digits and . _ / - (up to 128),"
             " e.g. 'customer-b/pcb-inspect-v2-lr3e-4'"
         )
+    if name is not None:
+        refuse_from_another_route(skill, turn_id, name)  # nor under another customer's name
     spec = replace(
         source.spec,
         name=name or source.name,
@@ -77,30 +88,67 @@ def submit_job(
     return _result(skill, f"submitted job {job.id} ({job.name}, attempt {job.attempt})", job)
 
 
-def requeue_job(skill: AiquSkill, job: JobRef) -> ActionResult:
-    """Rerun an ended job."""
+class GatedResult(ActionResult):
+    proposal_id: str | None = Field(
+        None, description="set when a person must approve it first: the proposal's id"
+    )
+
+
+CancelResult = GatedResult
+
+
+def requeue_job(
+    skill: AiquSkill,
+    job: JobRef,
+    turn_id: TurnId = None,
+    proposal_id: str | None = None,
+) -> GatedResult:
+    """Rerun an ended job; another route's: with turn_id it files a proposal."""
+    if proposal_id is not None:
+        return _apply_requeue(skill, job, turn_id, proposal_id)
     found = resolve_job(skill.scheduler, job)
-    if found.state.active:
-        raise InvalidRequest(
-            f"job {found.id} ({found.name}) is still {found.state.value}; requeue applies to"
-            " jobs that ended"
-        )
+    _check_ended(found)
     check_requeue_allowed(found)
+    if route := from_another_route(skill, turn_id, found.name):
+        assert turn_id is not None  # a routed job needs it: from_another_route said so
+        return _propose(skill, found, turn_id, REQUEUE_KIND, "requeue", route.name)
+    new = _requeue(skill, found)
+    message = f"requeued {found.name} as job {new.id} (attempt {new.attempt})"
+    return GatedResult(**_result(skill, message, new).model_dump())
+
+
+def _requeue(skill: AiquSkill, found: Job, before: Callable[[], object] = lambda: None) -> Job:
+    """Requeue within the budget; `before` runs once the budget agreed (spends an approval)."""
     limit = (found.spec.time_limit_min if found.spec else None) or (
         skill.budget.limits.default_time_limit_min
     )
     with skill.budget.spend(
         skill.count_active_agent_jobs, gpus=found.gpus, time_limit_min=limit, action="requeue"
     ) as record:
+        before()
         new = skill.scheduler.requeue(found.id)
         record(new.id)
-    return _result(skill, f"requeued {found.name} as job {new.id} (attempt {new.attempt})", new)
+    return new
 
 
-class CancelResult(ActionResult):
-    proposal_id: str | None = Field(
-        None, description="set when a person must approve the cancel first: the proposal's id"
+def _apply_requeue(
+    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str
+) -> GatedResult:
+    gate, turn_id, payload = _approved(skill, job, turn_id, proposal_id, REQUEUE_KIND)
+    target = skill.scheduler.get(payload["job_id"])
+    if target.state.active:
+        gate.close(proposal_id, "expired", f"job already {target.state.value} again")
+        raise InvalidRequest(
+            f"job {target.id} ({target.name}) is {target.state.value} again: nothing to"
+            f" requeue; proposal {proposal_id} is closed"
+        )
+    spent: list[str] = []
+    new = _requeue(skill, target, lambda: spent.append(gate.spend(proposal_id, turn_id).person))
+    gate.close(proposal_id, "applied", f"requeued as job {new.id}")
+    message = (
+        f"requeued {target.name} as job {new.id} (attempt {new.attempt}), approved by {spent[0]}"
     )
+    return GatedResult(**_result(skill, message, new).model_dump(), proposal_id=proposal_id)
 
 
 def cancel_job(
@@ -120,7 +168,8 @@ def cancel_job(
     if gate is None:
         check_cancel_allowed(found)
     _check_active(found)
-    if is_agent_owned(found):
+    route = from_another_route(skill, turn_id, found.name)
+    if is_agent_owned(found) and route is None:
         stopped = skill.scheduler.cancel(found.id)
         return _cancel_result(skill, f"cancelled job {stopped.id} ({stopped.name})", stopped)
     assert gate is not None
@@ -129,36 +178,59 @@ def cancel_job(
             f"job {found.id} ({found.name}) was submitted by {found.submitted_by}: cancelling it"
             " needs a human's confirmation; pass this turn's turn_id to file a proposal"
         )
-    payload, summary = cancel_proposal(found)
-    proposal = gate.propose(turn_id, CANCEL_KIND, payload, summary)
+    return _propose(skill, found, turn_id, CANCEL_KIND, "cancel", route.name if route else None)
+
+
+def _propose(
+    skill: AiquSkill, found: Job, turn_id: str, kind: str, action: str, route: str | None
+) -> GatedResult:
+    """File a proposal to act on `found`: someone else's job, or a job of another route."""
+    assert skill.proposals is not None
+    payload, summary = (
+        cancel_proposal(found) if kind == CANCEL_KIND else job_proposal(found, action)
+    )
+    proposal = skill.proposals.propose(turn_id, kind, payload, summary)
+    why = (
+        f"it belongs to route {route}, so an approver of {route}"
+        if route
+        else f"it was submitted by {found.submitted_by}, so a person"
+    )
     return _cancel_result(
         skill,
-        f"not cancelled yet: job {found.id} ({found.name}) was submitted by"
-        f" {found.submitted_by}, so a person must approve proposal {proposal.id}. End your turn"
-        f" now; call cancel_job again with proposal_id={proposal.id} only in a later turn that"
-        " tells you it was approved",
+        f"not {DONE[action]} yet: job {found.id} ({found.name}): {why} must approve proposal"
+        f" {proposal.id}. End your turn now; call {action}_job again with"
+        f" proposal_id={proposal.id} only in a later turn that tells you it was approved",
         found,
         proposal.id,
     )
 
 
-def _apply_cancel(
-    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str
-) -> CancelResult:
+def _approved(
+    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str, kind: str
+) -> tuple[GatedProposals, str, dict[str, Any]]:
+    """The gate, the turn and the approved proposal's payload, for `job`; GateRefused or
+    InvalidRequest if not."""
     gate = skill.proposals
     if gate is None:
         raise NeedsHuman(
-            "no guard ledger is configured for this skill, so no cancel proposal can be"
-            " approved; ask a person to cancel the job"
+            "no guard ledger is configured for this skill, so no proposal can be"
+            " approved; ask a person to do it"
         )
     if not turn_id:
         raise InvalidRequest("pass this turn's turn_id together with proposal_id")
-    payload = gate.approved(proposal_id, turn_id, CANCEL_KIND).proposal.payload
+    payload = gate.approved(proposal_id, turn_id, kind).proposal.payload
     if job.strip() not in (payload["job_id"], payload["job"]):
         raise InvalidRequest(
             f"proposal {proposal_id} is for job {payload['job_id']} ({payload['job']}),"
             f" not {job!r}; pass that job"
         )
+    return gate, turn_id, payload
+
+
+def _apply_cancel(
+    skill: AiquSkill, job: str, turn_id: str | None, proposal_id: str
+) -> CancelResult:
+    gate, turn_id, payload = _approved(skill, job, turn_id, proposal_id, CANCEL_KIND)
     # The job the person approved, by id: never a later attempt under the same name.
     target = skill.scheduler.get(payload["job_id"])
     if not target.state.active:
@@ -180,6 +252,14 @@ def _apply_cancel(
         stopped,
         proposal_id,
     )
+
+
+def _check_ended(job: Job) -> None:
+    if job.state.active:
+        raise InvalidRequest(
+            f"job {job.id} ({job.name}) is still {job.state.value}; requeue applies to"
+            " jobs that ended"
+        )
 
 
 def _check_active(job: Job) -> None:

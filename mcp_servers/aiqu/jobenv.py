@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 
 from core.skill_env import SkillEnvironment
+from core.webhook_secrets import skill_job_secret
 
 # The service's own settings and chat tokens stay out of jobs unless passed on below.
 PRIVATE_PREFIXES = ("MLOPS_", "SLACK_")
@@ -24,6 +25,13 @@ def identity_env(job_id: str, name: str, attempt: int, labels: Mapping[str, str]
         "MLOPS_JOB_ID": job_id,
         "MLOPS_LABELS": json.dumps(dict(labels), sort_keys=True),
     }
+
+
+def route_env(skill_env: SkillEnvironment, name: str, labels: Mapping[str, str]) -> dict[str, str]:
+    """The webhook secret of the job's route (`core.webhook_secrets`): one customer's job
+    cannot sign events as another's. Nothing the job's own `env` says overrides it."""
+    secret = skill_job_secret(skill_env, name, labels)
+    return {"MLOPS_WEBHOOK_SECRET": secret} if secret else {}
 
 
 def reporting_env(skill_env: SkillEnvironment) -> dict[str, str]:

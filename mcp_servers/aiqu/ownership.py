@@ -20,6 +20,7 @@ from .errors import NeedsHuman
 AGENT = "agent"  # the `submitted_by` label of every job the agent submits
 SUBMITTED_BY = "submitted_by"
 CANCEL_KIND = "aiqu_cancel"
+REQUEUE_KIND = "aiqu_requeue"  # a requeue of a customer's job asked from outside its route
 
 
 def is_agent_owned(job: Job) -> bool:
@@ -48,6 +49,11 @@ def check_requeue_allowed(job: Job) -> None:
 def cancel_proposal(job: Job) -> tuple[dict[str, Any], str]:
     """The payload and summary of a proposal to cancel someone else's job: what a person
     approves, and what the cancel acts on once approved (the job id, never a later attempt)."""
+    return job_proposal(job, "cancel")
+
+
+def job_proposal(job: Job, action: str) -> tuple[dict[str, Any], str]:
+    """A proposal to `action` (cancel, requeue) one job, by its id."""
     payload = {
         "job_id": job.id,
         "job": job.name,
@@ -55,7 +61,7 @@ def cancel_proposal(job: Job) -> tuple[dict[str, Any], str]:
         "owner": job.submitted_by,
     }
     summary = (
-        f"cancel job {job.id} ({job.name}, attempt {job.attempt}, {job.state.value},"
+        f"{action} job {job.id} ({job.name}, attempt {job.attempt}, {job.state.value},"
         f" {job.gpus} GPU(s)), submitted by {job.submitted_by}"
     )
     return payload, summary

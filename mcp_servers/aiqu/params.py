@@ -19,3 +19,4 @@ StateFilter = Literal[
 ParamValue = Annotated[str | int | float, WithJsonSchema({"type": ["string", "number"]})]
 Gpus = Annotated[int, Field(ge=0, le=64), INTEGER]
 Minutes = Annotated[int, Field(ge=1, le=10080), INTEGER]  # up to a week
+TurnId = str | None  # the brief says whose: this turn's

@@ -76,6 +76,7 @@ async def test_submit_job_offers_no_way_to_write_a_command(skill: AiquSkill):
         "gpus",
         "time_limit_min",
         "labels",
+        "turn_id",
     }
     assert result["job"]["command"] == source.spec.command  # type: ignore[union-attr]
 

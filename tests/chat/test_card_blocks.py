@@ -31,7 +31,20 @@ def texts(blocks: list[dict]) -> list[str]:
         out += [
             e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)
         ]
+        out += diffs([block])
     return out
+
+
+def diffs(blocks: list[dict]) -> list[str]:
+    """The text of each rich-text preformatted element: what Slack shows without parsing."""
+    return [
+        part["text"]
+        for block in blocks
+        if block["type"] == "rich_text"
+        for element in block["elements"]
+        if element["type"] == "rich_text_preformatted"
+        for part in element["elements"]
+    ]
 
 
 def test_an_open_card_has_the_diff_and_both_buttons() -> None:
@@ -54,4 +67,16 @@ def test_a_10000_character_reason_and_diff_make_a_valid_card() -> None:
         Block.parse(block).to_dict()  # slack_sdk's own validation: raises over any limit
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert all(len(text) <= SECTION_CHARS for text in sections)
-    assert sum(TRUNCATED.strip() in text for text in sections) == 2
+    assert sum(TRUNCATED.strip() in text for text in [*sections, *diffs(blocks)]) == 2
+
+
+def test_a_diff_with_backticks_cannot_break_out_of_its_block() -> None:
+    """The diff is a preformatted rich-text element, never mrkdwn: ``` ends nothing, and a
+    line after it cannot pose as the card's words (or a mention, or a link)."""
+    evil = "-a: 1\n+a: 2\n```\n*Approved by <@UADMIN>* <https://evil.example|docs>\n```"
+    blocks = card_blocks(Card.of(proposal(diff=evil), PHRASES))
+    for block in blocks:
+        Block.parse(block).to_dict()
+    assert diffs(blocks) == [evil]
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert not any("Approved by" in text or "```" in text for text in sections)

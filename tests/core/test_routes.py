@@ -107,3 +107,27 @@ def test_an_invalid_file_names_file_route_and_field(
 def test_a_missing_file_is_named() -> None:
     with pytest.raises(RoutesError, match="MLOPS_ROUTES: cannot read /nowhere/routes.yaml"):
         Routes.load(Path("/nowhere/routes.yaml"), allowed_users=ALLOWED, default_channel=None)
+
+
+def test_members_must_be_people_the_service_listens_to(tmp_path: Path) -> None:
+    text = FILE.replace(
+        "approvers: [UANN]\n    repos", "approvers: [UANN]\n    members: [web:cy]\n    repos"
+    )
+    path = tmp_path / "routes.yaml"
+    path.write_text(text)
+    routes = Routes.load(
+        path, allowed_users=ALLOWED, default_channel=None, talkers=ALLOWED | {"web:cy"}
+    )
+    assert routes.named("customer-a").people == {"UANN", "web:cy"}
+    with pytest.raises(RoutesError, match=r"route 'customer-a': members: web:cy not in"):
+        Routes.load(path, allowed_users=ALLOWED, default_channel=None, talkers=ALLOWED)
+    # A skill needs only the approvers: it does not check members.
+    assert Routes.load(path, allowed_users=ALLOWED, default_channel=None).named("customer-a")
+
+
+def test_without_a_default_block_everyone_sees_the_default_route(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(FILE)
+    everyone = ALLOWED | {"web:cy"}
+    routes = Routes.load(path, allowed_users=ALLOWED, default_channel=None, talkers=everyone)
+    assert routes.default.people == everyone

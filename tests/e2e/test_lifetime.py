@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from agent.settings import new_webhook_secret
-from tests.conftest import free_port
 from tests.e2e.harness import eventually, post_event
-from tests.e2e.test_resilience import service_env, start_supervisor
+from tests.e2e.test_resilience import start_supervisor, stop_supervisor, supervised
 from tests.fakes.model import ScriptedModel
 from tests.fakes.slack import FakeSlack
 
@@ -48,10 +45,8 @@ def mlflow_servers(state: Path) -> list[str]:
 async def test_nothing_outlives_a_sigkilled_supervisor_and_a_restart_starts_one_mlflow(
     tmp_path: Path, model: ScriptedModel, slack: FakeSlack
 ) -> None:
-    state, port, secret = tmp_path / "state", free_port(), new_webhook_secret()
-    url = f"http://127.0.0.1:{port}"
-    env = service_env(state, model, slack, port, secret)
-    del env["MLOPS_MLFLOW_TRACKING_URI"]  # the embedded MLflow server
+    run = supervised(tmp_path, model, slack, embedded_mlflow=True)
+    state, url, secret, env = run.state, run.url, run.secret, run.env
     proc = await start_supervisor(env, url, tmp_path, timeout_s=START_S)
     try:
         model.delay_s = 60.0  # the turn is in flight when the supervisor dies
@@ -73,9 +68,5 @@ async def test_nothing_outlives_a_sigkilled_supervisor_and_a_restart_starts_one_
         assert len(mlflow_servers(state)) == 1
     finally:
         model.delay_s = 0.0
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_supervisor(proc)
     await eventually(lambda: instance(state) == {}, timeout=15)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -126,11 +127,39 @@ def service_env(state: Path, model: ScriptedModel, slack: FakeSlack, port: int, 
     return env
 
 
+@dataclass(frozen=True)
+class Supervised:
+    """What a test needs to run `mlops-agent serve` as a process of its own."""
+
+    state: Path
+    url: str
+    secret: str
+    env: dict[str, str]
+
+
+def supervised(
+    tmp_path: Path, model: ScriptedModel, slack: FakeSlack, *, embedded_mlflow: bool = False
+) -> Supervised:
+    """A state dir, port and secret of its own; the embedded MLflow server only if asked."""
+    state, port, secret = tmp_path / "state", free_port(), new_webhook_secret()
+    env = service_env(state, model, slack, port, secret)
+    if embedded_mlflow:
+        del env["MLOPS_MLFLOW_TRACKING_URI"]
+    return Supervised(state, f"http://127.0.0.1:{port}", secret, env)
+
+
 async def start_supervisor(
-    env: dict[str, str], url: str, cwd: Path, timeout_s: float = 180.0
+    env: dict[str, str],
+    url: str,
+    cwd: Path,
+    timeout_s: float = 180.0,
+    *,
+    until: str = "/healthz",
+    own_group: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start `mlops-agent serve`; it answers once opencode, its skills and a warm-up turn are up
-    (a minute and more on a loaded 2-core machine)."""
+    (a minute and more on a loaded 2-core machine). `until`: the path that must answer 200;
+    `own_group`: in a process group of its own, which a test may SIGKILL whole."""
     log = open(cwd / "supervisor.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent", "serve"],
@@ -138,11 +167,12 @@ async def start_supervisor(
         cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     async with httpx.AsyncClient() as client:
         for _ in range(int(timeout_s * 10)):
             try:
-                if (await client.get(f"{url}/healthz", timeout=1)).status_code == 200:
+                if (await client.get(f"{url}{until}", timeout=1)).status_code == 200:
                     return proc
             except httpx.TransportError:
                 pass
@@ -151,12 +181,20 @@ async def start_supervisor(
     raise TimeoutError("supervisor did not come up")
 
 
+def stop_supervisor(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """SIGTERM, as an operator's stop; SIGKILL only if it is still there after `timeout_s`."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 async def test_supervisor_sigkilled_with_work_queued_loses_nothing(
     tmp_path: Path, model: ScriptedModel, slack: FakeSlack
 ) -> None:
-    state, port, secret = tmp_path / "state", free_port(), new_webhook_secret()
-    url = f"http://127.0.0.1:{port}"
-    env = service_env(state, model, slack, port, secret)
+    run = supervised(tmp_path, model, slack)
+    state, url, secret, env = run.state, run.url, run.secret, run.env
     proc = await start_supervisor(env, url, tmp_path)
     try:
         model.delay_s = 30.0  # the first turn is still in flight when the supervisor dies
@@ -176,13 +214,14 @@ async def test_supervisor_sigkilled_with_work_queued_loses_nothing(
         assert "event crashed" in seen and "job=cust-r/kill-a" in seen
         for job in ("cust-r/kill-b", "cust-r/kill-c"):
             assert f"job={job}" in seen
+        # The first start made the web page's operator and printed its one-time link; the
+        # restart printed none, and no log line ever held one.
+        said = (tmp_path / "supervisor.log").read_text().splitlines()
+        links = [line for line in said if "/login/once?token=" in line]
+        assert len(links) == 1 and links[0].startswith("web page: sign in as 'operator'"), links
     finally:
         model.default_reply = Reply.text("ok")
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_supervisor(proc, 30)
     assert proc.returncode == 0, "SIGTERM should stop the supervisor cleanly"
 
 

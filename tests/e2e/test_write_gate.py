@@ -125,7 +125,16 @@ def _buttons(blocks: list[dict[str, Any]], proposal_id: str) -> list[dict[str, A
 
 
 def card_text(post: Post) -> str:
-    return "\n".join(b["text"]["text"] for b in post.blocks or [] if b["type"] == "section")
+    """The card's words as Slack shows them; its preformatted block (the diff) as a fence."""
+    shown = []
+    for block in post.blocks or []:
+        if block["type"] == "section":
+            shown.append(block["text"]["text"])
+        elif block["type"] == "rich_text":
+            for element in block["elements"]:
+                text = "".join(part["text"] for part in element["elements"])
+                shown.append(f"```\n{text}\n```")
+    return "\n".join(shown)
 
 
 async def job_thread(

@@ -186,7 +186,9 @@ def parse_item(text: str) -> Item:
     if found := EVENT_HEAD.match(first):
         return Item("event", text, found["type"], found["job"], parse_fields(rest))
     if found := MESSAGE_HEAD.match(first):
-        return Item("message", text, user=found["user"], body=rest)
+        # A person's words come indented (agent.render): the body is them as written.
+        body = "\n".join(line.removeprefix("  ") for line in rest.split("\n"))
+        return Item("message", text, user=found["user"], body=body)
     if first.startswith("button "):
         return Item("button", text, body=first)
     return Item("tick", text, body=first.partition(": ")[2] + ("\n" + rest if rest else ""))

@@ -63,6 +63,7 @@ class FakeRuntime:
         self.reachable = True
         self.upkeep_notes: list[str] = []  # what the next `before_turn` reports, then cleared
         self.sent: list[Sent] = []
+        self.forgotten: list[tuple[str, str]] = []  # (session id, turn marker) taken out
         self.running: collections.Counter[str] = collections.Counter()  # conversation → turns
         self.peak_total = 0
         self.peak_per_conversation = 0
@@ -77,6 +78,9 @@ class FakeRuntime:
 
     async def ensure_session(self, title: str) -> str:
         return f"ses_{next(self._ids)}_{title}"
+
+    async def forget_turn(self, session_id: str, marker: str) -> None:
+        self.forgotten.append((session_id, marker))
 
     async def model_reachable(self) -> bool:
         return self.reachable

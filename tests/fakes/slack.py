@@ -173,6 +173,19 @@ class FakeSlack:
         thread_ts: str | None = None,
     ) -> str:
         """A person writes; Slack delivers `message` (and `app_mention` if the bot is named)."""
+        event = self.message_event(user, text, channel, channel_type, thread_ts)
+        ts = str(event["ts"])
+        await self.push_event(event)
+        if f"<@{BOT_USER_ID}>" in text and channel_type != "im":
+            mention = {k: v for k, v in event.items() if k not in ("channel_type", "client_msg_id")}
+            await self.push_event({**mention, "type": "app_mention"})
+        return ts
+
+    def message_event(
+        self, user: str, text: str, channel: str, channel_type: str, thread_ts: str | None
+    ) -> dict[str, Any]:
+        """The `message` event of a person's post, remembered as posted (for Socket Mode
+        to push, or HTTP mode to sign and POST: `signed_request(event_callback(...))`)."""
         ts = self._next_ts()
         event: dict[str, Any] = {
             "type": "message",
@@ -188,11 +201,7 @@ class FakeSlack:
         if thread_ts is not None:
             event["thread_ts"] = thread_ts
         self._messages[(channel, ts)] = dict(event)
-        await self.push_event(event)
-        if f"<@{BOT_USER_ID}>" in text and channel_type != "im":
-            mention = {k: v for k, v in event.items() if k not in ("channel_type", "client_msg_id")}
-            await self.push_event({**mention, "type": "app_mention"})
-        return ts
+        return event
 
     async def send_bot_message(
         self,

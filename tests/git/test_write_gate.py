@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import replace
 
 import pytest
 
 from core.ledger import Confirmation, GateRefused, Ledger, LedgerError
 from core.ledger.tables import SignedTables
 from core.proposals import GatedProposals
-from core.routes import Route, Routes
+from core.routes import DEFAULT, Route, Routes
 from mcp_servers.git import changes
 from mcp_servers.git.changes import ReplaceEdit
 from mcp_servers.git.config import RepoConfig
@@ -309,7 +310,9 @@ SITE = Routes(
         Route(
             "customer-b", ("customer-b/**",), "CB", frozenset({BO}), {"vision": ("configs/b/**",)}
         ),
-    )
+    ),
+    # As a routes file without `default:` loads it: everyone on the allowlist.
+    default=Route(DEFAULT, approvers=frozenset({ALICE, BO})),
 )
 
 
@@ -334,3 +337,33 @@ def test_a_route_s_repos_limit_what_its_conversations_may_propose(
     with pytest.raises(GitSkillError, match=r"may not be changed from route 'customer-b'"):
         propose(skill, conv.turn("event", "customer-b/pcb"))  # configs/train.yaml: not B's
     assert remote.refs() == before and ledger.proposals_of_turn(conv.turn()) == []
+
+
+def test_a_path_of_two_routes_with_no_common_approver_is_refused_when_proposed(
+    remote: Remote, ledger: Ledger
+) -> None:
+    """Both routes list configs/**: the change needs an approver of each. Nobody is both,
+    so nothing is filed (an approval that cannot come), and the message says what to do."""
+    both = Routes(
+        (
+            Route("customer-a", ("a/**",), "CA", frozenset({ALICE}), {"vision": ("configs/**",)}),
+            Route("customer-b", ("b/**",), "CB", frozenset({BO}), {"vision": ("configs/**",)}),
+        ),
+        default=Route(DEFAULT, approvers=frozenset({ALICE, BO})),
+    )
+    skill = routed_skill(remote, ledger, both)
+    conv = Conversation(ledger, "chat:D0ALICE:1.1")
+    t1 = conv.turn("chat", ALICE)
+    with pytest.raises(GateRefused, match="involves routes customer-a, customer-b and no one"):
+        propose(skill, t1)
+    assert ledger.proposals_of_turn(t1) == []
+
+    # With one person approving for both, the same change is filed and that person decides.
+    shared = Routes(
+        tuple(replace(r, approvers=r.approvers | {ALICE}) for r in both.routes), both.default
+    )
+    skill = routed_skill(remote, ledger, shared)
+    proposal = propose(skill, conv.turn("chat", ALICE))
+    t3 = conv.turn("chat", BO)
+    ledger.confirm(proposal.proposal_id, BO, t3, "text")
+    refused(skill, remote, t3, proposal.proposal_id, f"approved by {BO}, who may not approve")

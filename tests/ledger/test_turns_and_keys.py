@@ -51,7 +51,9 @@ def test_propose_needs_a_recorded_turn(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="unknown turn_id 'nope'"):
         ledger.propose("nope", "git_change", {"path": "x"}, "diff")
     turn = ledger.record_turn("job:a", "event", "training")
-    with pytest.raises(LedgerError, match="valid: \\['aiqu_cancel', 'git_change'\\]"):
+    with pytest.raises(
+        LedgerError, match="valid: \\['aiqu_cancel', 'aiqu_requeue', 'git_change'\\]"
+    ):
         ledger.propose(turn.turn_id, "rm_rf", {}, "x")
     assert ledger.proposals_of_turn(turn.turn_id) == []
 

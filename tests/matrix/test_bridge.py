@@ -18,6 +18,7 @@ import pytest_asyncio
 from agent.chat.card import Card
 from agent.chat.matrix import MatrixBridge, MatrixBridgeError
 from agent.chat.matrix import doctor as matrix_doctor
+from agent.chat.matrix.encryption import NOTICE
 from agent.chat.matrix.html import MAX_EVENT_BYTES
 from agent.chat.safety import safe_text
 from agent.settings import Settings
@@ -352,6 +353,53 @@ async def test_dm_invites_from_allowed_people_are_joined_strangers_declined(
         "what's running?",
     )
     assert message.thread_root == asked
+
+
+async def test_an_encrypted_room_gets_one_notice_and_never_the_message(
+    world: World, running: tuple[MatrixBridge, Received]
+) -> None:
+    """A route's room, a DM, a room that turns encryption on later: the bridge keeps no keys,
+    so nothing of a conversation is posted in the clear there; one notice says why."""
+    bridge, _ = running
+    route_room = await world.ann.create_room(invite=(bridge.user_id,))
+    await world.ann.enable_encryption(route_room)
+    await bridge._join(route_room)  # as a route's room is joined, once invited
+    first = await bridge.post(route_room, "Crashed: customer-a/weld (secret-ish detail)")
+    again = await bridge.post(route_room, "Epoch 3", thread_ts=first, card=card())
+    await bridge.upload(route_room, PNG, thread_ts=first)
+    assert again == first
+    said = [e for e in await world.ann.events(route_room) if e["sender"] == bridge.user_id]
+    bodies = [e["content"].get("body") for e in said if e["type"] == "m.room.message"]
+    assert bodies == [NOTICE] and said[-1]["content"]["msgtype"] == "m.notice"
+
+    # A room that was fine and turns encryption on: seen in the sync, posting stops.
+    later = await world.ann.create_room(invite=(bridge.user_id,))
+    await bridge._join(later)
+    await bridge.post(later, "Started customer-a/seam")
+    await world.ann.enable_encryption(later)
+    await world.ann.say(later, f"{bridge.user_id} are you there?", mentions=(bridge.user_id,))
+    await world.ann.wait_for(later, lambda e: e["type"] == "m.room.encryption")
+    async with asyncio.timeout(30):
+        while not await bridge._encrypted.encrypted(bridge._require_client(), later):
+            await asyncio.sleep(0.1)
+    await bridge.post(later, "Finished customer-a/seam: val_loss 0.08")
+    bodies = [
+        e["content"].get("body")
+        for e in await world.ann.events(later)
+        if e["sender"] == bridge.user_id and e["type"] == "m.room.message"
+    ]
+    assert bodies == ["Started customer-a/seam", NOTICE]
+
+
+async def test_an_encrypted_dm_is_joined_and_told_once_why_the_bot_is_silent(
+    world: World, running: tuple[MatrixBridge, Received]
+) -> None:
+    bridge, _ = running
+    dm = await world.bob.create_room(invite=(bridge.user_id,), direct=True)
+    await world.bob.enable_encryption(dm)
+    notice = await world.bob.wait_for(dm, by(bridge.user_id, msgtype="m.notice"))
+    assert notice["content"]["body"] == NOTICE
+    assert await bridge.post(dm, "what's running: …") == notice["event_id"]
 
 
 # -- settings and login -------------------------------------------------------------------

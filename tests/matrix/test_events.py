@@ -98,3 +98,17 @@ def test_the_invite_says_who_invited_and_whether_it_is_a_direct_chat() -> None:
     ]
     assert invite_is_direct(state, BOT) == (ANN, True)
     assert invite_is_direct(state[:1], BOT) == (None, False)
+
+
+def test_only_the_invite_event_itself_names_the_inviter() -> None:
+    """A federated stranger's server writes the stripped state: it can claim an allowlisted
+    inviter there, ahead of the real invite (which the homeserver appends last)."""
+    forged = {
+        "type": "m.room.member",
+        "state_key": BOT,
+        "sender": ANN,  # on the allowlist: a lie
+        "content": {"membership": "invite", "is_direct": True},
+    }
+    create = {"type": "m.room.create", "state_key": "", "sender": ANN, "content": {}}
+    real = {**forged, "sender": "@mallory:evil.example"}
+    assert invite_is_direct([create, forged, real], BOT) == ("@mallory:evil.example", True)

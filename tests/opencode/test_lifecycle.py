@@ -80,6 +80,41 @@ async def _restarted(runtime: OpencodeRuntime, restarts: int) -> bool:
     return runtime.restarts > restarts and await runtime.ready()
 
 
+async def test_a_turn_cut_off_by_a_kill_of_everything_is_taken_out_of_its_session_after(
+    model: ScriptedModel, brief_file: Path, tmp_path: Path
+) -> None:
+    """Issue 27: opencode and its skills die in one instant with a turn open (as in a killed
+    container), and a new opencode starts on the same state. No retry there removed the cut-off
+    turn, so the supervisor asks for it by its turn marker; a finished turn stays."""
+    first = make_runtime(model, tmp_path / "state", brief_file)
+    await first.start()
+    session = await first.ensure_session("cut off")
+    await first.run_turn(session, "[turn_id=t1 ] first question", timeout_s=30)
+    model.delay_s = 60.0  # the second turn is waiting for the model when everything dies
+    cut = asyncio.create_task(first.run_turn(session, "[turn_id=t2 ] second", timeout_s=90))
+    await model.wait_for_requests(2, timeout_s=30)
+    assert first.pid is not None
+    os.killpg(first.pid, signal.SIGKILL)  # opencode and its skills: its own process group
+    await first.stop()  # at once, before its watcher would start a new one
+    cut.cancel()
+    await asyncio.gather(cut, return_exceptions=True)
+
+    model.reset()
+    again = make_runtime(model, tmp_path / "state", brief_file)
+    await again.start()
+    try:
+        await again.forget_turn(session, "[turn_id=t1 ")  # finished: kept
+        await again.forget_turn(session, "[turn_id=t2 ")
+        model.push(Reply.text("third answer"))
+        result = await again.run_turn(session, "[turn_id=t3 ] third", timeout_s=30)
+    finally:
+        await again.stop()
+    assert result.text == "third answer"
+    history = [(m["role"], m.get("content")) for m in model.requests[-1].messages]
+    asked = [content for role, content in history if role == "user"]
+    assert asked == ["[turn_id=t1 ] first question", "[turn_id=t3 ] third"], history
+
+
 async def test_turn_past_its_timeout_is_aborted(
     runtime: OpencodeRuntime, model: ScriptedModel
 ) -> None:

@@ -7,6 +7,7 @@ model counting requests, in test_service_e2e.py.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from standardwebhooks import Webhook
 from agent.app import build_app
 from agent.db import Database
 from agent.inbox import Inbox
-from agent.intake import TrainingHook
+from agent.intake import Signers, TrainingHook
 from agent.settings import new_webhook_secret
 
 SECRET = new_webhook_secret()
@@ -37,8 +38,11 @@ def signed(
     }
 
 
-@pytest.fixture
-async def hook(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Inbox]]:
+@contextlib.asynccontextmanager
+async def webhook(
+    tmp_path: Path, secret: str | Signers = SECRET
+) -> AsyncIterator[tuple[httpx.AsyncClient, Inbox]]:
+    """The real app and a real inbox; a client that talks to it in-process."""
     db = Database(tmp_path / "s.sqlite")
     await db.open()
     inbox = Inbox(db)
@@ -47,12 +51,20 @@ async def hook(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Inbox]]
     async def ready() -> dict[str, bool]:
         return {"opencode": True}
 
-    app = build_app(TrainingHook(SECRET, inbox, 256 * 1024), ready)
+    app = build_app(TrainingHook(secret, inbox, 256 * 1024), ready)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client, inbox
-    await inbox.stop()
-    await db.close()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, inbox
+    finally:
+        await inbox.stop()
+        await db.close()
+
+
+@pytest.fixture
+async def hook(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Inbox]]:
+    async with webhook(tmp_path) as served:
+        yield served
 
 
 GOOD = json.dumps({"type": "crashed", "job": "cust/pcb", "traceback": "boom"}).encode()

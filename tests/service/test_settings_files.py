@@ -93,3 +93,34 @@ def test_the_model_keys_file_is_not_handed_to_the_skills(
     ).to_env()
     assert "MLOPS_MODEL_API_KEY_FILE" not in env
     assert not any("sk-from-a-file" in value for value in env.values())
+
+
+def test_the_generated_webhook_secret_is_created_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created 0600 in one step (an exclusive create with that mode): never, for a moment,
+    readable by others, whatever the umask. A second start reads it, never rewrites it."""
+    import os
+    import stat
+    import sys
+
+    from agent.service import webhook_secret
+
+    path = tmp_path / "webhook_secret"
+    opened: list[int] = []
+
+    def watch(event: str, args: tuple[object, ...]) -> None:
+        if event == "open" and args and str(args[0]) == str(path) and isinstance(args[2], int):
+            opened.append(args[2])
+
+    sys.addaudithook(watch)
+    old = os.umask(0)
+    try:
+        secret = webhook_secret(load_settings(_env_file=None, state_dir=tmp_path))
+    finally:
+        os.umask(old)
+    assert secret.startswith("whsec_") and path.read_text() == secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    creating = [f for f in opened if f & os.O_CREAT]
+    assert creating and all(f & os.O_EXCL for f in creating)
+    assert webhook_secret(load_settings(_env_file=None, state_dir=tmp_path)) == secret

@@ -6,7 +6,9 @@ from __future__ import annotations
 from agent.inbox import Item
 from agent.steps.approvals import Approvals
 from agent.steps.base import TurnContext
+from core.approvers import Deciders
 from core.ledger import Ledger
+from core.routes import Route
 from tests.turns.conftest import ALICE, MALLORY, PHRASES
 
 CONV = "job:cust/pcb"
@@ -120,17 +122,23 @@ async def test_a_click_is_routed_to_its_proposals_conversation(ledger: Ledger) -
 
 
 async def test_only_the_route_s_approvers_decide_its_proposals(ledger: Ledger) -> None:
-    """With routes, an allowlisted person outside the conversation's route is refused."""
+    """With routes, an allowlisted person who is not an approver of the proposal's routes
+    is refused, told who may, and the refusal is in the audit trail."""
     (p,) = propose(ledger)
-    only_bo = Approvals(ledger, PHRASES, frozenset({ALICE, "UBO"}), lambda conv: frozenset({"UBO"}))
+    route = Route("customer-b", ("customer-b/**",), "CB", frozenset({"UBO"}))
+    only_bo = Approvals(
+        ledger, PHRASES, frozenset({ALICE, "UBO"}), lambda _: Deciders((route,), route.approvers)
+    )
     turn = turn_with(ledger, said(ALICE, "yes"))
     await only_bo.before(turn)
 
     assert ledger.decision_of(p) is None
     assert turn.notes == [
-        f"approve of proposal {p} by <@{ALICE}> refused: they may not decide this"
-        " conversation's proposals (not an approver of its route)"
+        f"approve of proposal {p} by <@{ALICE}> refused: only an approver of customer-b"
+        " (<@UBO>) may decide it"
     ]
+    (refused,) = [r for r in ledger.audit_rows() if r.action == "proposal.approve_refused"]
+    assert (refused.actor, refused.detail["proposal"]) == (ALICE, p)
     clicked_turn = turn_with(ledger, clicked("UBO", "approve", p))
     await only_bo.before(clicked_turn)
     decision = ledger.decision_of(p)

@@ -9,6 +9,7 @@ from agent.outbox import Outbox
 from agent.steps.base import TurnContext
 from agent.steps.cards import ProposalCards
 from core.ledger import Ledger
+from tests.chat.test_card_blocks import diffs
 from tests.fakes.chat import RecordingChat
 from tests.turns.conftest import ALICE, NOTIFY, PHRASES
 
@@ -43,7 +44,7 @@ async def test_a_new_proposal_gets_a_card_with_the_ledgers_diff(
     (card,) = chat.posts
     assert (card.kind, card.channel, card.thread_ts) == ("post", NOTIFY, None)
     sections = [b["text"]["text"] for b in card.blocks or [] if b["type"] == "section"]
-    assert f"```\n{DIFF}\n```" in sections
+    assert diffs(card.blocks or []) == [DIFF]  # preformatted, never parsed as mrkdwn
     assert "Why: OOM at 1280" in sections
     assert not any("320" in s for s in [card.text, *sections])  # never the model's words
     (actions,) = [b for b in card.blocks or [] if b["type"] == "actions"]

@@ -4,7 +4,13 @@ the global cap, pause and resume, retries, and what every turn leaves in the rec
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+from pathlib import Path
 
+import pytest
+
+from agent.inbox import Inbox
 from agent.model_watch import ModelWatch
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
 from agent.outbox import Outbox
@@ -282,6 +288,58 @@ async def test_the_engine_stops_even_when_woken_at_the_same_moment(
     rig.running.cancel()
     done, _ = await asyncio.wait({rig.running}, timeout=2.0)
     assert done == {rig.running} and rig.running.cancelled()
+
+
+async def test_a_turn_a_stop_cut_short_is_closed_and_taken_out_of_its_session_at_start(
+    start_engine: StartEngine, inbox: Inbox
+) -> None:
+    """Issue 27: the turn in flight when the service went down is not left open, nor left in
+    its opencode session beside its retry (the model would be shown its items twice)."""
+    first = await start_engine()
+    first.runtime.default = Answer.reply("never", hold=asyncio.Event())  # hangs until the stop
+    await first.event("a", epoch=1)
+    await eventually(lambda: _sent(first, 1))
+    await first.engine.stop()
+    first.running.cancel()
+    await asyncio.gather(first.running, return_exceptions=True)
+    (cut,) = await first.turns()
+    assert cut["ended"] is None  # what a stop or a kill leaves behind
+
+    await inbox.stop()
+    assert await inbox.start() == 1  # the leased event is ready again
+    first.runtime.default = Answer.reply("Epoch 1 of a")
+    again = await start_engine()  # no new event, no wake: the restart alone turns it
+    await eventually(again.all_done)
+
+    session = first.runtime.sent[0].session_id
+    assert again.runtime.forgotten == [(session, f"[turn_id={cut['turn_id']} ")]
+    retry = again.runtime.sent[1]
+    assert (retry.session_id, "epoch=1" in retry.text) == (session, True)
+    rows = {t["turn_id"]: (t["outcome"], t["reason"]) for t in await again.turns()}
+    assert rows.pop(cut["turn_id"]) == ("failed", "interrupted")
+    assert list(rows.values()) == [("posted", "ok")]
+
+
+async def test_the_engine_keeps_turning_after_a_failed_look_at_the_inbox(
+    start_engine: StartEngine, store_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await start_engine()
+    other = sqlite3.connect(store_dir / "service.sqlite", isolation_level=None)
+    try:
+        with caplog.at_level(logging.ERROR, logger="agent.turns"):
+            other.execute("ALTER TABLE inbox RENAME TO inbox_away")  # every look now fails
+            await eventually(lambda: _logged(caplog, "could not look for waiting items"))
+            other.execute("ALTER TABLE inbox_away RENAME TO inbox")
+    finally:
+        other.close()
+    await rig.event("a", epoch=1)
+    await eventually(rig.all_done)
+    assert not rig.running.done()
+    assert await _outcomes(rig) == [("posted", "ok")]
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in r.getMessage() for r in caplog.records)
 
 
 async def _sent(rig, n: int) -> bool:  # type: ignore[no-untyped-def]

@@ -17,9 +17,9 @@ import httpx
 
 from agent.chat.card import Card
 from agent.chat.intake import ChatIntake
-from agent.chat.web.accounts import hash_password
 from agent.chat.web.bridge import WebBridge
 from agent.chat.web.page import WebPage
+from agent.chat.web.passwords import hash_password
 from agent.conversations import Conversations
 from agent.db import Database
 from agent.hub import Hub
@@ -31,9 +31,17 @@ from core.ledger import Ledger, Proposal, create_key
 
 BASE = "http://127.0.0.1:8080"
 PASSWORDS = {"alice": "alice-pass-1", "carol": "carol-pass-1"}
+
+
+def quick_hash(password: str) -> str:
+    """A hash the page verifies as any other, with the old, cheaper scrypt cost (N=2^14):
+    these tests sign in often, and what they test is not the hash's cost."""
+    return hash_password(password, n=2**14)
+
+
 USERS = {
-    "alice": {"password": hash_password(PASSWORDS["alice"]), "approver": True},
-    "carol": {"password": hash_password(PASSWORDS["carol"]), "approver": False},
+    "alice": {"password": quick_hash(PASSWORDS["alice"]), "approver": True},
+    "carol": {"password": quick_hash(PASSWORDS["carol"]), "approver": False},
     "ops": {"password": None, "approver": True},
 }
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -49,24 +57,28 @@ class PageRig:
     ledger: Ledger
     hub: Hub
     page: WebPage
+    intake: ChatIntake
 
-    def client(self) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.page.app(), client=("127.0.0.1", 40000))
-        return httpx.AsyncClient(transport=transport, base_url=BASE)
+    def client(self, address: str = "127.0.0.1") -> httpx.AsyncClient:
+        """A browser on `address`, talking to the page at its base URL (https: over TLS)."""
+        transport = httpx.ASGITransport(app=self.page.app(), client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=self.page.base_url)
 
     @contextlib.asynccontextmanager
-    async def signed_in(self, name: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    async def signed_in(
+        self, name: str, password: str | None = None
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
         """A signed-in client and its session's CSRF token."""
         async with self.client() as client:
-            yield client, await self._sign_in(client, name)
+            yield client, await self._sign_in(client, name, password or PASSWORDS[name])
 
-    async def _sign_in(self, client: httpx.AsyncClient, name: str) -> str:
+    async def _sign_in(self, client: httpx.AsyncClient, name: str, password: str) -> str:
         form = await client.get("/login")
         token = CSRF.search(form.text)
         assert token, form.text
         answer = await client.post(
             "/login",
-            data={"csrf": token[1], "name": name, "password": PASSWORDS[name], "next": "/"},
+            data={"csrf": token[1], "name": name, "password": password, "next": "/"},
         )
         assert answer.status_code == 303, answer.text
         home = await client.get("/")
@@ -98,15 +110,17 @@ class PageRig:
         return proposal
 
 
-def rig_settings(state: Path, **values: object) -> Settings:
+def rig_settings(state: Path, users: dict[str, Any] | None = None, **values: object) -> Settings:
     return load_settings(
-        _env_file=None, state_dir=state, web_users=json.dumps(USERS), chat="web", **values
+        _env_file=None, state_dir=state, web_users=json.dumps(users or USERS), chat="web", **values
     )
 
 
 @contextlib.asynccontextmanager
-async def page_rig(state: Path, **values: object) -> AsyncIterator[PageRig]:
-    settings = rig_settings(state, **values)
+async def page_rig(
+    state: Path, users: dict[str, Any] | None = None, base_url: str = BASE, **values: object
+) -> AsyncIterator[PageRig]:
+    settings = rig_settings(state, users, **values)
     db = Database(state / "service.sqlite")
     await db.open()
     hub = Hub()
@@ -139,11 +153,11 @@ async def page_rig(state: Path, **values: object) -> AsyncIterator[PageRig]:
         bridge=bridge,
         ledger=ledger,
         attachments=state / "attachments",
-        base_url=BASE,
+        base_url=base_url,
     )
     await page.open()
     try:
-        yield PageRig(settings, db, inbox, conversations, outbox, ledger, hub, page)
+        yield PageRig(settings, db, inbox, conversations, outbox, ledger, hub, page, intake)
     finally:
         await inbox.stop()
         await db.close()

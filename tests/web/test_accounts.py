@@ -26,7 +26,7 @@ def settings(tmp_path: Path, **values: object):
 
 def test_a_hash_verifies_its_password_only() -> None:
     hashed = hash_password("correct horse")
-    assert hashed.startswith("scrypt$16384$8$1$")
+    assert hashed.startswith("scrypt$131072$8$1$")  # OWASP's scrypt parameters
     assert verify_password("correct horse", hashed)
     assert not verify_password("correct horse ", hashed)
     assert not verify_password("", hashed)
@@ -94,7 +94,7 @@ def test_the_web_chat_needs_the_web_page(tmp_path: Path) -> None:
 
 def test_a_fresh_machine_gets_one_operator_who_approves(tmp_path: Path) -> None:
     s = with_first_operator(settings(tmp_path))
-    assert s.web_users == {OPERATOR: WebUser(password=None, approver=True)}
+    assert s.web_users == {OPERATOR: WebUser(password=None, approver=True, admin=True)}
     assert "web:operator" in s.approvers
     assert read_users_file(tmp_path / "web_users.json") == s.web_users
     # Once anyone exists, nobody is added.
@@ -174,3 +174,25 @@ class _Stdin:
 
     def isatty(self) -> bool:
         return False
+
+
+def test_the_cli_makes_a_link_only_user_and_stores_only_the_link_s_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MLOPS_PUBLIC_URL", "https://agent.example.org")
+    assert cli.main(["web-user", "dora", "--admin", "--link"]) == 0
+    out = capsys.readouterr().out
+    assert "added web user dora (may talk, not approve, admin)" in out
+    url = out.split()[out.split().index("day):") + 1]
+    assert url.startswith("https://agent.example.org/login/once?token=")
+    assert read_users_file(tmp_path / "web_users.json")["dora"] == WebUser(admin=True)
+    token = url.split("token=", 1)[1]
+    conn = sqlite3.connect(tmp_path / "service.sqlite")
+    try:
+        rows = conn.execute("SELECT token_hash, user FROM web_links").fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 1 and rows[0][1] == "dora" and token not in rows[0][0]

@@ -24,7 +24,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from agent.chat.web.accounts import hash_password
+from agent import cli
 from agent.hub import Change
 from agent.service import Service
 from tests.aiqu.conftest import kill_leftovers
@@ -46,6 +46,7 @@ from tests.e2e.skills_fixtures import log_runs
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 from tests.git.conftest import git
 from tests.web.browser import LAPTOP, PHONE, sign_in
+from tests.web.rig import quick_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -54,8 +55,8 @@ THREAD = f"job:{JOB}"
 APPROVED = re.compile(r"\[supervisor\] proposal (P[0-9a-f]{10}) approved by <@web:alice>")
 PASSWORDS = {"alice": "alice-pass-1", "carol": "carol-pass-1"}
 USERS = {
-    "alice": {"password": hash_password(PASSWORDS["alice"]), "approver": True},
-    "carol": {"password": hash_password(PASSWORDS["carol"]), "approver": False},
+    "alice": {"password": quick_hash(PASSWORDS["alice"]), "approver": True},
+    "carol": {"password": quick_hash(PASSWORDS["carol"]), "approver": False},
     "ops": {"password": None, "approver": False},  # signs in by a one-time link only
 }
 SCREENSHOTS = ROOT / "docs" / "web"
@@ -430,8 +431,25 @@ async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
     assert len(model.requests) == requests_before
 
 
-async def test_the_one_time_link_signs_in_once(service: Service, browser: Any) -> None:
-    url = service.sign_in_urls["ops"]
+async def test_the_one_time_link_signs_in_once(
+    service: Service,
+    browser: Any,
+    state: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`mlops-agent web-user ops --link`, run beside the service, prints a link it honours."""
+    assert service.sign_in_urls == {}  # ops is no new operator: nothing printed at start
+    for name, value in (
+        ("MLOPS_STATE_DIR", str(state)),
+        ("MLOPS_PORT", str(service.settings.port)),
+        ("MLOPS_WEB_USERS", json.dumps(USERS)),
+    ):
+        monkeypatch.setenv(name, value)
+    assert cli.main(["web-user", "ops", "--link"]) == 0
+    printed = capsys.readouterr().out
+    assert "added" not in printed and "updated" not in printed  # ops stays as configured
+    url = printed.split()[-1]
     assert url.startswith(f"{service.url}/login/once?token=")
     first = await (await browser.new_context(viewport=LAPTOP)).new_page()
     await first.goto(url)

@@ -15,7 +15,9 @@ proposal's card is kept in the state dir. Reactions by others, on other
 messages, on a decided card, or taken back do nothing here; the intake and
 the write gate check everything again.
 
-Rooms must be unencrypted (the bridge keeps no E2EE keys): `doctor` says so.
+Rooms must be unencrypted (the bridge keeps no E2EE keys): `doctor` says so of
+the notify room, and every room is checked before anything is posted into it
+(`encryption`): an encrypted one gets one notice instead, never the message.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from agent import metrics
 from agent.chat.base import ButtonClick, ClickHandler, MessageHandler
 from agent.chat.card import Card
 from agent.chat.matrix import events
+from agent.chat.matrix.encryption import EncryptedRooms
 from agent.chat.matrix.html import (
     APPROVE_KEY,
     MAX_CHARS,
@@ -98,6 +101,7 @@ class MatrixBridge:
             "account_data": {"types": []},
         }
         self._renderer = Renderer(allowed_users)
+        self._encrypted = EncryptedRooms()
         self._client: AsyncClient | None = None
         self._store: MatrixStore | None = None
         self._notify_room_id: str | None = None
@@ -176,8 +180,11 @@ class MatrixBridge:
         card: Card | None = None,
     ) -> str:
         """Post Markdown as Matrix HTML, split into several events if long; a card is one
-        event with the bot's ✅ and ❌ under it. Returns the (first) event id."""
+        event with the bot's ✅ and ❌ under it. Returns the (first) event id. An encrypted
+        room gets its one notice instead (the notice's id)."""
         room = await self._room_id(channel)
+        if await self._encrypted.encrypted(self._require_client(), room):
+            return await self._encrypted.notice(room, self._send)
         if card is not None:
             content = self._renderer.card(card).content()
             event_id = await self._send(room, _in_thread(content, thread_ts))
@@ -197,6 +204,8 @@ class MatrixBridge:
         """Edit a message (`m.replace`); an edit notifies nobody. A card showing its outcome
         stops taking reactions, and the bot's own ✅ ❌ under it are taken away."""
         room = await self._room_id(channel)
+        if await self._encrypted.encrypted(self._require_client(), room):
+            return
         rendered = self._renderer.card(card) if card else self._renderer.markdown(text)
         new = rendered.content()
         edit = {
@@ -222,6 +231,9 @@ class MatrixBridge:
             raise MatrixBridgeError(f"cannot upload {path}: no such file")
         room = await self._room_id(channel)
         client = self._require_client()
+        if await self._encrypted.encrypted(client, room):
+            await self._encrypted.notice(room, self._send)
+            return
         mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         size = path.stat().st_size
         uploaded, _ = await call(
@@ -293,6 +305,10 @@ class MatrixBridge:
                 if isinstance(e, InviteMemberEvent)
             ]
             work.append(self._on_invite(room_id, members))
+        for room_id, joined in response.rooms.join.items():
+            self._encrypted.watch(
+                room_id, (e.source for e in [*joined.state, *joined.timeline.events])
+            )
         if not history:
             for room_id, joined in response.rooms.join.items():
                 timeline = [e.source for e in joined.timeline.events]
@@ -377,6 +393,8 @@ class MatrixBridge:
             assert self._store is not None
             await self._store.add_direct_room(room_id, inviter)
             self._direct.add(room_id)
+        if await self._encrypted.encrypted(client, room_id):
+            await self._encrypted.notice(room_id, self._send)  # why it will stay silent
 
     # -- plumbing -----------------------------------------------------------------------
 

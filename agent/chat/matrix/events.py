@@ -108,8 +108,13 @@ def reaction(event: dict[str, Any], bot_id: str) -> Reaction | None:
 
 
 def invite_is_direct(invite_state: list[dict[str, Any]], bot_id: str) -> tuple[str | None, bool]:
-    """(who invited the bot, whether they asked for a direct chat) from a room's invite state."""
-    for event in invite_state:
+    """(who invited the bot, whether they asked for a direct chat) from a room's invite state.
+
+    Only the invite event itself says who invited. The homeserver appends it last, after
+    the room's stripped state (MSC4319; older Synapse appended it whole), and that state is
+    written by the inviting server as it likes: a federated stranger can put a member
+    event there "sent" by someone on the allowlist. So the last invite of the bot counts."""
+    for event in reversed(invite_state):
         content = event.get("content") or {}
         is_bots = event.get("type") == "m.room.member" and event.get("state_key") == bot_id
         if is_bots and content.get("membership") == "invite":

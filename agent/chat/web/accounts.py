@@ -4,37 +4,41 @@ Users come from `MLOPS_WEB_USERS` (JSON) and the users file
 (`MLOPS_WEB_USERS_FILE`, default `<state dir>/web_users.json`), both the same
 shape; where both name a user, the environment wins:
 
-    {"alice": {"password": "scrypt$16384$8$1$<salt>$<hash>", "approver": true},
+    {"alice": {"password": "scrypt$131072$8$1$<salt>$<hash>", "approver": true},
      "bob":   {"password": "scrypt$…", "approver": false}}
 
-`mlops-agent web-user NAME [--approver]` writes a user into the file with a
-hash of a password it asks for. A user with no password (`"password": null`)
-can sign in only through a one-time link: the local operator the service
-creates on a fresh machine is one. Hashes are scrypt from the standard library
-(n=2^14, r=8, p=1, 16-byte salt), compared in constant time.
+`mlops-agent web-user NAME [--approver] [--admin]` writes a user into the file
+with a hash of a password it asks for. A user with no password (`"password":
+null`) can sign in only through a one-time link: the local operator the service
+creates on a fresh machine is one. Hashes: `passwords` (scrypt, OWASP's
+parameters). An admin sees every conversation on the page; everyone else sees
+their routes' and their own (`visibility`).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from agent.chat.web.passwords import (
+    PasswordError,
+    check_hash,
+    hash_password,
+    verify_password,
+)
+
+__all__ = ["AccountsError", "WebUser", "hash_password", "verify_password"]
+
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 OPERATOR = "operator"
-_N, _R, _P = 2**14, 8, 1
-_SCHEME = "scrypt"
 
 
-class AccountsError(ValueError):
+class AccountsError(PasswordError):
     """A users list or file is invalid; the message says where and what would be valid."""
 
 
@@ -43,42 +47,11 @@ class WebUser(BaseModel):
 
     password: str | None = Field(None, description="scrypt hash; None: one-time links only")
     approver: bool = False
+    admin: bool = False  # sees every conversation on the page, whatever its route
 
 
 WebUsers = dict[str, WebUser]
 _USERS = TypeAdapter(WebUsers)
-
-
-def hash_password(password: str) -> str:
-    if not password:
-        raise AccountsError("the password is empty")
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, _N, _R, _P)
-    return "$".join([_SCHEME, str(_N), str(_R), str(_P), _b64(salt), _b64(digest)])
-
-
-def verify_password(password: str, hashed: str | None) -> bool:
-    """True when `password` matches; False for a wrong one, no hash, or an unreadable hash."""
-    if not hashed:
-        return False
-    try:
-        scheme, n, r, p, salt, digest = hashed.split("$")
-        if scheme != _SCHEME:
-            return False
-        expected = base64.b64decode(digest)
-        got = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, expected)
-
-
-def check_hash(hashed: str) -> None:
-    parts = hashed.split("$")
-    if len(parts) != 6 or parts[0] != _SCHEME or not all(p.isdigit() for p in parts[1:4]):
-        raise AccountsError(
-            "a password must be an scrypt hash made by `mlops-agent web-user`"
-            " (scrypt$16384$8$1$<salt>$<hash>), not the password itself"
-        )
 
 
 def parse_users(raw: str | dict[str, Any], where: str = "") -> WebUsers:
@@ -101,7 +74,7 @@ def parse_users(raw: str | dict[str, Any], where: str = "") -> WebUsers:
         if user.password is not None:
             try:
                 check_hash(user.password)
-            except AccountsError as exc:
+            except PasswordError as exc:
                 raise AccountsError(f"{at}user {name!r}: {exc}") from None
     return users
 
@@ -130,14 +103,6 @@ def set_user(path: Path, name: str, user: WebUser) -> None:
     users = read_users_file(path)
     users[name] = user
     write_users_file(path, users)
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=2**26)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 _EXAMPLE = '{"alice": {"password": "scrypt$…", "approver": true}}'

@@ -1,8 +1,12 @@
 """Signing in and out: a password form, one-time links, sign-out.
 
 Each failed attempt (a wrong password, an unknown or used link) counts
-against the client's address and the name tried; too many within the window
-answer 429 before any password is checked (`throttle`).
+against the client's address and the name tried (`throttle`): past its
+allowance an attempt answers 429, before any password is checked. A password
+is checked off the event loop, and an unknown name costs the same check
+(`passwords`). A hash made with older parameters is made again on sign-in.
+The client's address is the connection's, or, behind a proxy named in
+MLOPS_TRUSTED_PROXIES, what that proxy says (`agent.app`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from agent.chat.web.accounts import verify_password
 from agent.chat.web.guard import (
     FORM_COOKIE,
     SESSION_COOKIE,
@@ -23,6 +26,8 @@ from agent.chat.web.guard import (
     safe_next,
     set_cookie,
 )
+from agent.chat.web.passwords import needs_upgrade
+from agent.chat.web.throttle import keys_for
 
 if TYPE_CHECKING:
     from agent.chat.web.page import WebPage
@@ -39,16 +44,19 @@ def routes(page: WebPage) -> list[Route]:
         if form is None:
             return form_page(request, "login.html", 403, error="The form expired: try again.")
         name, target = field(form, "name").strip().lower(), safe_next(field(form, "next"))
-        keys = [f"address:{_address(request)}", f"user:{name}"]
+        keys = keys_for(_address(request), name)
         if wait := page.throttle.retry_after(keys):
             return throttled(request, wait, target)
-        user = page.users.get(name)
-        if user is None or not verify_password(field(form, "password"), user.password):
+        user, password = page.users.get(name), field(form, "password")
+        # An unknown name is checked against a decoy: the same work, the same time.
+        if not await page.passwords.check(password, user.password if user else None):
             page.throttle.failed(keys)
             return form_page(
                 request, "login.html", 401, error="Wrong name or password.", next=target
             )
         page.throttle.succeeded(keys)
+        if user is not None and needs_upgrade(user.password):
+            await page.upgrade_password(name, password)
         return await signed_in(request, name, target)
 
     async def once_form(request: Request) -> Response:
@@ -60,10 +68,10 @@ def routes(page: WebPage) -> list[Route]:
             return form_page(
                 request, "once.html", 403, error="The form expired: open the link again."
             )
-        keys = [f"address:{_address(request)}"]
+        keys = keys_for(_address(request))
         if wait := page.throttle.retry_after(keys):
             return throttled(request, wait, "/")
-        name = page.links.redeem(field(form, "token"))
+        name = await page.links.redeem(field(form, "token"))
         if name is None or name not in page.users:
             page.throttle.failed(keys)
             return page.render(request, "link_used.html", 401)
@@ -79,7 +87,7 @@ def routes(page: WebPage) -> list[Route]:
     def form_page(request: Request, name: str, status: int = 200, **context: object) -> Response:
         token = new_form_token()
         response = page.render(request, name, status, csrf=token, **context)
-        set_cookie(request, response, FORM_COOKIE, token, FORM_MAX_AGE_S)
+        set_cookie(request, response, FORM_COOKIE, token, FORM_MAX_AGE_S, page.secure)
         return response
 
     def throttled(request: Request, wait: float, target: str) -> Response:
@@ -96,7 +104,7 @@ def routes(page: WebPage) -> list[Route]:
     async def signed_in(request: Request, name: str, target: str) -> Response:
         response = RedirectResponse(target, 303)
         token = await page.sessions.create(name)
-        set_cookie(request, response, SESSION_COOKIE, token, SESSION_MAX_AGE_S)
+        set_cookie(request, response, SESSION_COOKIE, token, SESSION_MAX_AGE_S, page.secure)
         response.delete_cookie(FORM_COOKIE, httponly=True, samesite="strict")
         return response
 

@@ -67,8 +67,14 @@ class WebBridge:
         if self._on_message is None:
             raise WebBridgeError("the web bridge is not started")
         ts = new_id()
+        # A new thread of the page is its writer's own, as a DM is.
         message = IncomingMessage(
-            channel=WEB_CHANNEL, ts=ts, user=user, text=text, conversation=conversation
+            channel=WEB_CHANNEL,
+            ts=ts,
+            user=user,
+            text=text,
+            is_dm=conversation is None,
+            conversation=conversation,
         )
         await self._on_message(message)
         return conversation or person_conversation(WEB_CHANNEL, ts)

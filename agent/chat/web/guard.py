@@ -6,7 +6,9 @@ is redirected to sign-in, anything else answers 401, before the handler runs
 session's CSRF token answers 403 and changes nothing. Sign-in forms, before
 any session exists, carry a token that must match a cookie set with the form
 (double submit). `SecurityHeaders` puts a strict content policy on every
-answer: the page runs only its own script and style, never framed.
+answer: the page runs only its own script and style, never framed; behind
+https, HSTS too. `BodyLimit` caps what any request may send before a form is
+parsed (the sign-in forms are open to anyone).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ MAX_FORM_FIELD_BYTES = 64 * 1024
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+HSTS = "max-age=31536000"
+MAX_BODY_BYTES = 256 * 1024  # a message of 8000 characters, percent-encoded, and the rest
+MAX_SIGN_IN_BYTES = 8 * 1024  # a name, a password, a token, a CSRF token
 CONTENT_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -45,6 +50,7 @@ class Viewer:
     name: str
     approver: bool
     session: Session
+    admin: bool = False  # sees every conversation
 
     @property
     def id(self) -> str:
@@ -74,7 +80,7 @@ class Guard:
                         "missing or wrong CSRF token: reload the page and try again", 403
                     )
             user = self.users[session.user]
-            request.state.viewer = Viewer(session.user, user.approver, session)
+            request.state.viewer = Viewer(session.user, user.approver, session, user.admin)
             return await handler(request)
 
         return endpoint
@@ -95,6 +101,8 @@ def viewer(request: Request) -> Viewer:
 async def read_form(request: Request) -> FormData | None:
     try:
         return await request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM_FIELD_BYTES)
+    except BodyTooLarge:
+        raise  # BodyLimit answers 413
     except Exception:  # a malformed or oversized body is a form we refuse, never a crash
         return None
 
@@ -112,14 +120,18 @@ def new_form_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int, secure: bool
+) -> None:
+    """`secure`: the site's public URL is https; a request that came over https (through a
+    trusted proxy) gets a Secure cookie as well."""
     response.set_cookie(
         name,
         value,
         max_age=max_age,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure or request.url.scheme == "https",
     )
 
 
@@ -136,10 +148,12 @@ def _path(request: Request) -> str:
 
 
 class SecurityHeaders:
-    """Adds the content policy and friends to every answer of the page."""
+    """Adds the content policy and friends to every answer of the page; `hsts`: the page is
+    served over https (browsers then refuse plain http to it for a year)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.extra = [(b"strict-transport-security", HSTS.encode())] if hsts else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,6 +171,7 @@ class SecurityHeaders:
                     # Keeps a one-time sign-in token out of any Referer.
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),
+                    *self.extra,
                 ):
                     if name not in names:
                         headers.append((name, value))
@@ -164,3 +179,48 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class BodyLimit:
+    """Refuses a request body over its limit with 413, before anything reads or parses it
+    (Starlette caps multipart parts, not url-encoded forms)."""
+
+    def __init__(self, app: ASGIApp, limits: dict[str, int], default: int = MAX_BODY_BYTES):
+        self.app = app
+        self.limits = limits  # path prefix → bytes
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        limit = next((n for p, n in self.limits.items() if path.startswith(p)), self.default)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, receive, send, limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await _too_large(scope, receive, send, limit)
+
+
+class BodyTooLarge(Exception):
+    """Raised from inside the request body's stream: the answer is 413, whoever reads it."""
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    answer = PlainTextResponse(f"request body over {limit} bytes", 413)
+    await answer(scope, receive, send)

@@ -9,8 +9,8 @@ goes through the web bridge into the chat intake, as any chat's would.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +23,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from agent.chat.web import auth_routes, routes
-from agent.chat.web.accounts import OPERATOR, WebUser, set_user
+from agent.chat.web.accounts import OPERATOR, WebUser, read_users_file, set_user
 from agent.chat.web.bridge import WebBridge
-from agent.chat.web.guard import Guard, SecurityHeaders
+from agent.chat.web.guard import MAX_SIGN_IN_BYTES, BodyLimit, Guard, SecurityHeaders
 from agent.chat.web.markup import FILTERS
+from agent.chat.web.passwords import PasswordChecker
 from agent.chat.web.sessions import OneTimeLinks, Sessions
 from agent.chat.web.throttle import LoginThrottle
 from agent.chat.web.timeline import Timeline
+from agent.chat.web.visibility import Visibility
+from agent.conversations import Conversations
 from agent.db import Database
 from agent.hub import Hub
+from agent.routing import Routing
 from agent.settings import Settings
 from agent.transcript import Transcript
 from core.ledger import Ledger
@@ -47,7 +51,7 @@ def with_first_operator(settings: Settings) -> Settings:
     signs in through a one-time link; kept in the users file."""
     if not settings.web_enabled or settings.web_users:
         return settings
-    operator = WebUser(password=None, approver=True)
+    operator = WebUser(password=None, approver=True, admin=True)
     set_user(settings.resolved_web_users_file, OPERATOR, operator)
     log.info("created the web user %r in %s", OPERATOR, settings.resolved_web_users_file)
     return settings.model_copy(update={"web_users": {OPERATOR: operator}})
@@ -72,13 +76,19 @@ class WebPage:
     ledger: Ledger
     attachments: Path
     base_url: str
-    users: Mapping[str, WebUser] = field(init=False)
+    routing: Routing | None = None  # the service's; by default read from the settings
+    users: dict[str, WebUser] = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = dict(self.settings.web_users)
+        self.site = self.routing or Routing(self.settings.load_routes(), self.settings.state_dir)
+        self.visibility = Visibility(self.site, Conversations(self.db))
         self.sessions = Sessions(self.db, self.users)
-        self.links = OneTimeLinks()
+        self.links = OneTimeLinks(self.db)
         self.throttle = LoginThrottle()
+        self.passwords = PasswordChecker()
+        # Behind https (MLOPS_PUBLIC_URL): cookies only over TLS, and browsers told to stay.
+        self.secure = self.base_url.startswith("https://")
         self.timeline = Timeline(self.db)
         self.guard = Guard(self.sessions, self.users)
         self.templates = Jinja2Templates(directory=HERE / "templates")
@@ -89,13 +99,23 @@ class WebPage:
         await self.sessions.open()
         await self.timeline.open()
 
-    def sign_in_links(self) -> dict[str, str]:
-        """A fresh one-time sign-in URL for each user without a password (the operator)."""
-        return {
-            name: f"{self.base_url}/login/once?token={self.links.issue(name)}"
-            for name, user in self.users.items()
-            if user.password is None
-        }
+    async def sign_in_link(self, name: str) -> str:
+        """A new one-time sign-in URL for `name` (their last one stops working)."""
+        return link_url(self.base_url, await self.links.issue(name))
+
+    async def upgrade_password(self, name: str, password: str) -> None:
+        """Hash a password made with old parameters again, now that it is known; only where
+        the users file holds it (MLOPS_WEB_USERS is the operator's to change)."""
+        path = self.settings.resolved_web_users_file
+        stored = await asyncio.to_thread(read_users_file, path)
+        current = self.users.get(name)
+        if current is None or stored.get(name) != current:
+            log.info("web user %r: the password hash is old; set it again with web-user", name)
+            return
+        upgraded = current.model_copy(update={"password": await self.passwords.rehash(password)})
+        await asyncio.to_thread(set_user, path, name, upgraded)
+        self.users[name] = upgraded
+        log.info("web user %r: password hash upgraded to the current scrypt parameters", name)
 
     def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> Any:
         context.setdefault("viewer", getattr(request.state, "viewer", None))
@@ -108,8 +128,15 @@ class WebPage:
                 *routes.routes(self),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
             ],
-            middleware=[Middleware(SecurityHeaders)],
+            middleware=[
+                Middleware(SecurityHeaders, hsts=self.secure),
+                Middleware(BodyLimit, limits={"/login": MAX_SIGN_IN_BYTES}),
+            ],
         )
+
+
+def link_url(base_url: str, token: str) -> str:
+    return f"{base_url}/login/once?token={token}"
 
 
 def page_routes(page: WebPage) -> list[Route | Mount]:

@@ -2,8 +2,10 @@
 the audit trail, sweeps and proposals.
 
 Writing and clicking go through the web bridge into the chat intake, the door
-every chat uses; an Approve or Reject from someone who is not an approver is
-refused here, and would be again by the approvals step and the skill's gate.
+every chat uses; an Approve or Reject from someone who may not decide that
+proposal is refused here, and would be again by the approvals step and the
+skill's gate. A conversation the viewer may not see (`visibility`) answers 404
+everywhere, as one that does not exist.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ def thread_url(key: str) -> str:
 
 def routes(page: WebPage) -> list[Route]:
     guard = page.guard
+    visibility = page.visibility
+
+    async def may_see(request: Request, conversation: str | None) -> bool:
+        return await visibility.may_see(viewer(request), conversation)
+
+    async def threads_for(request: Request) -> list[Any]:
+        found = await page.timeline.threads(viewer(request).id)
+        shown = await visibility.visible(viewer(request), [t.key for t in found])
+        return [t for t in found if t.key in shown]
 
     async def index(request: Request) -> Response:
         return await shell(request, None)
@@ -54,14 +65,14 @@ def routes(page: WebPage) -> list[Route]:
     async def shell(request: Request, key: str | None) -> Response:
         me = viewer(request)
         found = await page.timeline.thread(me.id, key) if key else None
-        if key and found is None:
+        if key and (found is None or not await may_see(request, key)):
             return page.render(request, "missing.html", 404, key=key)
         if key:
             await page.timeline.seen(me.id, key)
         return page.render(
             request,
             "threads.html",
-            threads=await page.timeline.threads(me.id),
+            threads=await threads_for(request),
             thread=found,
             current=key,
             notices=await page.transcript.notices(),
@@ -69,12 +80,11 @@ def routes(page: WebPage) -> list[Route]:
         )
 
     async def list_part(request: Request) -> Response:
-        me = viewer(request)
         current = request.query_params.get("current")
         return page.render(
             request,
             "_thread_list.html",
-            threads=await page.timeline.threads(me.id),
+            threads=await threads_for(request),
             current=current,
             thread_url=thread_url,
         )
@@ -82,7 +92,7 @@ def routes(page: WebPage) -> list[Route]:
     async def thread_part(request: Request) -> Response:
         me, key = viewer(request), request.path_params["key"]
         found = await page.timeline.thread(me.id, key)
-        if found is None:
+        if found is None or not await may_see(request, key):
             return PlainTextResponse(f"no conversation {key!r}", 404)
         await page.timeline.seen(me.id, key)
         return page.render(request, "_thread_body.html", thread=found, thread_url=thread_url)
@@ -95,7 +105,9 @@ def routes(page: WebPage) -> list[Route]:
             return answer(request, 400, "Write something first.")
         if len(text) > MAX_MESSAGE_CHARS:
             return answer(request, 413, f"Too long: at most {MAX_MESSAGE_CHARS} characters.")
-        if key is not None and await page.timeline.thread(me.id, key) is None:
+        if key is not None and (
+            await page.timeline.thread(me.id, key) is None or not await may_see(request, key)
+        ):
             return answer(request, 404, f"No conversation {key!r}.")
         key = await page.bridge.say(me.id, text, key)
         return answer(request, 200, "sent", thread_url(key))
@@ -107,7 +119,11 @@ def routes(page: WebPage) -> list[Route]:
         if action not in ("approve", "reject"):
             return answer(request, 400, f"Unknown action {action!r}: approve or reject.")
         card = await page.timeline.card_message(proposal)
-        if card is None or card.conversation is None:
+        if (
+            card is None
+            or card.conversation is None
+            or not await may_see(request, card.conversation)
+        ):
             return answer(request, 404, f"No proposal card {proposal!r}.")
         back = thread_url(card.conversation)
         if not me.approver:
@@ -115,6 +131,16 @@ def routes(page: WebPage) -> list[Route]:
             # skill's gate check the same list again).
             return answer(
                 request, 403, f"Refused: {me.name} is not an approver, so cannot {action}.", back
+            )
+        found = await asyncio.to_thread(page.ledger.proposal, proposal)
+        who = page.site.deciders(found) if found is not None else None
+        if who is not None and not who.allows(me.id):
+            # The same rule as the approvals step's and the gate's (core.approvers).
+            return answer(
+                request,
+                403,
+                f"Refused: only {who.describe()} may {action} proposal {proposal}.",
+                back,
             )
         if card.channel is None or card.ts is None:
             return answer(request, 409, "This card was never posted to a chat.", back)
@@ -124,6 +150,8 @@ def routes(page: WebPage) -> list[Route]:
     async def file(request: Request) -> Response:
         message = await page.transcript.message(request.path_params["id"])
         if message is None or message.kind != "upload" or message.path is None:
+            return PlainTextResponse("no such file", 404)
+        if not await may_see(request, message.conversation):
             return PlainTextResponse("no such file", 404)
         path = Path(message.path).resolve()
         # Only what a skill wrote into the attachments folder, as the upload step checks.
@@ -135,6 +163,8 @@ def routes(page: WebPage) -> list[Route]:
 
     async def events(request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
+        me = viewer(request)
+        shown: dict[str | None, bool] = {}  # per stream: whose changes this viewer may hear
 
         async def stream() -> AsyncIterator[str]:
             with page.hub.subscribe() as changes:
@@ -149,6 +179,12 @@ def routes(page: WebPage) -> list[Route]:
                         continue
                     if change is None:
                         return  # the service is stopping
+                    if change.conversation not in shown:
+                        shown[change.conversation] = await visibility.may_see(
+                            me, change.conversation
+                        )
+                    if not shown[change.conversation]:
+                        continue
                     data = {"conversation": change.conversation, "what": change.what}
                     yield f"data: {json.dumps(data)}\n\n"
 
@@ -159,32 +195,53 @@ def routes(page: WebPage) -> list[Route]:
         )
 
     async def audit(request: Request) -> Response:
-        query = request.query_params
+        me, query = viewer(request), request.query_params
         job, conversation = query.get("job") or None, query.get("conversation") or None
         proposal = query.get("proposal") or None
-        rows, error = await asyncio.to_thread(_audit_rows, page, job, conversation, proposal)
+        form: dict[str, Any] = {
+            "job": job or "",
+            "conversation": conversation or "",
+            "proposal": proposal or "",
+        }
+        found = await asyncio.to_thread(page.ledger.proposal, proposal) if proposal else None
+        if proposal and (found is None or not await may_see(request, found.conversation)):
+            # Hidden or unknown: the same answer, so the page says nothing of what it hides.
+            error = f"No proposal {proposal!r}."
+            return page.render(
+                request, "audit.html", 404, rows=[], cut=0, error=error, **form,
+                thread_url=thread_url,
+            )  # fmt: skip
+        named = found.conversation if found else conversation or (f"job:{job}" if job else None)
+        if named and not await may_see(request, named):
+            return page.render(request, "missing.html", 404, key=named)
+        asked = found.conversation if found else conversation
+        rows = await asyncio.to_thread(_audit_rows, page, job, asked, proposal)
+        shown = await visibility.visible(me, {r.conversation for r in rows})
+        # A row of no conversation (the service's own) is for admins.
+        rows = [r for r in rows if r.conversation in shown if r.conversation or me.admin]
         return page.render(
             request,
             "audit.html",
-            400 if error else 200,
             rows=rows[-AUDIT_LIMIT:],
             cut=max(0, len(rows) - AUDIT_LIMIT),
-            error=error,
-            job=job or "",
-            conversation=conversation or "",
-            proposal=proposal or "",
+            error=None,
+            **form,
             thread_url=thread_url,
         )
 
     async def sweeps(request: Request) -> Response:
         views = await asyncio.to_thread(read_sweep_views, page.settings.state_dir)
+        shown = await visibility.visible(viewer(request), [f"sweep:{v.record.id}" for v in views])
+        views = [v for v in views if f"sweep:{v.record.id}" in shown]
         return page.render(request, "sweeps.html", sweeps=views)
 
     async def proposals(request: Request) -> Response:
+        cards = await page.timeline.cards()
+        shown = await visibility.visible(viewer(request), [c.conversation for c in cards])
         return page.render(
             request,
             "proposals.html",
-            cards=await page.timeline.cards(),
+            cards=[c for c in cards if c.conversation is not None and c.conversation in shown],
             thread_url=thread_url,
         )
 
@@ -219,13 +276,8 @@ def routes(page: WebPage) -> list[Route]:
 
 def _audit_rows(
     page: WebPage, job: str | None, conversation: str | None, proposal: str | None
-) -> tuple[list[Any], str | None]:
-    if proposal is not None:
-        found = page.ledger.proposal(proposal)
-        if found is None:
-            return [], f"No proposal {proposal!r}."
-        conversation = found.conversation
+) -> list[Any]:
     rows = page.ledger.audit_rows(job=job, conversation=conversation)
     if proposal is not None:
         rows = [r for r in rows if proposal in r.detail_json]
-    return rows, None
+    return rows

@@ -5,8 +5,10 @@ database keeps only its SHA-256, with the user's name and the session's CSRF
 token, which every form carries back (a POST without it changes nothing). A
 session ends at sign-out, after a week unused, or when its user is removed.
 
-One-time links are kept in memory only: each signs its user in once, and a
-restart forgets the unused ones (the service prints a fresh link at start).
+One-time links sign their user in once, within a day. They are kept in the same
+database (only their SHA-256), so the one the service printed when it made the
+first operator, or one `mlops-agent web-user NAME --link` printed while the
+service runs, works across restarts; issuing a new link voids the user's last.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     csrf       TEXT NOT NULL,
     created    REAL NOT NULL,
     seen       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_links (
+    token_hash TEXT PRIMARY KEY,
+    user       TEXT NOT NULL UNIQUE,     -- one live link per user
+    expires    REAL NOT NULL
 );
 """
 IDLE_LIMIT_S = 7 * 24 * 3600.0
@@ -91,23 +98,40 @@ class Sessions:
 class OneTimeLinks:
     """Tokens that sign a user in once (the operator's first sign-in URL)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
         self.clock = clock
-        self._links: dict[str, tuple[str, float]] = {}
 
-    def issue(self, user: str) -> str:
-        # One live link per user: a new one replaces the last.
-        self._links = {k: v for k, v in self._links.items() if v[0] != user}
-        token = secrets.token_urlsafe(32)
-        self._links[_digest(token)] = (user, self.clock() + LINK_TTL_S)
-        return token
+    async def issue(self, user: str) -> str:
+        return await self.db.run(issue_link, user, self.clock())
 
-    def redeem(self, token: str) -> str | None:
+    async def redeem(self, token: str) -> str | None:
         """The link's user, once; None for an unknown, used or expired token."""
-        found = self._links.pop(_digest(token), None)
-        if found is None or found[1] < self.clock():
-            return None
-        return found[0]
+        return await self.db.run(_redeem_link, _digest(token), self.clock())
+
+
+def issue_link(conn: sqlite3.Connection, user: str, now: float | None = None) -> str:
+    """A new one-time link token for `user` (their last one stops working); for the service
+    and for `mlops-agent web-user --link`, which writes into the service's database."""
+    conn.executescript(SESSION_SCHEMA)
+    token = secrets.token_urlsafe(32)
+    now = time.time() if now is None else now
+    conn.execute(
+        "INSERT INTO web_links (token_hash, user, expires) VALUES (?, ?, ?)"
+        " ON CONFLICT (user) DO UPDATE SET token_hash = excluded.token_hash,"
+        " expires = excluded.expires",
+        (_digest(token), user, now + LINK_TTL_S),
+    )
+    return token
+
+
+def _redeem_link(conn: sqlite3.Connection, digest: str, now: float) -> str | None:
+    row = conn.execute(
+        "DELETE FROM web_links WHERE token_hash = ? RETURNING user, expires", (digest,)
+    ).fetchone()
+    if row is None or row[1] < now:
+        return None
+    return str(row[0])
 
 
 def _insert(conn: sqlite3.Connection, digest: str, user: str, csrf: str, now: float) -> None:

@@ -1,58 +1,96 @@
-"""Sign-in attempts, rate-limited: a password guesser gets a handful of tries, then waits.
+"""Sign-in attempts, rate-limited: a password guesser gets a handful of tries, then waits
+longer and longer.
 
-Failures are counted per key (the client's address, the user name tried)
-over a sliding window; a key with too many failures is refused, before any
-password is checked, until its oldest failure leaves the window. A success
-clears the keys it used.
+Failures are counted per key: the client's address together with the name
+tried (so a stranger cannot lock a person out: only that address, for that
+name, waits), and the address alone with a higher allowance (so one address
+cannot spray guesses over every name). Past its allowance a key waits
+`base_s`, then twice that after its next failure, and so on up to `max_wait_s`.
+A key is forgotten `forget_s` after its last failure, or on a success; at most
+`max_keys` keys are kept, the least recently failed dropped first, so memory
+stays bounded whatever addresses and names are sprayed at it.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-MAX_FAILURES = 5
-WINDOW_S = 300.0
-_KEYS_LIMIT = 10_000
+PER_NAME = 5  # free failures per address and name
+PER_ADDRESS = 30  # free failures per address, over every name
+BASE_S = 2.0
+MAX_WAIT_S = 900.0
+FORGET_S = 3600.0
+MAX_KEYS = 10_000
+
+
+def keys_for(address: str, name: str | None = None) -> list[tuple[str, int]]:
+    """The keys an attempt counts against, each with its free failures."""
+    keys = [(f"address:{address}", PER_ADDRESS)]
+    if name is not None:
+        keys.insert(0, (f"name:{address}|{name}", PER_NAME))
+    return keys
+
+
+@dataclass
+class _Count:
+    failures: int
+    last: float
 
 
 class LoginThrottle:
     def __init__(
         self,
-        max_failures: int = MAX_FAILURES,
-        window_s: float = WINDOW_S,
+        base_s: float = BASE_S,
+        max_wait_s: float = MAX_WAIT_S,
+        forget_s: float = FORGET_S,
+        max_keys: int = MAX_KEYS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
+        self.base_s = base_s
+        self.max_wait_s = max_wait_s
+        self.forget_s = forget_s
+        self.max_keys = max_keys
         self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._counts: OrderedDict[str, _Count] = OrderedDict()  # oldest failure first
 
-    def retry_after(self, keys: Iterable[str]) -> float:
-        """Seconds until these keys may try again; 0 when they may now."""
+    def retry_after(self, keys: Iterable[tuple[str, int]]) -> float:
+        """Seconds until an attempt on these keys may be made; 0 when now."""
         now = self.clock()
+        self._forget_old(now)
         wait = 0.0
-        for key in keys:
-            failures = self._recent(key, now)
-            if len(failures) >= self.max_failures:
-                wait = max(wait, failures[0] + self.window_s - now)
-        return wait
+        for key, allowed in keys:
+            count = self._counts.get(key)
+            if count is not None and count.failures >= allowed:
+                backoff = min(self.base_s * 2 ** (count.failures - allowed), self.max_wait_s)
+                wait = max(wait, count.last + backoff - now)
+        return max(wait, 0.0)
 
-    def failed(self, keys: Iterable[str]) -> None:
+    def failed(self, keys: Iterable[tuple[str, int]]) -> None:
         now = self.clock()
-        for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > _KEYS_LIMIT:  # bounded memory against address spraying
-            for key in [k for k, v in self._failures.items() if not v][: _KEYS_LIMIT // 2]:
-                del self._failures[key]
+        for key, _ in keys:
+            count = self._counts.pop(key, None) or _Count(0, now)
+            count.failures += 1
+            count.last = now
+            self._counts[key] = count  # to the end: the most recent
+        while len(self._counts) > self.max_keys:
+            self._counts.popitem(last=False)
 
-    def succeeded(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def succeeded(self, keys: Iterable[tuple[str, int]]) -> None:
+        """A right password clears its name's count (not the address's: one good account
+        must not reset an address that sprays guesses)."""
+        for key, _ in keys:
+            if key.startswith("name:"):
+                self._counts.pop(key, None)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        return failures
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def _forget_old(self, now: float) -> None:
+        while self._counts:
+            key, count = next(iter(self._counts.items()))
+            if now - count.last < self.forget_s:
+                return
+            del self._counts[key]

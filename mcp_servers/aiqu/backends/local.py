@@ -30,7 +30,7 @@ from pathlib import Path
 from core.lifetime import process_start_time
 from core.skill_env import SkillEnvironment
 
-from ..jobenv import identity_env, job_env
+from ..jobenv import identity_env, job_env, route_env
 from . import local_store as store
 from .base import Health, Job, JobSpec, JobState, SchedulerError
 from .processes import (
@@ -246,10 +246,9 @@ class LocalScheduler:
         spec = store.spec_from_json(row["spec"])
         jobdir = self._jobs_dir / str(row["id"])
         jobdir.mkdir(parents=True, exist_ok=True)
+        identity = identity_env(str(row["id"]), row["name"], row["attempt"], spec.labels)
         env = job_env(
-            self._env,
-            spec.env,
-            identity_env(str(row["id"]), row["name"], row["attempt"], spec.labels),
+            self._env, spec.env, {**identity, **route_env(self._env, row["name"], spec.labels)}
         )
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))  # "" hides every GPU
         try:

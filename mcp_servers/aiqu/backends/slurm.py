@@ -36,7 +36,7 @@ from typing import Any
 from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
 
-from ..jobenv import identity_env, job_env
+from ..jobenv import identity_env, job_env, route_env
 from .base import Health, Job, JobSpec, JobState, SchedulerError
 from .processes import tail_file
 from .slurm_history import ControllerConfig, History, HistoryUnavailable, find_history
@@ -102,7 +102,8 @@ class SlurmScheduler:
         self._client_release: tuple[int, int] | None = None
         # Client commands and jobs (sbatch --export=ALL) get the skill's environment
         # minus its private settings; the job's identity travels in the batch script.
-        self._command_env = job_env(env or SkillEnvironment(), {}, {})
+        self._skill_env = env or SkillEnvironment()
+        self._command_env = job_env(self._skill_env, {}, {})
         if slurm_conf:
             self._command_env["SLURM_CONF"] = slurm_conf
         self._index_path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,9 @@ class SlurmScheduler:
             (last,) = conn.execute(
                 "SELECT COALESCE(MAX(attempt), 0) FROM jobs WHERE name = ?", (spec.name,)
             ).fetchone()
-            script = _batch_script(spec, identity_env("", spec.name, last + 1, spec.labels))
+            identity = identity_env("", spec.name, last + 1, spec.labels)
+            route = route_env(self._skill_env, spec.name, spec.labels)
+            script = _batch_script(spec, {**identity, **route})
             try:
                 out = self._run(args, stdin=script)
             except SchedulerError as exc:

@@ -21,7 +21,8 @@ from .. import actions
 from ..errors import InvalidRequest, Refused
 from ..jobs import resolve_job
 from ..ownership import check_cancel_allowed
-from ..params import Minutes, ParamValue
+from ..params import Minutes, ParamValue, TurnId
+from ..route_check import refuse_from_another_route
 from ..skill import AiquSkill
 from . import index
 from .advice import advice_for
@@ -85,6 +86,7 @@ def start_sweep(
     first_trials: Annotated[
         list[dict[str, ParamValue]] | None, Field(description="params to try first")
     ] = None,
+    turn_id: TurnId = None,
 ) -> SweepStatus:
     """Create a sweep; next_trial starts its jobs."""
     book = skill.sweeps
@@ -92,6 +94,7 @@ def start_sweep(
     parsed = parse_space(space)
     check_first_trials(parsed, first_trials or [])
     base = resolve_job(skill.scheduler, base_job)
+    refuse_from_another_route(skill, turn_id, base.name)
     if base.spec is None:
         raise InvalidRequest(f"job {base.id} has no stored spec to clone; pick another base job")
     actions.with_params(base.spec.command, {**(fixed_params or {}), **dict.fromkeys(parsed, 0)})
