@@ -103,7 +103,7 @@ def requeue_job(
     turn_id: TurnId = None,
     proposal_id: str | None = None,
 ) -> GatedResult:
-    """Rerun an ended job; another route's: with turn_id it files a proposal."""
+    """Rerun an ended job."""
     if proposal_id is not None:
         return _apply_requeue(skill, job, turn_id, proposal_id)
     found = resolve_job(skill.scheduler, job)
@@ -157,8 +157,7 @@ def cancel_job(
     turn_id: str | None = None,
     proposal_id: str | None = None,
 ) -> CancelResult:
-    """Stop a job; someone else's: propose with turn_id, apply with the approved
-    proposal_id."""
+    """Stop a job."""
     # The agent's own job stops at once. Someone else's goes through the write gate:
     # without proposal_id this files a proposal; with it, the approved cancel runs.
     if proposal_id is not None:

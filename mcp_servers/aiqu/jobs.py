@@ -72,7 +72,7 @@ def get_job(skill: AiquSkill, job: JobRef) -> JobDetail:
 
 
 def tail_logs(skill: AiquSkill, job: JobRef, lines: Rows = 50) -> LogTail:
-    """A job's state, exit code, command and last output lines."""
+    """A job's state, exit code, command and last output."""
     found = resolve_job(skill.scheduler, job)
     text = skill.scheduler.logs(found.id, lines)
     truncated = len(text) > MAX_LOG_CHARS

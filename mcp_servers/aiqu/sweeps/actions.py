@@ -232,8 +232,7 @@ def report_trial(
     value: Annotated[float | None, Field(description="null if none")],
     step: Annotated[int | None, Field(description="while it runs")] = None,
 ) -> TrialClosed | ProgressAdvice:
-    """A sweep trial's objective when it ends; with step, while it runs (returns pruner
-    advice)."""
+    """A sweep trial's objective: when it ends, or with step while it runs."""
     # One tool for both (the model reads every tool's schema on every turn).
     if step is not None:
         if value is None:
@@ -345,7 +344,7 @@ def control_sweep(
     action: Literal["pause", "resume", "stop"],
     note: Annotated[str | None, Field(description="who asked")] = None,
 ) -> SweepStatus:
-    """Pause or stop a sweep's new trials (running ones go on), or resume it."""
+    """Pause, resume or stop a sweep's new trials (running ones go on)."""
     book = skill.sweeps
     with book.lock:
         record = book.record(sweep)
