@@ -210,6 +210,15 @@ class ModelPath:
         return response or web.Response(status=499)
 
     def _finish(self, reply: Reply, body: dict[str, Any]) -> None:
+        usage = reply.usage or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        log.info(
+            "model answered: %s prompt tokens (%s from its cache), %s out, %d call(s)",
+            usage.get("prompt_tokens", "?"),
+            "?" if cached is None else cached,
+            usage.get("completion_tokens", "?"),
+            len(reply.calls),
+        )
         if self.repair_tool_text and not reply.calls:
             found = find_calls(reply.text, offered_tools(body))
             if found is not None:
