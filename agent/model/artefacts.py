@@ -24,6 +24,7 @@ _TAG_BLOCKS = re.compile(
 _TEMPLATE_TOKENS = re.compile(r"<\|(?:im_start|im_end|endoftext)\|>(?:system|user|assistant|tool)?")
 _TURN_HEADER = re.compile(r"^\s*\[turn_id=[^\]\n]*\]\s*$", re.MULTILINE)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)(?:```|$)", re.DOTALL)
+_FENCE_LINE = re.compile(r"```[\w-]*")
 
 
 def postable(reply: str, turn_input: str = "") -> str:
@@ -80,7 +81,9 @@ def _without_bare_calls(text: str) -> str:
 
 
 def _only_echo(text: str, turn_input: str) -> bool:
-    """Every line of `text` is a line of the turn's input: it was read back, not written."""
+    """Every line of `text` is a line of the turn's input (a code fence around them aside):
+    it was read back, not written."""
     given = {line.strip() for line in turn_input.splitlines() if line.strip()}
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not _FENCE_LINE.fullmatch(line)]
     return all(line in given for line in lines)

@@ -25,6 +25,13 @@ def test_the_turn_header_read_back_is_dropped() -> None:
 def test_a_reply_that_only_reads_the_turn_back_leaves_nothing() -> None:
     assert postable(TURN, TURN) == ""
     assert postable("event epoch 16:49:21Z job=team/a\nepoch=3 total=10", TURN) == ""
+    # The 1.5B's way (recorded): the header and the event in a plain-text fence.
+    assert postable(f"```plaintext\n{TURN}\n```", TURN) == ""
+
+
+def test_a_fenced_message_of_its_own_stays() -> None:
+    reply = "```\nCrashed\nteam/a — epoch 3\n```"
+    assert postable(reply, TURN) == reply
 
 
 def test_tool_protocol_text_leaves_nothing() -> None:

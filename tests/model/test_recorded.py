@@ -73,7 +73,7 @@ async def a_turn(service: Service, model: ScriptedModel, job: str, **event: Any)
 async def test_a_call_written_as_text_runs_as_a_call(
     service: Service, model: ScriptedModel, slack: FakeSlack, recorded: dict[str, Any]
 ) -> None:
-    job = f"rec/call-{len(model.requests)}-{recorded['shape']}"
+    job = f"rec/call-{recorded['shape']}"
 
     def handler(request: ModelRequest) -> Reply:
         if request.tool_results:  # the call ran: the model reads its result and answers
@@ -97,21 +97,21 @@ async def test_protocol_written_as_a_reply_is_never_posted(
     service: Service, model: ScriptedModel, slack: FakeSlack, recorded: dict[str, Any]
 ) -> None:
     job = recorded["event"]["job"]
-    seen = len(slack.posts)
+    seen = len(slack.posts())
     # The recording is the model's reply to this very event: replayed to the same event, with
     # what differs now (the turn id, the time it arrived) as it is now.
     model.handler = lambda request: Reply.text(_as_now(recorded, request.last_user_text))
     event = {k: v for k, v in recorded["event"].items() if k != "job"}
     row = await a_turn(service, model, job, **event)
     assert row["outcome"] == "silent" and row["reason"] == "protocol_only"
-    assert slack.posts[seen:] == []
+    assert slack.posts()[seen:] == []
 
 
 @pytest.mark.parametrize("recorded", INVENTED, ids=ids(INVENTED))
 async def test_a_call_that_keeps_failing_stops_the_turn_with_a_note(
     service: Service, model: ScriptedModel, slack: FakeSlack, recorded: dict[str, Any]
 ) -> None:
-    job = f"rec/loop-{len(model.requests)}"
+    job = f"rec/loop-{recorded['shape']}"
     model.handler = lambda request: Reply.text(recorded["text"])  # the same call, every time
     row = await a_turn(service, model, job)
     assert (row["outcome"], row["reason"]) == ("posted", "repeated_call")
