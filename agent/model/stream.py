@@ -10,6 +10,7 @@ the usage, `[DONE]`.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,9 +63,9 @@ class Reply:
         self.model = event.get("model") or self.model
         self.id = event.get("id") or self.id
         if isinstance(event.get("usage"), dict):
-            self.usage = event["usage"]
+            self.usage = _finite(event["usage"])
         if isinstance(event.get("timings"), dict):
-            self.extra["timings"] = event["timings"]
+            self.extra["timings"] = _finite(event["timings"])
         for choice in event.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
@@ -122,3 +123,15 @@ class Reply:
             "model": self.model,
             **fields,
         }
+
+
+def _finite(value: Any) -> Any:
+    """`value` with non-finite numbers (1e400 parses as infinity) as null: what is passed
+    on must be JSON every reader accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -197,3 +197,12 @@ async def test_a_repeated_failing_call_becomes_the_note(model: ScriptedModel) ->
         "Turn stopped by the service: `aiqu_cancel_job` was called 3 times"
     )
     assert path.stopped == 1
+
+
+async def test_numbers_no_json_reader_takes_are_passed_on_as_null(
+    model: ScriptedModel, repairing: ModelPath
+) -> None:
+    model.push(Reply.text("ok", prompt_tokens=float("inf")))  # sent as `Infinity`, not JSON
+    _, lines = await chat(repairing.url, request(stream_options={"include_usage": True}))
+    assert all("Infinity" not in line and "NaN" not in line for line in lines)
+    assert text(lines) == "ok"
