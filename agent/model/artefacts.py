@@ -2,9 +2,10 @@
 
 A small model sometimes answers with the machinery instead of a message: the
 turn header it was given (`[turn_id=… conversation=…]`), the event read back
-word for word, `<tool_call>`/`<tool_response>` tags, a tool call written as
-JSON, chat-template tokens. Posted, that is noise in a team's channel (and a
-leaked turn id). `postable` removes exactly those and nothing else; a reply
+word for word, a turn's item it made up (`message 19:17:10Z from <@U…>:` and a
+question nobody asked: seen from the 1.5B), `<tool_call>`/`<tool_response>`
+tags, a tool call written as JSON, chat-template tokens. Posted, that is noise in a
+team's channel (and a leaked turn id). `postable` removes exactly those and nothing else; a reply
 that was only protocol, or only its own input read back, leaves nothing, and
 nothing is posted. Whether a real message was worth saying is the model's call,
 not this module's.
@@ -23,6 +24,14 @@ _TAG_BLOCKS = re.compile(
 )
 _TEMPLATE_TOKENS = re.compile(r"<\|(?:im_start|im_end|endoftext)\|>(?:system|user|assistant|tool)?")
 _TURN_HEADER = re.compile(r"^\s*\[turn_id=[^\]\n]*\]\s*$", re.MULTILINE)
+# A turn's item as the service renders one (agent.render): its first line, then the
+# paragraph it heads. `HH:MM:SSZ` is the service's clock; no message of the model's
+# starts a paragraph with it.
+_ITEM = re.compile(
+    r"^(?:event \S+ |message |button \S+ |[a-z]+ )\d\d:\d\d:\d\dZ"
+    r"(?: job=| from | by |: |$)[^\n]*(?:\n(?!\s*\n)[^\n]*)*",
+    re.MULTILINE,
+)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)(?:```|$)", re.DOTALL)
 _FENCE_LINE = re.compile(r"```[\w-]*")
 
@@ -32,6 +41,7 @@ def postable(reply: str, turn_input: str = "") -> str:
     text = _TAG_BLOCKS.sub("", reply)
     text = _TEMPLATE_TOKENS.sub("", text)
     text = _TURN_HEADER.sub("", text)
+    text = _ITEM.sub("", text)
     text = _FENCE.sub(lambda m: "" if _only_calls(m.group(1)) else m.group(0), text)
     text = _without_bare_calls(text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()

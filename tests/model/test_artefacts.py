@@ -29,6 +29,21 @@ def test_a_reply_that_only_reads_the_turn_back_leaves_nothing() -> None:
     assert postable(f"```plaintext\n{TURN}\n```", TURN) == ""
 
 
+def test_an_item_the_model_made_up_leaves_nothing() -> None:
+    # The 1.5B's answer to "how busy are the GPUs?" (recorded): the header and a new
+    # question in the service's own format, instead of an answer.
+    header = "[turn_id=1e3b conversation=chat:DBOB:1.4 items=1 (chat)]\n\n"
+    turn = header + "message 19:17:09Z from <@UBOB>:\n  how busy are the GPUs?"
+    reply = header + "message 19:17:10Z from <@UBOB>:\n  what are the queues?"
+    assert postable(reply, turn) == ""
+    assert postable("event crashed 19:22:17Z job=a\nepoch=3\n\nCrashed: OOM at epoch 3.", turn) == (
+        "Crashed: OOM at epoch 3."
+    )
+    assert (
+        postable("The crash at 19:22:17Z was an OOM.", turn) == "The crash at 19:22:17Z was an OOM."
+    )
+
+
 def test_a_fenced_message_of_its_own_stays() -> None:
     reply = "```\nCrashed\nteam/a — epoch 3\n```"
     assert postable(reply, TURN) == reply

@@ -96,13 +96,20 @@ async def test_a_call_written_as_text_runs_as_a_call(
 async def test_protocol_written_as_a_reply_is_never_posted(
     service: Service, model: ScriptedModel, slack: FakeSlack, recorded: dict[str, Any]
 ) -> None:
-    job = recorded["event"]["job"]
     seen = len(slack.posts())
-    # The recording is the model's reply to this very event: replayed to the same event, with
+    # The recording is the model's reply to this very input: replayed to the same input, with
     # what differs now (the turn id, the time it arrived) as it is now.
     model.handler = lambda request: Reply.text(_as_now(recorded, request.last_user_text))
-    event = {k: v for k, v in recorded["event"].items() if k != "job"}
-    row = await a_turn(service, model, job, **event)
+    if "event" in recorded:
+        event = {k: v for k, v in recorded["event"].items() if k != "job"}
+        row = await a_turn(service, model, recorded["event"]["job"], **event)
+    else:
+        before = len(turns(service.state_dir))
+        await slack.send_message(ALICE, recorded["message"], channel="DREC")
+        rows = await eventually(
+            lambda: [r for r in turns(service.state_dir)[before:] if r["outcome"]], timeout=120
+        )
+        row = rows[-1]
     assert row["outcome"] == "silent" and row["reason"] == "protocol_only"
     assert slack.posts()[seen:] == []
 
