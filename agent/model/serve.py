@@ -71,6 +71,11 @@ def start_llama(options: ServerOptions) -> tuple[object, str]:
     params.n_batch = BATCH
     params.cpuparams.n_threads = options.threads
     params.cpuparams_batch.n_threads = options.threads
+    # Threads that wait for work sleep instead of spinning (llama.cpp's default polls): the
+    # model shares the machine with the service, opencode, the skills and local jobs. Seen
+    # with spinning: a 0.5B decoding 0.3 tokens/s beside other work on 2 cores.
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     params.use_jinja = True  # the model's own chat template, with its tool-call format
     params.cache_prompt = True
     params.cache_ram_mib = CACHE_RAM_MIB
