@@ -26,12 +26,19 @@ def identity_env(job_id: str, name: str, attempt: int, labels: Mapping[str, str]
     }
 
 
-def reporting_env(skill_env: SkillEnvironment) -> dict[str, str]:
+def webhook_secret_for(skill_env: SkillEnvironment, job: str | None) -> str | None:
+    """The secret the job `job` signs its events with. One global secret for now; per-route
+    secrets (issue 22) pick the job's route's secret here, for every backend and for
+    `mlops-agent submit` alike."""
+    return skill_env.webhook_secret
+
+
+def reporting_env(skill_env: SkillEnvironment, job: str | None = None) -> dict[str, str]:
     """Where a job's reporter sends its events and metrics."""
     given = {
         "MLFLOW_TRACKING_URI": skill_env.tracking_uri,
         "MLOPS_URL": skill_env.service_url,
-        "MLOPS_WEBHOOK_SECRET": skill_env.webhook_secret,
+        "MLOPS_WEBHOOK_SECRET": webhook_secret_for(skill_env, job),
     }
     return {key: value for key, value in given.items() if value is not None}
 
@@ -48,7 +55,7 @@ def job_env(
     override.
     """
     env = {k: v for k, v in skill_env.to_env().items() if not k.startswith(PRIVATE_PREFIXES)}
-    env.update(reporting_env(skill_env))
+    env.update(reporting_env(skill_env, identity.get("MLOPS_JOB")))
     env.update(spec_env)
     env.update(identity)
     return env

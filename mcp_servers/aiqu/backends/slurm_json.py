@@ -60,6 +60,7 @@ class JobRecord:
     ended_at: float | None = None
     exit_code: int | None = None  # negative: killed by that signal
     stdout: str = ""
+    restarts: int = 0  # restart_cnt: times Slurm requeued this job id
 
     @classmethod
     def stored(cls, data: Mapping[str, Any]) -> JobRecord:
@@ -124,6 +125,7 @@ class Document:
             ended_at=read("end_time", self.layout.time),
             exit_code=read("exit_code", self.layout.exit_code),
             stdout=read("standard_output", _text),
+            restarts=read("restart_cnt", _whole),
         )
 
     def _accounted(self, raw: Any) -> JobRecord:
