@@ -6,7 +6,8 @@
 - `watch_following`: the attempts the last pass saw active, or ended and
   still inside the grace period: the next pass asks for them by id, so an
   end is seen even once the scheduler has forgotten the job;
-- `watch_marks`: the last pass's time and the inbox scan's high-water mark.
+- `watch_marks`: the first and the last pass's times and the inbox scan's
+  high-water mark.
 
 The facts themselves are not kept here: an item in the inbox is the record
 that a fact was told, and its dedupe key makes telling it twice impossible.
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS watch_following (
     seen   REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS watch_marks (
-    mark  TEXT PRIMARY KEY,  -- last_pass | scanned (inbox id)
+    mark  TEXT PRIMARY KEY,  -- first_pass | last_pass | scanned (inbox id)
     value REAL NOT NULL
 );
 """
@@ -44,6 +45,7 @@ PROGRESS_KEYS = ("epoch", "total", "step", "trial")
 
 @dataclass(frozen=True)
 class Remembered:
+    first_pass: float | None  # when this state dir was first watched: older ends are no news
     last_pass: float | None
     names: list[str]  # jobs that reported in the window
     following: dict[str, str]  # job id -> name
@@ -64,7 +66,7 @@ def remember(conn: sqlite3.Connection, reported_since: float) -> Remembered:
         )
     ]
     following = dict(conn.execute("SELECT job_id, name FROM watch_following").fetchall())
-    return Remembered(marks.get("last_pass"), names, following)
+    return Remembered(marks.get("first_pass"), marks.get("last_pass"), names, following)
 
 
 def _scan_reported(conn: sqlite3.Connection) -> None:
@@ -127,6 +129,11 @@ def save_pass(conn: sqlite3.Connection, now: float, following: dict[str, str]) -
             [(job_id, name, now) for job_id, name in following.items()],
         )
         _set_mark(conn, "last_pass", now)
+        conn.execute(
+            "INSERT INTO watch_marks (mark, value) VALUES ('first_pass', ?)"
+            " ON CONFLICT (mark) DO NOTHING",
+            (now,),
+        )
 
 
 def _set_mark(conn: sqlite3.Connection, mark: str, value: float) -> None:

@@ -82,7 +82,7 @@ class Watcher:
             await self.db.run(memory.create)
             self._tables = True
         known = await self.db.run(memory.remember, now - REPORTED_WINDOW_S)
-        since = self._since(now, known.last_pass)
+        since = self._since(now, known.first_pass, known.last_pass)
         answer = await self.probe.ask(
             {
                 "since": since,
@@ -103,9 +103,12 @@ class Watcher:
             self.wake()
         return queued
 
-    def _since(self, now: float, last_pass: float | None) -> float:
-        start = last_pass - SINCE_SLACK_S if last_pass is not None else now - self.config.grace_s
-        return max(start, self.floor or 0.0)
+    def _since(self, now: float, first_pass: float | None, last_pass: float | None) -> float:
+        """Ends from this time on are news: since a little before the last pass, never
+        before the first pass ever (a state dir's old jobs are history, not news)."""
+        first = (first_pass if first_pass is not None else now) - self.config.grace_s
+        start = last_pass - SINCE_SLACK_S if last_pass is not None else first
+        return max(start, first, self.floor or 0.0)
 
     def _follow(self, job: JobSeen, now: float) -> bool:
         if job.active:
