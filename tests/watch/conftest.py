@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,16 +93,23 @@ class World:
         return await self.db.run(read)
 
 
-@pytest_asyncio.fixture
-async def world(state_dir: Path) -> AsyncIterator[World]:
+@asynccontextmanager
+async def open_world(state_dir: Path, environment: dict[str, str]) -> AsyncIterator[World]:
+    """The supervisor's side over `state_dir`; the watch process gets `environment`."""
     db = Database(state_dir / "service.sqlite")
     await db.open()
     inbox = Inbox(db)
     await inbox.start()
-    probe = SchedulerProbe(skill_env(state_dir).to_env(), state_dir, timeout_s=60)
+    probe = SchedulerProbe(environment, state_dir, timeout_s=60)
     try:
         yield World(state_dir, db, inbox, probe)
     finally:
         await probe.stop()
         await inbox.stop()
         await db.close()
+
+
+@pytest_asyncio.fixture
+async def world(state_dir: Path) -> AsyncIterator[World]:
+    async with open_world(state_dir, skill_env(state_dir).to_env()) as opened:
+        yield opened
