@@ -46,7 +46,8 @@ class Watcher:
         clock: Callable[[], float] = time.time,
         floor: float | None = None,
     ) -> None:
-        """`floor`: never ask about ends before this time (an eval run's own start)."""
+        """`floor`: when watching began for this caller (an eval run's own start): ends
+        before it are not asked about, and the grace of those after counts from it."""
         self.inbox = inbox
         self.db = db
         self.probe = probe
@@ -56,7 +57,8 @@ class Watcher:
         self.globs = tuple(globs)
         self.clock = clock
         self.floor = floor
-        self.started = clock()  # ends before this get their grace counted from here
+        # Ends before this get their grace counted from here.
+        self.started = floor if floor is not None else clock()
         self._failing = False
         self._tables = False
 
@@ -94,7 +96,11 @@ class Watcher:
         if self._failing:
             log.info("scheduler watch: reading the scheduler again")
             self._failing = False
-        jobs = [_seen(row, known.following) for row in answer["jobs"]]
+        jobs = [
+            job
+            for job in (_seen(row, known.following) for row in answer["jobs"])
+            if not (self.floor and job.ended_at is not None and job.ended_at < self.floor)
+        ]
         facts = await self._facts(jobs, now)
         queued = await self._file(facts)
         following = {j.id: j.name for j in jobs if self._follow(j, now)}
@@ -105,10 +111,13 @@ class Watcher:
 
     def _since(self, now: float, first_pass: float | None, last_pass: float | None) -> float:
         """Ends from this time on are news: since a little before the last pass, never
-        before the first pass ever (a state dir's old jobs are history, not news)."""
-        first = (first_pass if first_pass is not None else now) - self.config.grace_s
-        start = last_pass - SINCE_SLACK_S if last_pass is not None else first
-        return max(start, first, self.floor or 0.0)
+        before watching began (the first pass ever, or the floor: a state dir's old jobs
+        are history, not news)."""
+        begun = (first_pass if first_pass is not None else now) - self.config.grace_s
+        if self.floor is not None:
+            begun = self.floor
+        start = last_pass - SINCE_SLACK_S if last_pass is not None else begun
+        return max(start, begun)
 
     def _follow(self, job: JobSeen, now: float) -> bool:
         if job.active:
