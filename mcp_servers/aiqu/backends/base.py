@@ -8,7 +8,7 @@ state and reason travel alongside.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -99,14 +99,22 @@ class Scheduler(Protocol):
 
     def health(self) -> Health: ...
 
-    def snapshot(self, job_ids: Collection[str] = (), ended_since: float = 0.0) -> Jobs:
+    def snapshot(
+        self,
+        job_ids: Collection[str] = (),
+        ended_since: float = 0.0,
+        others: Callable[[str], bool] | None = None,
+    ) -> Jobs:
         """What the supervisor's watcher reads once per pass, in one scheduler call where
         the backend allows (Slurm: one `squeue --json`, never one call per job):
 
-        - every active job, whoever submitted it;
+        - every active job;
         - every job that ended at or after `ended_since` (unix seconds) and that the
           scheduler still holds, or that was submitted through aiqu;
         - the jobs `job_ids` names, whatever their state (the watcher follows them from
           the pass that saw them active until it has seen how they ended).
 
+        Of the jobs submitted outside aiqu (spec None), only those whose name `others`
+        accepts, or whose id is in `job_ids`, are returned (None: all of them): a shared
+        cluster's thousands of other jobs are dropped before they cost more than a name.
         Unknown ids are left out, never an error. Order does not matter."""

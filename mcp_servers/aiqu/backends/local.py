@@ -182,8 +182,14 @@ class LocalScheduler:
     def gpu_total(self) -> int:
         return self._gpus
 
-    def snapshot(self, job_ids: Collection[str] = (), ended_since: float = 0.0) -> Jobs:
-        """Active jobs, jobs ended at or after `ended_since`, and `job_ids`: one query."""
+    def snapshot(
+        self,
+        job_ids: Collection[str] = (),
+        ended_since: float = 0.0,
+        others: Callable[[str], bool] | None = None,
+    ) -> Jobs:
+        """Active jobs, jobs ended at or after `ended_since`, and `job_ids`: one query.
+        (Every job here was submitted through aiqu: `others` has none to choose from.)"""
         self._refresh()
         ids = [int(i) for i in job_ids if i.isdigit()]
         marks = ",".join("?" * len(ids))

@@ -54,6 +54,9 @@ class WatchRequest:
             tuple(_strings(raw, "globs")),
         )
 
+    def names_watched(self, name: str) -> bool:
+        return name in self.names or matches(name, self.globs)
+
     def watches(self, job: Job) -> bool:
         return (
             job.spec is not None  # submitted through aiqu: the agent's own scheduler started it
@@ -67,7 +70,7 @@ def answer(scheduler: Scheduler, line: str) -> dict[str, Any]:
     try:
         request = WatchRequest.parse(line)
         started = time.monotonic()
-        jobs = scheduler.snapshot(request.ids, request.since)
+        jobs = scheduler.snapshot(request.ids, request.since, request.names_watched)
         took = time.monotonic() - started
     except (BadRequest, SchedulerError) as exc:
         return {"ok": False, "error": str(exc)}
