@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,6 +30,13 @@ CONFIG = WatchConfig(grace_s=1.0, silence_factor=3, silence_min_s=900)
 TIME_LIMIT_WAIT_S = 180
 
 
+@pytest.fixture
+def watch_env(skill_env: dict[str, str]) -> dict[str, str]:
+    """What the service hands the aiqu watch process, pointed at this cluster."""
+    given = {**skill_env, "MLOPS_SCHEDULER": "slurm", "PYTHONPATH": str(ROOT)}
+    return SkillEnvironment.from_env(given).to_env()
+
+
 async def until_items(world: World, watcher: object, count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while len(await world.items()) < count and time.monotonic() < deadline:
@@ -41,19 +47,16 @@ async def until_items(world: World, watcher: object, count: int, timeout_s: floa
 async def test_a_time_limit_and_a_kill_each_give_one_item_with_slurms_words(
     scheduler: SlurmScheduler,
     slurm_cluster: SlurmCluster,
-    skill_env: dict[str, str],
+    watch_env: dict[str, str],
     state_dir: Path,
 ) -> None:
-    environment = SkillEnvironment.from_env(
-        {**skill_env, "MLOPS_SCHEDULER": "slurm", "PYTHONPATH": str(ROOT)}
-    ).to_env()
     timed = scheduler.submit(sh("sleep 600", name="cust/timed", time_limit_min=1))
     killed = scheduler.submit(sh("sleep 600", name="cust/killed"))
     theirs_reported = foreign(slurm_cluster, "alice/reported", script="sleep 600")
     theirs_silent = foreign(slurm_cluster, "alice/unknown", script="sleep 600")
     for job_id in (timed.id, killed.id):
         in_state(scheduler, job_id, JobState.RUNNING)
-    async with open_world(state_dir, environment) as world:
+    async with open_world(state_dir, watch_env) as world:
         await world.event("alice/reported", "epoch", epoch=1)
         watcher = world.watcher(CONFIG)
         await watcher.run_once()  # sees them all running
@@ -85,15 +88,12 @@ async def test_a_time_limit_and_a_kill_each_give_one_item_with_slurms_words(
 async def test_a_job_slurm_requeues_itself_is_one_item_per_restart(
     scheduler: SlurmScheduler,
     slurm_cluster: SlurmCluster,
-    skill_env: dict[str, str],
+    watch_env: dict[str, str],
     state_dir: Path,
 ) -> None:
-    environment = SkillEnvironment.from_env(
-        {**os.environ, **skill_env, "MLOPS_SCHEDULER": "slurm", "PYTHONPATH": str(ROOT)}
-    ).to_env()
     job = scheduler.submit(sh("sleep 600", name="cust/preempted"))
     in_state(scheduler, job.id, JobState.RUNNING)
-    async with open_world(state_dir, environment) as world:
+    async with open_world(state_dir, watch_env) as world:
         watcher = world.watcher(CONFIG)
         await watcher.run_once()
         done = slurm_cluster.run("scontrol", "requeue", job.id)  # what a preemption does
