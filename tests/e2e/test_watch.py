@@ -151,7 +151,11 @@ async def test_a_job_killed_without_a_word_is_one_item_one_request_one_post_in_i
 
     assert post.thread_ts == root.ts
     assert "cust-w/oom attempt 1" in post.text and "killed by signal 9 (SIGKILL)" in post.text
-    watched = [r for r in model.requests if "watch " in r.last_user_text]
+    watched = [
+        r
+        for r in model.requests
+        if "watch" in r.last_user_text and "cust-w/oom" in r.last_user_text
+    ]
     assert len(watched) == 1
     assert "Last event: epoch epoch=2 total=60" in watched[0].last_user_text
     await eventually(
@@ -285,7 +289,12 @@ async def test_a_restart_between_the_death_and_the_next_pass_still_tells_it_once
 
     items = watch_items(state, "job:cust-w/restart")
     assert [i["fact"] for i in items] == ["ended"] and items[0]["exit_code"] == -9
-    watched = [r for r in model.requests if "watch " in r.last_user_text]
+    # (The module's other service shares the model: count this job's turns only.)
+    watched = [
+        r
+        for r in model.requests
+        if "watch " in r.last_user_text and "cust-w/restart" in r.last_user_text
+    ]
     assert len(watched) == 1
 
 
