@@ -32,9 +32,14 @@ async def test_a_job_killed_without_a_word_is_one_item_in_its_conversation(
     watcher = world.watcher(FAST)
     wait_for(lambda: not jobs.get(job.id).state.active, what="the job to die")
 
-    await passes(watcher, 2.0)
+    await watcher.run_once()  # within two passes (1 s apart here; the grace is shorter)
+    await asyncio.sleep(1.0)
+    await watcher.run_once()
+    told = await world.items()
+    await passes(watcher, 1.5)  # and later passes add nothing
 
     items = await world.items()
+    assert told == items
     assert [(i["dedupe_key"], i["conversation"]) for i in items] == [
         (f"watch:{job.id}:1.0:ended", "job:cust/pcb-v2")
     ]
