@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
+
+import pytest
 
 from agent.watch.facts import WatchConfig
+from agent.watch.probe import ProbeError
 from mcp_servers.aiqu.backends.local import LocalScheduler
-from tests.watch.conftest import World, submit, wait_for
+from tests.watch.conftest import World, open_world, skill_env, submit, wait_for
 
 FAST = WatchConfig(grace_s=0.5, silence_factor=3, silence_min_s=900)
 DIE = "import os, signal, time; time.sleep({s}); os.kill(os.getpid(), signal.SIGKILL)"
@@ -109,3 +113,16 @@ async def test_old_ends_from_before_the_first_pass_are_not_news(
     await passes(world.watcher(WatchConfig(grace_s=0.5)), 1.0)
 
     assert await world.items() == []
+
+
+async def test_a_scheduler_that_cannot_be_read_is_an_error_of_the_pass_not_an_item(
+    state_dir: Path,
+) -> None:
+    broken = skill_env(state_dir).replace(scheduler="pbs").to_env()
+    async with open_world(state_dir, broken) as world:
+        watcher = world.watcher(FAST)
+
+        with pytest.raises(ProbeError, match="MLOPS_SCHEDULER must be one of local, slurm"):
+            await watcher.run_once()
+
+        assert await world.items() == [] and world.woken == 0
