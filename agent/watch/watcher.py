@@ -120,10 +120,12 @@ class Watcher:
         return max(start, begun)
 
     def _follow(self, job: JobSeen, now: float) -> bool:
+        """Asked for by id next pass: active, or ended and still inside its grace (the pass
+        the grace runs out in tells its end, or sees its crash event, and lets it go)."""
         if job.active:
             return True
         ended = job.ended_at if job.ended_at is not None else now
-        return now < max(ended, self.started) + self.config.grace_s + SINCE_SLACK_S
+        return now < max(ended, self.started) + self.config.grace_s
 
     async def _facts(self, jobs: list[JobSeen], now: float) -> list[Fact]:
         looked_at = [j for j in jobs if j.state != "pending" or j.restarts]

@@ -2,7 +2,8 @@
 `squeue --json` per pass, facts with Slurm's own state and reason.
 
 Which jobs are watched is checked here too, where other people's jobs exist:
-a job someone submitted with sbatch is watched once it reported, not before.
+a job someone submitted with sbatch is watched once it reported, or when its name
+matches MLOPS_WATCH_JOBS, not otherwise.
 """
 
 from __future__ import annotations
@@ -54,22 +55,23 @@ async def test_a_time_limit_and_a_kill_each_give_one_item_with_slurms_words(
     killed = scheduler.submit(sh("sleep 600", name="cust/killed"))
     theirs_reported = foreign(slurm_cluster, "alice/reported", script="sleep 600")
     theirs_silent = foreign(slurm_cluster, "alice/unknown", script="sleep 600")
+    theirs_globbed = foreign(slurm_cluster, "team-x/nightly", script="sleep 600")
     for job_id in (timed.id, killed.id):
         in_state(scheduler, job_id, JobState.RUNNING)
     async with open_world(state_dir, watch_env) as world:
         await world.event("alice/reported", "epoch", epoch=1)
-        watcher = world.watcher(CONFIG)
+        watcher = world.watcher(CONFIG, globs=["team-x/**"])  # MLOPS_WATCH_JOBS
         await watcher.run_once()  # sees them all running
-        for job_id in (killed.id, theirs_reported, theirs_silent):
+        for job_id in (killed.id, theirs_reported, theirs_silent, theirs_globbed):
             done = slurm_cluster.run("scancel", "--signal=KILL", job_id)
             assert done.returncode == 0, done.stderr
 
-        await until_items(world, watcher, 3, timeout_s=TIME_LIMIT_WAIT_S)
+        await until_items(world, watcher, 4, timeout_s=TIME_LIMIT_WAIT_S)
         await until_items(world, watcher, 99, timeout_s=3)  # and nothing more comes
 
         items = {i["dedupe_key"]: json.loads(i["payload"]) for i in await world.items()}
     assert sorted(items) == sorted(
-        f"watch:{i}:1.0:ended" for i in (timed.id, killed.id, theirs_reported)
+        f"watch:{i}:1.0:ended" for i in (timed.id, killed.id, theirs_reported, theirs_globbed)
     )
     timeout = items[f"watch:{timed.id}:1.0:ended"]
     assert (timeout["raw_state"], timeout["state"]) == ("TIMEOUT", "failed")
