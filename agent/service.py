@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable
 from typing import IO, Any
 
@@ -38,6 +39,9 @@ from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolA
 from agent.transcript import Transcript
 from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
+from agent.watch.facts import WatchConfig
+from agent.watch.probe import SchedulerProbe
+from agent.watch.watcher import Watcher
 from core.clock import parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
 from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
@@ -88,6 +92,8 @@ class Service:
         self.hub = Hub()
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self.watch_probe: SchedulerProbe | None = None
+        self.watcher: Watcher | None = None
 
     @property
     def url(self) -> str:
@@ -209,7 +215,30 @@ class Service:
             asyncio.create_task(self.watch.run(), name="model-watch"),
             asyncio.create_task(self.schedule.run(), name="schedule"),
         ]
+        await self._start_watcher()
         await self._start_http()
+
+    async def _start_watcher(self) -> None:
+        """The aiqu watch process (always: it also starts jobs queued by `mlops-agent
+        submit`) and, unless MLOPS_WATCH_INTERVAL_S is off, the passes over it."""
+        s = self.settings
+        self.watch_probe = SchedulerProbe(self.env.to_env(), self.state_dir)
+        try:
+            await self.watch_probe.start()
+        except OSError as exc:
+            log.error("the scheduler watch process did not start: %s", exc)
+        self.watcher = Watcher(
+            self.inbox,
+            self.db,
+            self.watch_probe,
+            WatchConfig(s.watch_grace_s, s.silence_factor, s.silence_min_s),
+            wake=self.engine.wake,
+            interval_s=s.watch_interval_s,
+            globs=s.watch_jobs,
+            clock=time.time,  # the seam for a scenario clock (issue 24)
+        )
+        if s.watch_interval_s:
+            self._tasks.append(asyncio.create_task(self.watcher.run(), name="scheduler-watch"))
 
     async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
         """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
@@ -361,6 +390,8 @@ class Service:
         await _bounded("tasks", asyncio.gather(*self._tasks, return_exceptions=True))
         if self.chat is not None:
             await _bounded("chat bridge", self.chat.stop())
+        if self.watch_probe is not None:
+            await _bounded("scheduler watch", self.watch_probe.stop())
         await _bounded("inbox", self.inbox.stop())
         await _bounded("opencode", self.runtime.stop())
         await _bounded("database", self.db.close())

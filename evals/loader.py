@@ -139,6 +139,10 @@ def _cross_checks(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         ):
             found.append((("timeline", i, "message", "thread"), "no previous message to reply to"))
     jobs = {j.name for j in s.setup.jobs}
+    for i, step in enumerate(s.timeline):
+        if step.scheduler and step.scheduler.action[1] not in jobs:
+            where = ("timeline", i, "scheduler", step.scheduler.action[0])
+            found.append((where, f"scheduler: {step.scheduler.action[1]!r} is not in setup.jobs"))
     for i, sweep in enumerate(s.setup.sweeps):
         if sweep.base_job not in jobs:
             found.append(

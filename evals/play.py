@@ -19,6 +19,8 @@ from datetime import time as clock_time
 from typing import Any
 
 from agent.schedule import Schedule
+from agent.watch.facts import WatchConfig
+from agent.watch.watcher import Watcher
 from evals.bridge import Post
 from evals.cast import NOTIFY_CHANNEL, person
 from evals.gate import gate_events
@@ -82,6 +84,8 @@ class Playthrough:
         started = time.monotonic()
         try:
             record.place = await self.deliver(step)
+            if step.scheduler is not None:  # the world's doing, not the agent's: not counted
+                before = await asyncio.to_thread(self.stage.world.state)
             if not await self.stage.records.settled(self.step_timeout_s):
                 record.error = f"the service was still busy after {self.step_timeout_s:.0f} s"
         except StepFailed as exc:
@@ -114,6 +118,14 @@ class Playthrough:
             return await self._message(step)
         if step.click is not None:
             return await self._click(step)
+        if step.scheduler is not None:
+            what, job = step.scheduler.action
+            await asyncio.to_thread(
+                self.stage.world.act, what, self.ns.name(job), step.scheduler.by
+            )
+            return None
+        if step.tick == "watch":
+            return await self._watch()
         return await self._tick(step)
 
     async def _events(self, step: Step) -> Place:
@@ -204,6 +216,27 @@ class Playthrough:
             tick_interval_s=TICK_INTERVAL_S, digest_at=None, zone=UTC, clock=lambda: moment,
         )  # fmt: skip
         queued = await schedule.run_once()
+        return self._place(queued[0]) if queued else None
+
+    async def _watch(self) -> Place | None:
+        """One pass of the service's scheduler watcher, a grace period after now (so ended
+        jobs are due) and counting from this run's start (earlier runs' jobs are history).
+        Under a scenario clock (issue 24) the pass would read the step's `at` instead."""
+        service = self.service
+        s = service.settings
+        moment = time.time() + s.watch_grace_s + 1
+        watcher = Watcher(
+            service.inbox,
+            service.db,
+            service.watch_probe,
+            WatchConfig(s.watch_grace_s, s.silence_factor, s.silence_min_s),
+            wake=service.engine.wake,
+            interval_s=None,
+            globs=s.watch_jobs,
+            clock=lambda: moment,
+            floor=self.started,
+        )
+        queued = await watcher.run_once()
         return self._place(queued[0]) if queued else None
 
     def _place(self, target: str) -> Place:

@@ -18,7 +18,7 @@ from evals.timing import parse_offset
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,100}")
 SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,60}")
-STEP_KINDS = ("event", "events", "message", "click", "tick")
+STEP_KINDS = ("event", "events", "message", "click", "tick", "scheduler")
 MESSAGE_THREADS = (
     "dm (a new DM), channel (a new message in the notify channel), previous, job:<name>, sweep:<id>"
 )
@@ -70,6 +70,7 @@ class JobSetup(Strict):
     gpus: int = Field(1, ge=0, le=8)
     log: str = ""  # what the job printed
     exit_code: int = Field(1, ge=1, le=255)  # a failed job's
+    time_limit_min: int | None = Field(None, ge=1)  # the scheduler stops it after this
 
 
 class RunSetup(Strict):
@@ -157,6 +158,33 @@ class Click(Strict):
     card: Literal["latest"] | int = "latest"  # or the n-th card of the scenario, from 1
 
 
+class SchedulerAction(Strict):
+    """What happens to a running setup job outside the service, with no word from the job:
+    the kernel's OOM killer (`kill`: SIGKILL), its time limit passing (`timeout`), a
+    preemption that queues it again (`preempt`), a colleague's cancel (`cancel`, `by`)."""
+
+    kill: JobName | None = None
+    timeout: JobName | None = None
+    preempt: JobName | None = None
+    cancel: JobName | None = None
+    by: str = "bob"
+
+    @model_validator(mode="after")
+    def _one(self) -> SchedulerAction:
+        if len([a for a in ("kill", "timeout", "preempt", "cancel") if getattr(self, a)]) != 1:
+            raise ValueError("one of kill, timeout, preempt, cancel: the job it happens to")
+        return self
+
+    @property
+    def action(self) -> tuple[str, str]:
+        """(what, job)"""
+        return next(
+            (a, getattr(self, a))
+            for a in ("kill", "timeout", "preempt", "cancel")
+            if getattr(self, a)
+        )
+
+
 class Expect(Strict):
     speak: bool
     max_messages: int | None = Field(None, ge=1)
@@ -188,7 +216,8 @@ class Step(Strict):
     events: list[dict[str, Any]] | None = None
     message: Message | None = None
     click: Click | None = None
-    tick: Literal["check", "digest"] | None = None
+    tick: Literal["check", "digest", "watch"] | None = None
+    scheduler: SchedulerAction | None = None
     expect: Expect
 
     @model_validator(mode="before")

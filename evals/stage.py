@@ -109,8 +109,9 @@ class Stage:
             agent_max_jobs=LIMITS.max_jobs,
             agent_gpu_hours=LIMITS.max_gpu_hours,
             agent_default_time_limit_min=LIMITS.default_time_limit_min,
-            # Ticks and the digest come from the timeline only, at the scenario's times.
+            # Ticks, the digest and scheduler watch passes come from the timeline only.
             tick_interval_s=None,
+            watch_interval_s=None,
             digest_time=None,
             timezone="UTC",
             quiet_hours=None,

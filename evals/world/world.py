@@ -84,7 +84,13 @@ class World:
         submitted = [
             (
                 self.jobs.submit(
-                    ns.name(j.name), j.by, j.gpus, ns.text(j.log), j.state, j.exit_code
+                    ns.name(j.name),
+                    j.by,
+                    j.gpus,
+                    ns.text(j.log),
+                    j.state,
+                    j.exit_code,
+                    j.time_limit_min,
                 ),
                 j.state,
             )
@@ -124,6 +130,16 @@ class World:
         self.sweeps.delete(prepared.sweeps)
         if prepared.runs is not None:
             prepared.runs.delete()
+
+    def act(self, what: str, job: str, by: str) -> None:
+        """A scenario's `scheduler` step: it happens to the job's real process."""
+        assert self.jobs is not None
+        {
+            "kill": self.jobs.kill,
+            "timeout": self.jobs.time_out,
+            "preempt": self.jobs.preempt,
+            "cancel": lambda name: self.jobs.cancel(name, by),  # type: ignore[union-attr]
+        }[what](job)
 
     def state(self) -> WorldState:
         assert self.jobs is not None

@@ -86,6 +86,9 @@ class Turn:
         ticks = self.t.of("tick")
         if ticks:
             return self.tick(ticks[-1])
+        watched = self.t.of("watch")
+        if watched:
+            return self.watched(watched[-1])
         events = self.t.of("event")
         if self.t.conversation.startswith("sweep:"):
             return self.sweep_events(events)
@@ -555,6 +558,56 @@ class Turn:
             lines.append("no previous attempt to compare with")
         return self.say("\n".join(lines))
 
+    # -- what the scheduler saw --------------------------------------------------------
+
+    def watched(self, item: Item) -> Reply:
+        """A job that said nothing itself: what the scheduler says, and what to check."""
+        text, job = item.body, item.job
+        last = re.sub(
+            r"epoch=(\d+)(?: total=(\d+))?",
+            lambda m: m.group(1) + (f"/{m.group(2)}" if m.group(2) else ""),
+            _found(r"Last event: (.*?) at \d", text),
+        )
+        was = f" — after {last}" if last else " — it never reported"
+        if "put back in the queue by the scheduler" in text:
+            restart = _found(r"\(restart (\d+)\)", text)
+            return self.say(
+                f"Requeued by the scheduler\n{job} — restart {restart}\nNothing to do: it"
+                " continues when it starts again."
+            )
+        if "sent no event for" in text:
+            silent = _found(r"sent no event for (.+?)(?:, running|\.)", text)
+            usual = _found(r"median gap between events is (.+?) \(", text)
+            logs = self.call("aiqu_tail_logs", job=job, lines=20)
+            tail = (logs.data or {}).get("text", "").strip().splitlines() if not logs.failed else []
+            line = f"\nLast log line: {tail[-1][:160]}" if tail else "\nIts log is empty."
+            return self.say(
+                f"No news\n{job} — no event for {silent} (usually every {usual}){line}\n"
+                "Recommend: check it for a hang (NCCL, dataloader); cancel and requeue if stuck."
+            )
+        then = re.search(r"Since then: (attempt \d+) \(job \S+\) is (\w+)", text)
+        if then and "SIGTERM" in text:
+            return self.say(
+                f"Preempted and requeued\n{job}{was}\nStopped by SIGTERM; the scheduler queued"
+                f" it again: {then.group(1)} is {then.group(2)}. Nothing to do."
+            )
+        if "SIGKILL" in text or "OUT_OF_MEMORY" in text:
+            return self.say(
+                f"Killed (SIGKILL), no crash report\n{job}{was}\nLikely cause: out of memory"
+                " (the kernel's OOM killer sends SIGKILL).\nRecommend: check its memory use;"
+                " lower the batch size or dataloader workers before a requeue."
+            )
+        if "TIMEOUT" in text or "time limit" in text:
+            limit = _found(r"time limit (?:of )?(\d+) min", text)
+            return self.say(
+                f"Time limit reached\n{job}{was}\nStopped at its time limit ({limit} min).\n"
+                "Recommend: resume from the last checkpoint with a longer time limit."
+            )
+        if by := _found(r"cancelled by ([\w.@:-]+)", text):
+            return self.say(f"Cancelled by {by}\n{job}{was}\nNot requeued: it was their call.")
+        words = _found(r"event from it: (.*?), ended", text) or "ended"
+        return self.say(f"Ended without a word\n{job}{was}\nScheduler: {words}.")
+
     # -- sweeps ------------------------------------------------------------------------
 
     def sweep_events(self, events: list[Item]) -> Reply:
@@ -720,6 +773,12 @@ def _milestone(epoch: Any, total: Any) -> int | None:
 def _signature(event: Item) -> tuple[Any, ...]:
     f = event.fields
     return (event.job, event.type, f.get("epoch"), f.get("exception"), f.get("message"))
+
+
+def _found(pattern: str, text: str) -> str:
+    """The first group of `pattern` in `text`, or ""."""
+    found = re.search(pattern, text)
+    return found.group(1) if found else ""
 
 
 def _last_error(text: str) -> str | None:

@@ -57,6 +57,15 @@ SMALL_SUITES = {
 }
 
 
+# What only the scheduler can tell (issue 23): a job that said nothing itself.
+WATCH_SCENARIOS = [
+    "oom-killed-silently",
+    "preempted-requeued",
+    "time-limit",
+    "cancelled-by-colleague",
+]
+
+
 @dataclass
 class Run:
     records: list[ScenarioRecord]
@@ -142,6 +151,19 @@ async def test_mute_recall_is_zero(session: EvalSession, model: ScriptedModel) -
     assert run.scores["recall"] == 0.0
     assert run.scores["precision"] is None  # nothing spoken: nothing to be precise about
     assert all(s.turns for r in run.records for s in r.steps)  # it was asked, it said nothing
+
+
+async def test_the_watch_scenarios_pass_the_reference_and_fail_the_mute_agent(
+    reference: Run, session: EvalSession, model: ScriptedModel
+) -> None:
+    passed = {s["id"]: s["passed"] for s in reference.data["scenarios"]}
+    assert all(passed[i] for i in WATCH_SCENARIOS), {i: passed[i] for i in WATCH_SCENARIOS}
+
+    run = await run_agent(session, model, "mute", WATCH_SCENARIOS)
+
+    assert run.scores["scenarios_passed"] == 0.0 and run.scores["recall"] == 0.0
+    told = [s for r in run.records for s in r.steps if s.kind == "tick" and s.expect.speak]
+    assert len(told) == len(WATCH_SCENARIOS) and all(s.turns for s in told)  # asked, said nothing
 
 
 async def test_reckless_writes_are_refused_and_none_reach(

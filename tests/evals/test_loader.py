@@ -41,7 +41,7 @@ def test_unknown_step_kind_names_file_line_and_the_valid_kinds(tmp_path: Path) -
     )
     assert found == [
         f"{tmp_path / 'case.yaml'}:7: timeline[1]: unknown step kind 'evnt';"
-        " valid: event, events, message, click, tick"
+        " valid: event, events, message, click, tick, scheduler"
     ]
 
 
@@ -138,3 +138,15 @@ def test_offsets() -> None:
     assert parse_offset("90s") == 90.0
     assert parse_offset("1h30m") == 5400.0
     assert parse_offset("500ms") == 0.5
+
+
+def test_a_scheduler_step_names_one_thing_happening_to_a_setup_job(tmp_path: Path) -> None:
+    two = "  - at: 1m\n    scheduler: {kill: team/x, cancel: team/x}\n    expect: {speak: false}\n"
+    unknown = "  - at: 1m\n    scheduler: {kill: team/nobody}\n    expect: {speak: false}\n"
+
+    assert (
+        "one of kill, timeout, preempt, cancel" in problems(tmp_path, scenario(GOOD_STEP + two))[0]
+    )
+    assert problems(tmp_path, scenario(GOOD_STEP + unknown)) == [
+        f"{tmp_path / 'case.yaml'}:8: scheduler: 'team/nobody' is not in setup.jobs"
+    ]
