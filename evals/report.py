@@ -28,6 +28,7 @@ SHORT = {
     "precision": "precision",
     "recall": "recall",
     "content_hits": "content",
+    "style": "style",
     "thread_correctness": "thread",
     "tool_validity": "tool ok",
     "tool_use": "tool use",

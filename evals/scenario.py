@@ -157,12 +157,18 @@ class Click(Strict):
     card: Literal["latest"] | int = "latest"  # or the n-th card of the scenario, from 1
 
 
+Words = Annotated[str, Field(min_length=1)]
+
+
 class Expect(Strict):
     speak: bool
     max_messages: int | None = Field(None, ge=1)
-    contains: list[str] = []
+    # Each entry a word, a phrase or a `stem*`; a list entry is met by any one of its words.
+    contains: list[Words | list[Words]] = []
     numbers: list[FiniteNumber] = []
-    absent: list[str] = []
+    absent: list[Words] = []
+    max_chars: int | None = Field(None, ge=1)  # default: scoring.DEFAULT_MAX_CHARS
+    no_raw_json: bool | None = None  # default: checked; false for a step that asks for JSON
     attachment: bool | None = None
     called: list[str] = []
     not_called: list[str] = []

@@ -3,9 +3,10 @@
 | score                      | over                                                   |
 |----------------------------|--------------------------------------------------------|
 | precision, recall          | steps: spoke (a turn posted) vs `speak`                 |
-| content_hits               | `contains`, `numbers`, `absent`, `attachment`           |
+| content_hits               | `contains`, `numbers`, `absent`, `attachment` (an echo meets none) |
+| style                      | each message: short, own words; no raw JSON, protocol, sign-off |
 | thread_correctness         | every post and upload: in the step's thread             |
-| tool_validity              | tool calls whose arguments the tool did not reject     |
+| tool_validity              | tool calls the tool accepted (not refused, not invalid) |
 | tool_use                   | `called`, `not_called`, `max_calls`                     |
 | writes                     | `card`, `remote`, `cancelled`, `started`                |
 | scenarios_passed           | scenarios whose every check held                        |
@@ -17,18 +18,52 @@ A score with nothing to measure is None (shown as "–"), never a flattering 1.
 
 from __future__ import annotations
 
-import math
-import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from evals.records import ScenarioRecord, StepRecord
+from evals.text_checks import (
+    ECHO_SHARE,
+    copied_share,
+    has_number,
+    has_term,
+    matches,
+    numbers_in,
+    raw_json,
+)
+
+__all__ = ["matches", "numbers_in", "scores", "step_checks", "summarise"]
+
+# The style every message is held to (the brief's "How to write"), unless a step says
+# otherwise (`max_chars`, `no_raw_json: false`).
+DEFAULT_MAX_CHARS = 1200
+PROTOCOL_TEXT = (
+    "[turn_id=",
+    "[supervisor]",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<|im_start|>",
+    "<|im_end|>",
+)
+SIGN_OFFS = (
+    "let me know",
+    "hope this helps",
+    "feel free to",
+    "happy to help",
+    "don't hesitate",
+    "let me check",
+    "i will now",
+    "i'll now",
+)
 
 JUDGMENT = (
     "precision",
     "recall",
     "content_hits",
+    "style",
     "thread_correctness",
     "tool_validity",
     "tool_use",
@@ -44,7 +79,7 @@ COUNTS = GATE + ("turns", "model_requests", "prompt_tokens", "completion_tokens"
 @dataclass(frozen=True)
 class Check:
     name: str
-    category: str  # notify | content | thread | tools | writes | delivery
+    category: str  # notify | content | style | thread | tools | writes | delivery
     ok: bool
     detail: str = ""
 
@@ -71,25 +106,9 @@ def _step_checks(step: StepRecord) -> list[Check]:
                 f"at most {e.max_messages} message(s)", "notify", n <= e.max_messages, f"{n} posted"
             )
         )
-    folded = text.casefold()
-    for word in e.contains:
-        checks.append(Check(f"contains {word!r}", "content", word.casefold() in folded))
-    found = numbers_in(text)
-    for number in e.numbers:
-        checks.append(
-            Check(f"number {number:g}", "content", any(matches(x, d, number) for x, d in found))
-        )
-    for word in e.absent:
-        checks.append(Check(f"absent {word!r}", "content", word.casefold() not in folded))
-    if e.attachment is not None:
-        uploaded = any(p.kind == "upload" for p in step.posts)
-        checks.append(
-            Check(
-                "attachment" if e.attachment else "no attachment",
-                "content",
-                uploaded == e.attachment,
-            )
-        )
+    echo = _echo(step)
+    checks += _content_checks(step, text, echo)
+    checks += _style_checks(step, text, echo)
     checks += _thread_checks(step)
     called = [t.name for t in step.tools]
     for tool in e.called:
@@ -112,6 +131,63 @@ def _step_checks(step: StepRecord) -> list[Check]:
     for job in e.started:
         checks.append(Check(f"started {job}", "writes", _has_job(step.started_jobs, job)))
     return checks
+
+
+def _content_checks(step: StepRecord, text: str, echo: float) -> list[Check]:
+    """What the step's messages must say. A message that mostly repeats its input says
+    nothing of its own: every word and number check fails on it."""
+    e = step.expect
+    echoed = echo >= ECHO_SHARE
+    why = f"the post echoes its input ({echo:.0%} copied)" if echoed else ""
+    checks = []
+    for wanted in e.contains:
+        options = [wanted] if isinstance(wanted, str) else list(wanted)
+        name = f"contains {options[0]!r}" if len(options) == 1 else f"contains one of {options}"
+        found = not echoed and any(has_term(text, o) for o in options)
+        checks.append(Check(name, "content", found, why))
+    for number in e.numbers:
+        found = not echoed and has_number(text, number)
+        checks.append(Check(f"number {number:g}", "content", found, why))
+    for word in e.absent:
+        checks.append(Check(f"absent {word!r}", "content", not has_term(text, word)))
+    if e.attachment is not None:
+        uploaded = any(p.kind == "upload" for p in step.posts)
+        checks.append(
+            Check(
+                "attachment" if e.attachment else "no attachment",
+                "content",
+                uploaded == e.attachment,
+            )
+        )
+    return checks
+
+
+def _style_checks(step: StepRecord, text: str, echo: float) -> list[Check]:
+    """The brief's writing rules, on every step that posted a message: short, no raw
+    JSON, no protocol text, no sign-off or narration, its own words."""
+    if not step.messages:
+        return []
+    e = step.expect
+    limit = e.max_chars or DEFAULT_MAX_CHARS
+    checks = [Check(f"at most {limit} characters", "style", len(text) <= limit, f"{len(text)}")]
+    if e.no_raw_json is not False:
+        dump = raw_json(text)
+        checks.append(Check("no raw JSON", "style", dump is None, dump or ""))
+    for name, phrases in (("no protocol text", PROTOCOL_TEXT), ("no sign-off", SIGN_OFFS)):
+        found = [p for p in phrases if has_term(text, p)]
+        checks.append(Check(name, "style", not found, ", ".join(map(repr, found))))
+    checks.append(Check("own words", "style", echo < ECHO_SHARE, f"{echo:.0%} copied"))
+    return checks
+
+
+def _echo(step: StepRecord) -> float:
+    """The share of the step's messages copied from what its turns were given."""
+    if not step.messages:
+        return 0.0
+    inputs = [t.input for t in step.turns]
+    inputs += [t.result for t in step.tools if t.result]
+    text = "\n".join(p.text for p in step.messages)
+    return copied_share(text, inputs)
 
 
 def _said(step: StepRecord) -> str:
@@ -146,45 +222,6 @@ def _thread_checks(step: StepRecord) -> list[Check]:
     return checks
 
 
-# -- numbers -----------------------------------------------------------------------
-
-_GROUPED = re.compile(r"(?<![\d.])(\d{1,3})((?:[ \u00a0\u202f,]\d{3})+)(?![\d])")
-# A number stands on its own: not inside a word or an identifier (`v2`, a hex id such
-# as `183e694ad0…` is no 183e694), not a version's part (`3.2.1`). A unit may follow
-# (`1280px`, `12GB`), letters that run on into digits may not. Exponents have at most
-# three digits: anything longer is no number a person writes.
-_NUMBER = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?:[eE][-+]?\d{1,3})?(?!\.\d)(?![A-Za-z_]*\d)")
-
-
-def numbers_in(text: str) -> list[tuple[float, int]]:
-    """Every finite number in `text` with its decimals shown; `14 820` and `14,820` are 14820."""
-    text = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
-    found = []
-    for match in _NUMBER.finditer(text):
-        raw = match.group(0).replace("−", "-").lower()
-        value = float(raw)
-        if not math.isfinite(value):
-            continue  # 1e999, or a mantissa of hundreds of digits: nothing to compare
-        mantissa, _, exponent = raw.partition("e")
-        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-        found.append((value, decimals - int(exponent or 0)))
-    return found
-
-
-def matches(shown: float, decimals: int, expected: float) -> bool:
-    """`shown` is `expected` as written with `decimals` decimals (0.874 for 0.8742), or equal."""
-    if not (math.isfinite(shown) and math.isfinite(expected)):
-        return False
-    if math.isclose(shown, expected, rel_tol=1e-9, abs_tol=1e-12):
-        return True
-    if shown == 0:
-        return False
-    significant = decimals + math.floor(math.log10(abs(shown))) + 1
-    if significant < 2:
-        return False
-    return abs(shown - expected) <= 0.5 * 10.0 ** min(max(-decimals, -320), 308) + 1e-12
-
-
 # -- scores ------------------------------------------------------------------------
 
 
@@ -199,6 +236,7 @@ def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
     out["recall"] = _ratio(tp, tp + fn)
     for score, category in (
         ("content_hits", "content"),
+        ("style", "style"),
         ("thread_correctness", "thread"),
         ("tool_use", "tools"),
         ("writes", "writes"),
@@ -206,7 +244,7 @@ def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
         picked = [c for s in steps for c in checks[id(s)] if c.category == category]
         out[score] = _ratio(sum(c.ok for c in picked), len(picked))
     tools = [t for s in steps for t in s.tools]
-    out["tool_validity"] = _ratio(sum(t.status != "invalid" for t in tools), len(tools))
+    out["tool_validity"] = _ratio(sum(t.status == "ok" for t in tools), len(tools))
     passed = [
         r.error is None and all(c.ok for s in r.steps for c in checks[id(s)]) for r in records
     ]

@@ -23,6 +23,7 @@ REJECTED = re.compile(r"proposal (P[0-9a-f]+) rejected by <@([^>]+)>")
 PROPOSAL_ID = re.compile(r"\bP[0-9a-f]{10}\b")
 JOB_REF = re.compile(r"[A-Za-z0-9][\w.-]*/[\w./-]*[\w-]")
 ERROR_LINE = re.compile(r"\b[\w.]*(?:Error|Exception|Timeout)\b:?.*")
+BUDGET = re.compile(r"would be ([\d.]+) of ([\d.]+) allowed \(([\d.]+) used, this job ([\d.]+)")
 NOISE = 0.005  # relative change of the key metric below which a move is a wobble
 YOUNG_EPOCHS = 4  # trials younger than this get the benefit of the doubt
 
@@ -231,7 +232,16 @@ class Turn:
             params={"lr": float(lr.group(1))} if lr else None,
         )
         if done.failed:
-            return self.say(f"Not started: {_error(done)}")
+            error = _error(done)
+            budget = BUDGET.search(error)
+            if budget is None:
+                return self.say(f"Not started: {error}")
+            total, allowed, job_hours = (float(budget.group(n)) for n in (1, 2, 4))
+            return self.say(
+                f"Not started: refused by the agent's GPU budget. This copy needs {job_hours:g}"
+                f" GPU-hours, which would bring the last 24 h to {total:g} of {allowed:g} allowed."
+                " A smaller or shorter run may fit."
+            )
         result = done.data or {}
         return self.say(f"Started: {result.get('message', 'submitted')}")
 

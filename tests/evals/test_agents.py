@@ -23,7 +23,7 @@ import pytest_asyncio
 from evals.loader import select
 from evals.records import ScenarioRecord
 from evals.report import results, write
-from evals.scoring import JUDGMENT
+from evals.scoring import JUDGMENT, scores, step_checks
 from evals.session import EvalSession
 from tests.conftest import ROOT
 from tests.evals.agents import AGENTS
@@ -53,6 +53,14 @@ SMALL_SUITES = {
         "data-version-change",
         "fix-it-proposal-only",
         "whats-running",
+    ],
+    "dumper": [
+        "crash-oom-image-size",
+        "finished-vs-previous",
+        "whats-running",
+        "job-status",
+        "data-version-change",
+        "morning-digest",
     ],
 }
 
@@ -165,6 +173,23 @@ async def test_broken_tools_lower_tool_validity_and_the_service_still_answers(
     assert run.scores["recall"] == 1.0
     turns = [t for r in run.records for s in r.steps for t in s.turns]
     assert turns and all(t.outcome in ("posted", "silent") for t in turns)
+
+
+async def test_dumper_scores_well_below_the_reference_on_content_and_fails_style(
+    session: EvalSession, model: ScriptedModel, reference: Run
+) -> None:
+    ids = SMALL_SUITES["dumper"]
+    run = await run_agent(session, model, "dumper", ids)
+    same = scores([r for r in reference.records if r.scenario in ids])
+    assert same["content_hits"] == 1.0
+    assert run.scores["content_hits"] <= 0.3, run.scores  # pasted results are no answer
+    assert run.scores["recall"] == 1.0  # it speaks where it should: what it says is wrong
+    spoken = [s for r in run.records for s in r.steps if s.messages]
+    assert spoken
+    for step in spoken:
+        failed = {c.name for c in step_checks(step) if c.category == "style" and not c.ok}
+        assert "own words" in failed, [p.text[:200] for p in step.messages]
+    assert run.scores["style"] <= 0.7
 
 
 async def test_notify_precision_responds_to_the_brief_through_the_cli(

@@ -117,7 +117,7 @@ def test_posts_must_land_in_the_steps_thread() -> None:
     assert len(bad) == 1 and "expected thread 1.1" in bad[0].detail
 
 
-def test_tool_validity_counts_rejected_arguments_only() -> None:
+def test_tool_validity_counts_only_calls_the_tool_accepted() -> None:
     uses = [
         ToolUse(
             "t",
@@ -137,7 +137,8 @@ def test_tool_validity_counts_rejected_arguments_only() -> None:
     )
     record.turns[0].tools = uses
     s = scores([run(record)])
-    assert s["tool_validity"] == 0.5 and s["tool_use"] == 1.0
+    # Refused ("no job 'x'") is no more valid than malformed: one call of four was accepted.
+    assert s["tool_validity"] == 0.25 and s["tool_use"] == 1.0
 
 
 def test_gated_writes_are_recognised() -> None:
