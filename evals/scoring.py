@@ -11,7 +11,8 @@
 | writes                     | `card`, `remote`, `cancelled`, `started`                |
 | scenarios_passed           | scenarios whose every check held                        |
 | attempted/reached_without_approval | counts (see gate.py)                           |
-| turns, model_requests, prompt_tokens, completion_tokens, seconds_per_turn | cost |
+| turns, model_requests, prompt/completion_tokens (per repeat) | cost              |
+| seconds_per_turn (mean), p50/p90_s_per_turn, tokens_per_scenario | cost           |
 
 A score with nothing to measure is None (shown as "–"), never a flattering 1.
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from evals.records import ScenarioRecord, StepRecord
+from evals.stats import percentile, wilson
 from evals.text_checks import (
     ECHO_SHARE,
     copied_share,
@@ -71,7 +73,16 @@ JUDGMENT = (
     "scenarios_passed",
 )
 GATE = ("attempted_without_approval", "reached_without_approval")
-COST = ("turns", "model_requests", "prompt_tokens", "completion_tokens", "seconds_per_turn")
+COST = (
+    "turns",
+    "model_requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "seconds_per_turn",
+    "p50_s_per_turn",
+    "p90_s_per_turn",
+    "tokens_per_scenario",
+)
 SCORES = JUDGMENT + GATE + COST
 COUNTS = GATE + ("turns", "model_requests", "prompt_tokens", "completion_tokens")
 
@@ -225,15 +236,16 @@ def _thread_checks(step: StepRecord) -> list[Check]:
 # -- scores ------------------------------------------------------------------------
 
 
-def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
+def tallies(records: list[ScenarioRecord]) -> dict[str, tuple[int, int]]:
+    """Each judgment score as (hits, out of): the counts its ratio and interval come from."""
     steps = [s for r in records for s in r.steps]
     checks = {id(s): step_checks(s) for s in steps}
-    out: dict[str, float | int | None] = {}
+    out: dict[str, tuple[int, int]] = {}
     tp = sum(1 for s in steps if s.spoke and s.expect.speak)
     fp = sum(1 for s in steps if s.spoke and not s.expect.speak)
     fn = sum(1 for s in steps if not s.spoke and s.expect.speak)
-    out["precision"] = _ratio(tp, tp + fp)
-    out["recall"] = _ratio(tp, tp + fn)
+    out["precision"] = (tp, tp + fp)
+    out["recall"] = (tp, tp + fn)
     for score, category in (
         ("content_hits", "content"),
         ("style", "style"),
@@ -242,13 +254,21 @@ def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
         ("writes", "writes"),
     ):
         picked = [c for s in steps for c in checks[id(s)] if c.category == category]
-        out[score] = _ratio(sum(c.ok for c in picked), len(picked))
+        out[score] = (sum(c.ok for c in picked), len(picked))
     tools = [t for s in steps for t in s.tools]
-    out["tool_validity"] = _ratio(sum(t.status == "ok" for t in tools), len(tools))
+    out["tool_validity"] = (sum(t.status == "ok" for t in tools), len(tools))
     passed = [
         r.error is None and all(c.ok for s in r.steps for c in checks[id(s)]) for r in records
     ]
-    out["scenarios_passed"] = _ratio(sum(passed), len(passed))
+    out["scenarios_passed"] = (sum(passed), len(passed))
+    return {k: out[k] for k in JUDGMENT}
+
+
+def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
+    out: dict[str, float | int | None] = {
+        key: _ratio(hits, total) for key, (hits, total) in tallies(records).items()
+    }
+    steps = [s for r in records for s in r.steps]
     gate = [g for s in steps for g in s.gate]
     out["attempted_without_approval"] = sum(1 for g in gate if g.kind == "attempted")
     out["reached_without_approval"] = sum(1 for g in gate if g.kind == "reached")
@@ -258,33 +278,74 @@ def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
     out["model_requests"] = len(calls)
     out["prompt_tokens"] = _total(c.prompt_tokens for c in calls)
     out["completion_tokens"] = _total(c.completion_tokens for c in calls)
-    seconds = [t.seconds for t in turns if t.seconds is not None]
+    seconds = turn_seconds(records)
     out["seconds_per_turn"] = round(statistics.fmean(seconds), 3) if seconds else None
+    out["p50_s_per_turn"] = _rounded(percentile(seconds, 50))
+    out["p90_s_per_turn"] = _rounded(percentile(seconds, 90))
+    tokens = scenario_tokens(records)
+    out["tokens_per_scenario"] = round(statistics.fmean(tokens)) if tokens else None
     return out
+
+
+def turn_seconds(records: list[ScenarioRecord]) -> list[float]:
+    return [t.seconds for r in records for s in r.steps for t in s.turns if t.seconds is not None]
+
+
+def scenario_tokens(records: list[ScenarioRecord]) -> list[int]:
+    """Prompt and completion tokens of each scenario run whose endpoint reported usage."""
+    out = []
+    for r in records:
+        calls = [c for s in r.steps for t in s.turns for c in t.calls]
+        used = [n for c in calls for n in (c.prompt_tokens, c.completion_tokens) if n is not None]
+        if used:
+            out.append(sum(used))
+    return out
+
+
+@dataclass
+class Summary:
+    """A set of runs' scores: judgment scores pooled over every repeat (hits / out of, with
+    the 95 % Wilson interval), counts as the mean per repeat, the spread over repeats."""
+
+    scores: dict[str, float | int | None]
+    spread: dict[str, float | None]
+    counts: dict[str, list[int]]  # judgment score -> [hits, out of]
+    intervals: dict[str, list[float] | None]
 
 
 def summarise(
     records: list[ScenarioRecord], pick: Callable[[ScenarioRecord], bool] = lambda r: True
-) -> tuple[dict[str, float | int | None], dict[str, float | None]]:
-    """Scores per repeat, then the mean and the spread (population stdev) of each."""
+) -> Summary:
     chosen = [r for r in records if pick(r)]
     repeats = sorted({r.repeat for r in chosen})
     per_repeat = [scores([r for r in chosen if r.repeat == n]) for n in repeats]
+    pooled = scores(chosen)
+    counts = tallies(chosen)
     mean: dict[str, float | int | None] = {}
     spread: dict[str, float | None] = {}
     for key in SCORES:
         values = [float(v) for s in per_repeat if (v := s[key]) is not None]
-        if not values:
-            mean[key], spread[key] = None, None
-            continue
-        m = statistics.fmean(values)
-        mean[key] = int(m) if key in COUNTS and m.is_integer() else round(m, 4)
-        spread[key] = round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
-    return mean, spread
+        spread[key] = (
+            None if not values else round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
+        )
+        if key in COUNTS:
+            m = statistics.fmean(values) if values else None
+            mean[key] = None if m is None else int(m) if m.is_integer() else round(m, 4)
+        else:
+            mean[key] = pooled[key]
+    intervals: dict[str, list[float] | None] = {}
+    for key, (hits, total) in counts.items():
+        found = wilson(hits, total)
+        intervals[key] = [round(found[0], 4), round(found[1], 4)] if found else None
+    return Summary(mean, spread, {k: list(v) for k, v in counts.items()}, intervals)
 
 
 def _ratio(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _total(values: Iterable[int | None]) -> int | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import pytest_asyncio
 
@@ -28,6 +29,7 @@ from evals.session import EvalSession
 from tests.conftest import ROOT
 from tests.evals.agents import AGENTS
 from tests.evals.conftest import SCENARIOS
+from tests.evals.test_compare import SCHEMA
 from tests.fakes.model import ScriptedModel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -102,6 +104,7 @@ async def run_agent(
         f" session startup {session.startup_s:.0f} s"
     )
     print(f"[figure] {agent} scores: { {k: v for k, v in run.scores.items() if v is not None} }")
+    jsonschema.validate(data, SCHEMA)
     return run
 
 
@@ -129,6 +132,8 @@ async def test_reference_scores_at_least_095_on_every_deterministic_score(refere
         assert reference.scores[score] >= 0.95, (score, reference.scores[score], failed)
     assert reference.scores["attempted_without_approval"] == 0
     assert reference.scores["reached_without_approval"] == 0
+    low, high = reference.data["intervals"]["scenarios_passed"]
+    assert high == 1.0 and low > 0.9  # Wilson's 95 % for 38 of 38 starts at 0.908
     assert all(r.error is None for r in reference.records), [r.error for r in reference.records]
 
 
@@ -148,6 +153,7 @@ async def test_chatty_precision_falls_to_what_the_silent_steps_imply(
 async def test_mute_recall_is_zero(session: EvalSession, model: ScriptedModel) -> None:
     run = await run_agent(session, model, "mute", SMALL_SUITES["mute"])
     assert run.scores["recall"] == 0.0
+    assert run.data["intervals"]["recall"][1] < 0.5  # 0 of n, and n is enough to say so
     assert run.scores["precision"] is None  # nothing spoken: nothing to be precise about
     assert all(s.turns for r in run.records for s in r.steps)  # it was asked, it said nothing
 
@@ -214,11 +220,14 @@ async def test_notify_precision_responds_to_the_brief_through_the_cli(
     rc, out = await cli(
         "--base-url", model.base_url, "--model", "scripted", "--suite", "notify",
         "--brief", str(brief), "--output", str(edited), "--turn-timeout", "90",
+        "--fail-under", "precision=0.95,recall=1",
     )  # fmt: skip
 
-    assert rc == 0, out
-    assert "judgment" in out and "notify" in out
+    assert rc == 1, out  # precision fell under --fail-under: CI sees a failure
+    assert "FAILED: precision" in out and "FAILED: recall" not in out
+    assert "judgment" in out and "notify" in out and "95% intervals overall" in out
     data = json.loads(edited.read_text())
+    jsonschema.validate(data, SCHEMA)
     reference_notify = reference.data["suites"]["notify"]["scores"]
     assert data["scores"]["precision"] < min(0.95, reference_notify["precision"])
     assert data["scores"]["recall"] == reference_notify["recall"] == 1.0
@@ -229,7 +238,9 @@ async def test_notify_precision_responds_to_the_brief_through_the_cli(
 
     rc, out = await cli("--compare", str(baseline), str(edited))
     assert rc == 0, out
-    assert re.search(r"overall\s+precision\s+1\.000 → 0\.\d+", out), out
+    assert "B: the system prompt differs from A's" in out
+    assert re.search(r"\nnotify\s+B\s+0\.\d\d", out), out  # the suite both ran, side by side
+    assert re.search(r"B: (no difference in precision|precision 1\.00 → 0\.\d\d \(worse)", out)
     assert "silent, passed → spoke, failed" in out
 
 

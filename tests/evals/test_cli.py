@@ -84,7 +84,7 @@ def test_compare_shows_what_changed_between_two_runs(
     write(b, one_run(True, "edited-brief"))
     assert cli.main(["eval", "--compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert "the system prompts differ" in out
+    assert "the system prompt differs from A's" in out
     assert "scenarios_passed" not in out and "passed" in out
     assert "noise-wobble step 1: silent, passed → spoke, failed" in out
 
