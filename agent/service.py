@@ -37,7 +37,7 @@ from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolA
 from agent.transcript import Transcript
 from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
-from core.clock import parse_hhmm, parse_zone
+from core.clock import Clock, parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
 from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
 
@@ -62,9 +62,12 @@ def webhook_secret(settings: Settings) -> str:
 
 
 class Service:
-    def __init__(self, settings: Settings, chat: ChatBridge | None = None) -> None:
+    def __init__(
+        self, settings: Settings, chat: ChatBridge | None = None, clock: Clock | None = None
+    ) -> None:
         """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
-        by default the one the settings configure, if any."""
+        by default the one the settings configure, if any. `clock`: what every time-based
+        part reads (core.clock.Clock); by default real time, an eval's scenario clock."""
         if not (settings.model_base_url and settings.model):
             raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
         self.settings = settings
@@ -79,6 +82,7 @@ class Service:
         self.page: Any = None  # agent.chat.web.page.WebPage, imported only when it runs
         self.sign_in_urls: dict[str, str] = {}  # one-time web sign-in links printed at start
         self.hub = Hub()
+        self.clock = clock or Clock()  # the schedule, inbox, ledger and skills read it
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -98,7 +102,9 @@ class Service:
         s = self.settings
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
-        self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
+        self.ledger = Ledger.from_files(
+            self.state_dir / LEDGER_FILE, key_file, clock=self.clock.now
+        )
 
         tracking_uri = s.mlflow_tracking_uri
         if tracking_uri is None:
@@ -115,6 +121,7 @@ class Service:
             service_url=self.url,
             webhook_secret=self.secret,
             ledger_key_file=key_file,
+            clock_file=self.clock.file,
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
@@ -126,7 +133,7 @@ class Service:
         self.db = Database(self.state_dir / "service.sqlite")
         await self.db.open()
         self.transcript = Transcript(self.db, self.hub)
-        self.inbox = Inbox(self.db, self.hub)
+        self.inbox = Inbox(self.db, self.hub, clock=self.clock.now)
         requeued = await self.inbox.start()
         if requeued:
             log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
@@ -194,6 +201,7 @@ class Service:
             zone=parse_zone(s.timezone),
             poll_s=min(30.0, s.tick_interval_s or 30.0),
             routes=self.routing.routes,
+            clock=self.clock.now,
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),

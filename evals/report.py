@@ -102,6 +102,7 @@ def _scenario(record: ScenarioRecord) -> dict[str, Any]:
             {
                 "index": step.index,
                 "at": format_offset(step.at),
+                "time": _iso(step.clock),
                 "kind": step.kind,
                 "expect": step.expect.model_dump(exclude_defaults=True),
                 "spoke": step.spoke,
@@ -209,6 +210,11 @@ def read(path: Path) -> dict[str, Any]:
 def _mean(values: Any) -> float:
     values = list(values)
     return round(statistics.fmean(values), 3) if values else 0.0
+
+
+def _iso(ts: float | None) -> str | None:
+    """A moment on the scenario clock, as the service saw it."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _sha(text: str | None) -> str | None:

@@ -8,17 +8,20 @@ conversation.
 from __future__ import annotations
 
 import re
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from core.clock import parse_hhmm
 from evals.cast import person
 from evals.timing import parse_offset
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,100}")
 SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,60}")
-STEP_KINDS = ("event", "events", "message", "click", "tick")
+STEP_KINDS = ("event", "events", "message", "click", "tick", "wait")
+DIFFICULTIES = ("easy", "medium", "hard")
 MESSAGE_THREADS = (
     "dm (a new DM), channel (a new message in the notify channel), previous, job:<name>, sweep:<id>"
 )
@@ -195,6 +198,9 @@ class Step(Strict):
     message: Message | None = None
     click: Click | None = None
     tick: Literal["check", "digest"] | None = None
+    # Nothing is sent: scenario time passes to `at:` and the service's timers run
+    # (the scenario's `clock.check_every` and `clock.digest`).
+    wait: Literal[True] | None = None
     expect: Expect
 
     @model_validator(mode="before")
@@ -239,13 +245,52 @@ class Step(Strict):
         return list(self.events or [])
 
 
+def _hhmm(value: object) -> object:
+    if isinstance(value, str):
+        return parse_hhmm(value, "a time of day")
+    return value
+
+
+TimeOfDay = Annotated[clock_time, BeforeValidator(_hhmm)]
+
+
+class ScenarioClock(Strict):
+    """The scenario's virtual time (no real waiting; see evals/scenario_clock.py)."""
+
+    start: TimeOfDay | None = None  # the time of day (UTC) at 0s; default: in the working day
+    check_every: Offset | None = (
+        None  # the scheduled check of active sweeps, like MLOPS_TICK_INTERVAL
+    )
+    digest: TimeOfDay | None = None  # the morning digest, like MLOPS_DIGEST_TIME
+
+    @model_validator(mode="after")
+    def _interval(self) -> ScenarioClock:
+        if self.check_every is not None and self.check_every < 60:
+            raise ValueError("check_every: at least 1m (the service's minimum)")
+        return self
+
+
 class Scenario(Strict):
     id: str
     title: str
     tags: list[str] = Field(min_length=1)
+    clock: ScenarioClock = ScenarioClock()
     setup: Setup = Setup()
     timeline: list[Step] = Field(min_length=1)
     path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _difficulty(self) -> Scenario:
+        found = [t for t in self.tags if t in DIFFICULTIES]
+        if len(found) != 1:
+            raise ValueError(
+                f"tags: exactly one difficulty of {', '.join(DIFFICULTIES)}, got {found or 'none'}"
+            )
+        return self
+
+    @property
+    def difficulty(self) -> str:
+        return next(t for t in self.tags if t in DIFFICULTIES)
 
     def declared_jobs(self) -> set[str]:
         names = {j.name for j in self.setup.jobs} | {r.job for r in self.setup.runs if r.job}

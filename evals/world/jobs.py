@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.clock import Clock
 from core.skill_env import SkillEnvironment
 from evals.errors import SetupError
 from mcp_servers.aiqu.backends.base import Job, JobSpec
@@ -37,7 +38,7 @@ class JobState:
 
 
 class Jobs:
-    def __init__(self, state_dir: Path, root: Path, gpus: int) -> None:
+    def __init__(self, state_dir: Path, root: Path, gpus: int, clock: Clock) -> None:
         self.logs = root / "logs"
         self.markers = root / "markers"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,9 @@ class Jobs:
         inherited = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
         # Jobs inherit only these: the service's own settings stay out, as in the skill.
         env = SkillEnvironment(extra=inherited)
-        self.scheduler = LocalScheduler(state_dir, gpus, env=env, cancel_grace_s=2.0)
+        self.scheduler = LocalScheduler(
+            state_dir, gpus, env=env, cancel_grace_s=2.0, clock=clock.now
+        )
 
     def close(self) -> None:
         self.scheduler.close()

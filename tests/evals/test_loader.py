@@ -25,7 +25,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def scenario(timeline: str, setup: str = "") -> str:
-    return f"title: t\ntags: [notify]\n{setup}timeline:\n{timeline}"
+    return f"title: t\ntags: [notify, easy]\n{setup}timeline:\n{timeline}"
 
 
 def test_every_shipped_scenario_loads() -> None:
@@ -41,7 +41,7 @@ def test_unknown_step_kind_names_file_line_and_the_valid_kinds(tmp_path: Path) -
     )
     assert found == [
         f"{tmp_path / 'case.yaml'}:7: timeline[1]: unknown step kind 'evnt';"
-        " valid: event, events, message, click, tick"
+        " valid: event, events, message, click, tick, wait"
     ]
 
 
@@ -138,3 +138,23 @@ def test_offsets() -> None:
     assert parse_offset("90s") == 90.0
     assert parse_offset("1h30m") == 5400.0
     assert parse_offset("500ms") == 0.5
+
+
+def test_a_scenario_has_one_difficulty_and_a_clock_of_times_of_day(tmp_path: Path) -> None:
+    step = "  - event: {type: epoch, job: team/a}\n    expect: {speak: false}\n"
+    untagged = f"title: t\ntags: [notify]\ntimeline:\n{step}"
+    assert problems(tmp_path, untagged) == [
+        f"{tmp_path / 'case.yaml'}:1: tags: exactly one difficulty of easy, medium, hard, got none"
+    ]
+    both = f"title: t\ntags: [notify, easy, hard]\ntimeline:\n{step}"
+    assert "got ['easy', 'hard']" in problems(tmp_path, both)[0]
+    bad_clock = f"title: t\ntags: [notify, easy]\nclock: {{start: '25:00'}}\ntimeline:\n{step}"
+    assert "clock.start: a time of day must be HH:MM" in problems(tmp_path, bad_clock)[0]
+    waits = (
+        "title: t\ntags: [overnight, easy]\nclock: {start: '23:00', check_every: 30m,"
+        " digest: '07:30'}\ntimeline:\n  - at: 8h31m\n    wait: true\n    expect: {speak: true}\n"
+    )
+    (tmp_path / "night.yaml").write_text(waits)
+    night = load_file(tmp_path / "night.yaml")
+    assert (str(night.clock.start), night.clock.check_every) == ("23:00:00", 1800.0)
+    assert night.difficulty == "easy" and night.timeline[0].kind == "wait"
