@@ -19,6 +19,7 @@ A score with nothing to measure is None (shown as "–"), never a flattering 1.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -209,7 +210,11 @@ def _said(step: StepRecord) -> str:
 
 def _has_job(names: list[str], job: str) -> bool:
     # The run's job names carry a suffix (namespace.py); the scenario's name is its stem.
-    return any(n == job or n.startswith(job + "-") for n in names)
+    # A sweep's trial carries it on the sweep: `wd-night-e7/trial-1` is `wd-night/trial-1`.
+    return any(n == job or n.startswith(job + "-") or _RUN_SUFFIX.sub("", n) == job for n in names)
+
+
+_RUN_SUFFIX = re.compile(r"-e\d+(?:x\d+)?(?=/trial-\d+$)")
 
 
 def _thread_checks(step: StepRecord) -> list[Check]:

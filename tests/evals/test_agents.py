@@ -114,7 +114,7 @@ async def reference(session: EvalSession, model: ScriptedModel) -> Run:
 
 
 async def test_the_suite_covers_the_product(reference: Run) -> None:
-    assert len(SCENARIOS) >= 30
+    assert len(SCENARIOS) >= 60
     assert {"notify", "diagnose", "answer", "gate", "overnight"} <= set(reference.data["suites"])
     for tag, suite in reference.data["suites"].items():
         assert suite["scores"]["precision"] is not None or suite["scores"]["recall"] is None, tag

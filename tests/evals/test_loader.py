@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,26 @@ def test_a_scenario_has_one_difficulty_and_a_clock_of_times_of_day(tmp_path: Pat
     night = load_file(tmp_path / "night.yaml")
     assert (str(night.clock.start), night.clock.check_every) == ("23:00:00", 1800.0)
     assert night.difficulty == "easy" and night.timeline[0].kind == "wait"
+
+
+def test_the_shipped_suite_is_broad_and_no_fixture_dominates() -> None:
+    scenarios = load_suite()
+    assert len(scenarios) >= 60
+    by_difficulty = Counter(s.difficulty for s in scenarios)
+    assert set(by_difficulty) == {"easy", "medium", "hard"} and min(by_difficulty.values()) >= 10
+    uses = Counter(
+        job
+        for s in scenarios
+        for job in {j.name for j in s.setup.jobs} | {w.base_job for w in s.setup.sweeps}
+    )
+    job, most = uses.most_common(1)[0]
+    assert most <= 0.2 * len(scenarios), (job, most)
+    causes = {
+        "crash-oom-batch-size", "crash-preempted", "crash-hung-collective", "crash-disk-full",
+        "crash-dataloader-killed", "crash-missing-checkpoint", "jitter-epochs",
+        "better-than-last-not-best", "quiet-hours-trial", "digest-on-schedule",
+        "check-finds-free-slot", "expired-approval",
+    }  # fmt: skip
+    assert causes <= {s.id for s in scenarios}
+    timed = [s for s in scenarios if s.clock.check_every or s.clock.digest]
+    assert timed and any(step.wait for s in timed for step in s.timeline)
