@@ -182,3 +182,13 @@ def test_the_shipped_suite_is_broad_and_no_fixture_dominates() -> None:
     assert causes <= {s.id for s in scenarios}
     timed = [s for s in scenarios if s.clock.check_every or s.clock.digest]
     assert timed and any(step.wait for s in timed for step in s.timeline)
+
+
+def test_every_diagnose_and_answer_step_has_a_rubric_for_the_judge() -> None:
+    missing = [
+        f"{s.id} step {i + 1}"
+        for s in load_suite(suites=["diagnose", "answer"])
+        for i, step in enumerate(s.timeline)
+        if step.expect.speak and not step.expect.rubric
+    ]
+    assert not missing
