@@ -29,6 +29,9 @@ class Sweeps:
         self.book = SweepBook(state_dir, clock=clock.now)
         budget = AgentBudget(state_dir, limits, clock=clock.now)
         self.skill = AiquSkill(jobs.scheduler, budget, book=self.book)
+        # Optuna makes its tables on first use (seconds): at the stage's start, not in the
+        # first sweep scenario's setup.
+        _ = self.book.storage
 
     def close(self) -> None:
         self.book.close()
