@@ -53,7 +53,7 @@ def cell(value: Any, key: str) -> str:
     if value is None:
         return "–"
     if key in COUNTS or key == "tokens_per_scenario":
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        return str(round(value))  # with repeats, the mean per repeat: a whole number shown
     if key in SECONDS:
         return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
     return f"{value:.2f}"
@@ -110,8 +110,9 @@ def run_table(data: dict[str, Any], fmt: str = "text") -> str:
 
 
 def _with_spread(part: dict[str, Any], key: str) -> str:
+    """A judgment score with its spread over repeats (`0.92±0.03`); costs without."""
     text = cell(part["scores"].get(key), key)
-    spread = part.get("spread", {}).get(key)
+    spread = part.get("spread", {}).get(key) if key in JUDGMENT else None
     return text + (f"±{spread:.2f}" if spread else "")
 
 
