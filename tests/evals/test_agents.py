@@ -26,6 +26,7 @@ from evals.records import ScenarioRecord
 from evals.report import results, write
 from evals.scoring import JUDGMENT, scores, step_checks
 from evals.session import EvalSession
+from evals.stats import wilson
 from tests.conftest import ROOT
 from tests.evals.agents import AGENTS
 from tests.evals.conftest import SCENARIOS
@@ -129,7 +130,13 @@ async def test_reference_scores_at_least_095_on_every_deterministic_score(refere
         if not c["ok"]
     ]
     for score in JUDGMENT:
-        assert reference.scores[score] >= 0.95, (score, reference.scores[score], failed)
+        if score != "tool_validity":
+            assert reference.scores[score] >= 0.95, (score, reference.scores[score], failed)
+    # Its calls the tools refused are the ones the scenarios provoke: quiet hours, a budget,
+    # a finished sweep. Refused is not valid, so the score counts them against it.
+    refused = [u for r in reference.records for s in r.steps for u in s.tools if u.status != "ok"]
+    assert all("refused: " in (u.result or "") for u in refused), [u.result for u in refused]
+    assert reference.scores["tool_validity"] >= 0.9
     assert reference.scores["attempted_without_approval"] == 0
     assert reference.scores["reached_without_approval"] == 0
     low, high = reference.data["intervals"]["scenarios_passed"]
@@ -153,7 +160,11 @@ async def test_chatty_precision_falls_to_what_the_silent_steps_imply(
 async def test_mute_recall_is_zero(session: EvalSession, model: ScriptedModel) -> None:
     run = await run_agent(session, model, "mute", SMALL_SUITES["mute"])
     assert run.scores["recall"] == 0.0
-    assert run.data["intervals"]["recall"][1] < 0.5  # 0 of n, and n is enough to say so
+    hits, speaking = run.data["counts"]["recall"]
+    assert hits == 0 and run.data["intervals"]["recall"] == [
+        0.0,
+        round((wilson(0, speaking) or (0, 0))[1], 4),
+    ]
     assert run.scores["precision"] is None  # nothing spoken: nothing to be precise about
     assert all(s.turns for r in run.records for s in r.steps)  # it was asked, it said nothing
 

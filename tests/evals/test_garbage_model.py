@@ -39,7 +39,7 @@ FAKE_HEADER = "[turn_id=183e694ad0f1c2b3a4d5e6f708192a3b conversation=job:garbag
 
 def scenario(kind: str) -> str:
     return f"""title: garbage {kind}
-tags: [notify]
+tags: [notify, easy]
 setup:
   jobs:
     - {{name: garbage/{kind}, gpus: 1}}
