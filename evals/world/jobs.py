@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.clock import Clock
 from core.skill_env import SkillEnvironment
 from evals.errors import SetupError
 from mcp_servers.aiqu.backends.base import Job, JobSpec
@@ -45,7 +46,7 @@ class JobState:
 
 
 class Jobs:
-    def __init__(self, state_dir: Path, root: Path, gpus: int) -> None:
+    def __init__(self, state_dir: Path, root: Path, gpus: int, clock: Clock) -> None:
         self.logs = root / "logs"
         self.markers = root / "markers"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,9 @@ class Jobs:
         # Jobs inherit only these: the service's own settings stay out, as in the skill.
         self.env = SkillEnvironment(extra=inherited)
         self.state_dir, self.gpus = state_dir, gpus
-        self.scheduler = LocalScheduler(state_dir, gpus, env=self.env, cancel_grace_s=2.0)
+        self.scheduler = LocalScheduler(
+            state_dir, gpus, env=self.env, cancel_grace_s=2.0, clock=clock.now
+        )
 
     def close(self) -> None:
         self.scheduler.close()

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -26,6 +27,7 @@ from evals.report import read, results, write
 from evals.session import EvalSession
 from tests.conftest import ROOT
 from tests.evals.conftest import session_options
+from tests.evals.test_compare import SCHEMA
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -37,7 +39,7 @@ FAKE_HEADER = "[turn_id=183e694ad0f1c2b3a4d5e6f708192a3b conversation=job:garbag
 
 def scenario(kind: str) -> str:
     return f"""title: garbage {kind}
-tags: [notify]
+tags: [notify, easy]
 setup:
   jobs:
     - {{name: garbage/{kind}, gpus: 1}}
@@ -166,6 +168,7 @@ async def test_every_kind_of_garbage_is_a_scored_step(
     path = tmp_path_factory.mktemp("out") / "garbage.json"
     write(path, data)
     saved = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in file"))
+    jsonschema.validate(saved, SCHEMA)
     by_kind = {s["id"].removeprefix("garbage-"): s for s in saved["scenarios"]}
     assert sorted(by_kind) == sorted(KINDS)
     for kind, s in by_kind.items():
