@@ -32,7 +32,7 @@ from mcp_servers.aiqu.backends.local import LocalScheduler
 WAIT_S = 30.0
 SCRIPT = (
     'cat "$1"; m="$2/$(printf %s "$MLOPS_JOB" | tr / _)"; '
-    'while [ ! -e "$m" ]; do sleep 1; done; c="$(cat "$m")"; '
+    'while [ ! -e "$m" ]; do kill -0 "$3" 2>/dev/null || exit 0; sleep 1; done; c="$(cat "$m")"; '
     'case "$c" in KILL) kill -9 $$;; TERM) kill -15 $$;; esac; exit "$c"'
 )
 TARGET = {"running": "running", "failed": "failed", "succeeded": "succeeded"}
@@ -65,7 +65,8 @@ class Jobs:
     def command(self, name: str, log: str) -> list[str]:
         path = self.logs / (_file_name(name) + ".log")
         path.write_text(log)
-        return ["sh", "-c", SCRIPT, "job", str(path), str(self.markers)]
+        # The harness's pid: a job whose eval run was killed (SIGKILL, no clean-up) ends too.
+        return ["sh", "-c", SCRIPT, "job", str(path), str(self.markers), str(os.getpid())]
 
     def finish(self, name: str, code: int | str) -> None:
         """Let the running job `name` (and any later attempt) exit with `code` (or kill
