@@ -9,7 +9,7 @@ SYNAPSE_VERSION := 1.163.2
 SYNAPSE_VENV := .venv-synapse
 
 .PHONY: install install-python install-opencode install-system install-yolo install-synapse run \
-	test lint typecheck bench eval clean image container-test
+	test test-fresh lint typecheck bench eval clean image container-test
 
 install: install-python install-opencode
 
@@ -83,7 +83,12 @@ run: install
 	$(BIN)/mlops-agent serve
 
 test: install install-system install-yolo install-synapse lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# `.ci/run` (what CI runs) on a clean clone of HEAD in a throwaway privileged container:
+# a fresh machine, none of this one's venvs, caches, images or Debian packages (root).
+test-fresh:
+	.ci/fresh
 
 lint:
 	$(BIN)/ruff check agent core mcp_servers mlops_reporter evals tests bench
