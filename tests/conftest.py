@@ -12,6 +12,49 @@ ROOT = Path(__file__).resolve().parent.parent
 OPENCODE_BIN = ROOT / ".tools/opencode/node_modules/.bin/opencode"
 
 
+# Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) a module's tests
+# stay together on one worker, so what a module starts once (Synapse, opencode, an eval
+# session) starts once; these folders stay whole on one worker, so the clusters and the
+# image their session fixtures make are made once per run.
+WHOLE_FOLDERS = ("slurm", "container")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests = ROOT / "tests"
+    for item in items:
+        where = item.path.relative_to(tests).parts
+        group = where[0] if where[0] in WHOLE_FOLDERS else "/".join(where)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+FIGURES: list[str] = []
+
+
+def figure(line: str) -> None:
+    """A measured figure, listed at the end of the run (shown under -q too)."""
+    FIGURES.append(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # an xdist worker: its figures go to the controller
+        worker_output["figures"] = FIGURES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    FIGURES.extend(getattr(node, "workeroutput", {}).get("figures", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
