@@ -15,18 +15,23 @@ OPENCODE_BIN = ROOT / ".tools/opencode/node_modules/.bin/opencode"
 # Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) a module's tests
 # stay together on one worker, so what a module starts once (Synapse, opencode, an eval
 # session) starts once; these folders stay whole on one worker, so the clusters and the
-# image their session fixtures make are made once per run.
-WHOLE_FOLDERS = ("slurm", "container")
+# image their session fixtures make are made once per run. (xdist's own loadgroup reads
+# `xdist_group` marks through a node id pytest 9 no longer lets it change.)
+WHOLE_FOLDERS = ("tests/slurm/", "tests/container/")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    tests = ROOT / "tests"
-    for item in items:
-        where = item.path.relative_to(tests).parts
-        group = where[0] if where[0] in WHOLE_FOLDERS else "/".join(where)
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            folder = next((f for f in WHOLE_FOLDERS if nodeid.startswith(f)), None)
+            return folder or nodeid.split("::", 1)[0]
+
+    return ByModule(config, log)
 
 
 FIGURES: list[str] = []
