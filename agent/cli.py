@@ -1,4 +1,4 @@
-"""`mlops-agent`: serve, emit, doctor, audit, web-user, eval.
+"""`mlops-agent`: serve, emit, submit, doctor, audit, web-user, eval.
 
 Errors become one clear message and a non-zero exit here, at the boundary.
 `emit` needs only the reporter (the base distribution); the other commands
@@ -51,6 +51,22 @@ def main(argv: list[str] | None = None) -> int:
         "--secret",
         default=None,
         help="webhook secret (default: $MLOPS_WEBHOOK_SECRET or state/webhook_secret)",
+    )
+
+    submit = sub.add_parser(
+        "submit",
+        help="queue a job on the embedded local scheduler: mlops-agent submit [--name N]"
+        " [--gpus 2] [--time-limit 120] [--owner U…] -- python train.py",
+        allow_abbrev=False,
+    )
+    submit.add_argument("--name", help="logical job name, e.g. customer-a/weld-defect-v4")
+    submit.add_argument("--gpus", type=int, default=0, help="GPUs it needs (default 0)")
+    submit.add_argument(
+        "--time-limit", type=int, metavar="MIN", help="minutes before it is stopped"
+    )
+    submit.add_argument("--owner", help="whom the job concerns (default: you, the OS user)")
+    submit.add_argument(
+        "argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run"
     )
 
     sub.add_parser("doctor", help="check settings and every dependency, one line each")
@@ -189,6 +205,32 @@ def cmd_emit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from agent.settings import SettingsError, load_settings
+    from agent.submit import SubmitError, submit
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise CliError("no command to run: mlops-agent submit [options] -- python train.py")
+    if command[0].startswith("-") and args.argv[:1] != ["--"]:
+        raise CliError(f"unknown option {command[0]!r}; put the command after --")
+    try:
+        queued = submit(
+            load_settings(),
+            command,
+            name=args.name,
+            gpus=args.gpus,
+            time_limit_min=args.time_limit,
+            owner=args.owner,
+        )
+    except (SettingsError, SubmitError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"queued job {queued.id}: {queued.name}, attempt {queued.attempt}")
+    if not queued.service_running:
+        print("the service is not running: the job starts once `mlops-agent serve` does")
+    return 0
+
+
 def cmd_doctor(_: argparse.Namespace) -> int:
     from agent.doctor import run_checks
 
@@ -280,6 +322,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 COMMANDS = {
     "serve": cmd_serve,
     "emit": cmd_emit,
+    "submit": cmd_submit,
     "doctor": cmd_doctor,
     "audit": cmd_audit,
     "web-user": cmd_web_user,

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     finished     REAL
 );
 CREATE INDEX IF NOT EXISTS inbox_ready ON inbox (state, conversation, id);
+-- A conversation's items in order (the scheduler watcher reads a job's latest events).
+CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox (conversation, id);
 
 CREATE TABLE IF NOT EXISTS conversations (
     key        TEXT PRIMARY KEY,         -- job:<name> | chat:<channel>:<ts> | sweep:<id>

@@ -42,7 +42,10 @@ from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolA
 from agent.transcript import Transcript
 from agent.turn_log import TurnLog
 from agent.turns import TurnEngine
-from core.clock import parse_hhmm, parse_zone
+from agent.watch.facts import WatchConfig
+from agent.watch.probe import SchedulerProbe
+from agent.watch.watcher import Watcher
+from core.clock import Clock, parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
 from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
 
@@ -72,9 +75,12 @@ def webhook_secret(settings: Settings) -> str:
 
 
 class Service:
-    def __init__(self, settings: Settings, chat: ChatBridge | None = None) -> None:
+    def __init__(
+        self, settings: Settings, chat: ChatBridge | None = None, clock: Clock | None = None
+    ) -> None:
         """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
-        by default the one the settings configure, if any."""
+        by default the one the settings configure, if any. `clock`: what every time-based
+        part reads (core.clock.Clock); by default real time, an eval's scenario clock."""
         if settings.model_base_url and not settings.model:
             raise ValueError("MLOPS_MODEL must name the model served at MLOPS_MODEL_BASE_URL")
         self.settings = settings
@@ -93,8 +99,11 @@ class Service:
         self.sign_in_urls: dict[str, str] = {}  # the one-time web sign-in link printed at start
         self._made_operator = False
         self.hub = Hub()
+        self.clock = clock or Clock()  # the schedule, inbox, ledger and skills read it
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self.watch_probe: SchedulerProbe | None = None
+        self.watcher: Watcher | None = None
 
     @property
     def url(self) -> str:
@@ -113,7 +122,9 @@ class Service:
         s = self.settings
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
-        self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
+        self.ledger = Ledger.from_files(
+            self.state_dir / LEDGER_FILE, key_file, clock=self.clock.now
+        )
 
         self.embedded = EmbeddedModel.from_settings(s)
         if self.embedded is not None:
@@ -134,6 +145,7 @@ class Service:
             service_url=self.url,
             webhook_secret=self.secret,
             ledger_key_file=key_file,
+            clock_file=self.clock.file,
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
@@ -155,7 +167,7 @@ class Service:
         self.db = Database(self.state_dir / "service.sqlite")
         await self.db.open()
         self.transcript = Transcript(self.db, self.hub)
-        self.inbox = Inbox(self.db, self.hub)
+        self.inbox = Inbox(self.db, self.hub, clock=self.clock.now)
         requeued = await self.inbox.start()
         if requeued:
             log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
@@ -224,12 +236,14 @@ class Service:
             zone=parse_zone(s.timezone),
             poll_s=min(30.0, s.tick_interval_s or 30.0),
             routes=self.routing.routes,
+            clock=self.clock.now,
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),
             asyncio.create_task(self.watch.run(), name="model-watch"),
             asyncio.create_task(self.schedule.run(), name="schedule"),
         ]
+        await self._start_watcher()
         await self._start_http()
 
     async def _start_model_path(self) -> str:
@@ -277,6 +291,28 @@ class Service:
             time.monotonic() - began,
             response.status_code,
         )
+
+    async def _start_watcher(self) -> None:
+        """The aiqu watch process (always: it also starts jobs queued by `mlops-agent
+        submit`) and, unless MLOPS_WATCH_INTERVAL_S is off, the passes over it."""
+        s = self.settings
+        self.watch_probe = SchedulerProbe(self.env.to_env(), self.state_dir)
+        try:
+            await self.watch_probe.start()
+        except OSError as exc:
+            log.error("the scheduler watch process did not start: %s", exc)
+        self.watcher = Watcher(
+            self.inbox,
+            self.db,
+            self.watch_probe,
+            WatchConfig(s.watch_grace_s, s.silence_factor, s.silence_min_s),
+            wake=self.engine.wake,
+            interval_s=s.watch_interval_s,
+            globs=s.watch_jobs,
+            clock=self.clock.now,  # virtual in an eval: silences and grace on scenario time
+        )
+        if s.watch_interval_s:
+            self._tasks.append(asyncio.create_task(self.watcher.run(), name="scheduler-watch"))
 
     async def _open_chat(self) -> tuple[ChatBridge | None, str | None]:
         """The bridge for MLOPS_CHAT, and the notify channel as that chat names it."""
@@ -428,6 +464,8 @@ class Service:
         await _bounded("tasks", asyncio.gather(*self._tasks, return_exceptions=True))
         if self.chat is not None:
             await _bounded("chat bridge", self.chat.stop())
+        if self.watch_probe is not None:
+            await _bounded("scheduler watch", self.watch_probe.stop())
         await _bounded("inbox", self.inbox.stop())
         await _bounded("opencode", self.runtime.stop())
         if self.model_path is not None:

@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     timezone: str | None = None  # IANA name; default the machine's zone
     quiet_hours: str | None = None  # e.g. 22:00-06:00: the agent starts no new work then
 
+    # The scheduler watcher (agent/watch): jobs that died, hang or were requeued without a word.
+    watch_interval_s: float | None = Field(60.0, gt=0)  # empty or 0: no watching
+    watch_grace_s: float = Field(60.0, ge=0)  # how long an ended job's own event may take
+    silence_factor: float = Field(3.0, gt=0)  # silent past this × its median gap between events
+    silence_min_s: float = Field(900.0, ge=0)  # … and at least this long
+    watch_jobs: Annotated[tuple[str, ...], NoDecode] = ()  # job-name globs watched besides
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -247,6 +254,20 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("watch_interval_s", mode="before")
+    @classmethod
+    def _zero_is_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() in ("", "0"):
+            return None
+        return None if value == 0 else value
+
+    @field_validator("watch_jobs", mode="before")
+    @classmethod
+    def _split_globs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(g.strip() for g in value.split(",") if g.strip())
+        return value
 
     @field_validator("digest_time")
     @classmethod

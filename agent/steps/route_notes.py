@@ -26,7 +26,8 @@ class RouteNotes(TurnStep):
         if route.name != DEFAULT and turn.conversation.startswith(("chat:", "digest:")):
             jobs = ", ".join(route.jobs)
             turn.notes.append(f"route {route.name}: its jobs are {jobs}")
-        owners = {i.payload.get("owner") for i in turn.items if i.kind == "event"}
+        # A job's events name its owner; so does what the scheduler watcher saw of it.
+        owners = {i.payload.get("owner") for i in turn.items if i.kind in ("event", "watch")}
         for owner in sorted(o for o in owners if isinstance(o, str) and o):
             user = self.routing.routes.mention(owner)
             name = token(owner)  # the event's word: quoted unless it is one plain word

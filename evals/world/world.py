@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.clock import Clock
 from evals.cast import SCHEDULER_GPUS
 from evals.namespace import Namespace
 from evals.scenario import Scenario
@@ -41,8 +42,17 @@ class Prepared:
 
 
 class World:
-    def __init__(self, root: Path, repos: dict[str, tuple[str, ...]], tracking_uri: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        repos: dict[str, tuple[str, ...]],
+        tracking_uri: str,
+        clock: Clock | None = None,
+    ) -> None:
         self.root = root.resolve()
+        self.clock = (
+            clock or Clock()
+        )  # the stage's scenario time: jobs and sweeps are stamped by it
         self.state_dir = self.root / "state"
         self.datasets_root = self.root / "datasets"
         self.tracking_uri = tracking_uri
@@ -56,8 +66,8 @@ class World:
         self.datasets_root.mkdir(parents=True, exist_ok=True)
         for name, allow in self._repo_allow.items():
             self.repos[name] = Repo.create(self.root / "repos", name, allow)
-        self.jobs = Jobs(self.state_dir, self.root, SCHEDULER_GPUS)
-        self.sweeps = Sweeps(self.state_dir, self.jobs, LIMITS)
+        self.jobs = Jobs(self.state_dir, self.root, SCHEDULER_GPUS, self.clock)
+        self.sweeps = Sweeps(self.state_dir, self.jobs, LIMITS, self.clock)
 
     def close(self) -> None:
         if self.sweeps is not None:
@@ -84,7 +94,13 @@ class World:
         submitted = [
             (
                 self.jobs.submit(
-                    ns.name(j.name), j.by, j.gpus, ns.text(j.log), j.state, j.exit_code
+                    ns.name(j.name),
+                    j.by,
+                    j.gpus,
+                    ns.text(j.log),
+                    j.state,
+                    j.exit_code,
+                    j.time_limit_min,
                 ),
                 j.state,
             )
@@ -124,6 +140,16 @@ class World:
         self.sweeps.delete(prepared.sweeps)
         if prepared.runs is not None:
             prepared.runs.delete()
+
+    def act(self, what: str, job: str, by: str) -> None:
+        """A scenario's `scheduler` step: it happens to the job's real process."""
+        assert self.jobs is not None
+        {
+            "kill": self.jobs.kill,
+            "timeout": self.jobs.time_out,
+            "preempt": self.jobs.preempt,
+            "cancel": lambda name: self.jobs.cancel(name, by),  # type: ignore[union-attr]
+        }[what](job)
 
     def state(self) -> WorldState:
         assert self.jobs is not None

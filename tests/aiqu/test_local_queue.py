@@ -110,8 +110,10 @@ def test_outcomes_map_to_normalised_states(local: LocalScheduler):
 def test_logs_tail_returns_the_last_lines(local: LocalScheduler):
     job = local.submit(
         spec(
+            # Flushed: stdout into a file is block-buffered (unless PYTHONUNBUFFERED is set, as
+            # it happens to be on a developer's machine), so the order would be Python's.
             code="import sys\nfor i in range(500): print(f'line {i}')\n"
-            "print('oops', file=sys.stderr)"
+            "sys.stdout.flush()\nprint('oops', file=sys.stderr)"
         )
     )
     wait_state(local, job.id, "succeeded")

@@ -51,6 +51,9 @@ def service_settings(state_dir: Path, model_url: str, slack_url: str, **extra: A
         # No morning digest of the service's own: run between 07:30 and 08:30 it would
         # add a turn and a post to any test (the overnight test queues its digest itself).
         "digest_time": None,
+        # No scheduler watch passes either: a job a test left ending would add a turn
+        # (tests/watch turns it on where it is what they test).
+        "watch_interval_s": None,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

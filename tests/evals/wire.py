@@ -17,7 +17,7 @@ from tests.fakes.model import ModelRequest
 
 HEADER = re.compile(r"^\[turn_id=(?P<turn>\S+) conversation=(?P<conversation>\S+) ")
 ITEM_HEAD = re.compile(
-    r"^(event \S+ \S+ job=|message \S+ from <@|button \w+ |tick \S+:|\[supervisor\])"
+    r"^(event \S+ \S+ job=|message \S+ from <@|button \w+ |tick \S+:|watch \S+:|\[supervisor\])"
 )
 EVENT_HEAD = re.compile(r"^event (?P<type>\S+) \S+ job=(?P<job>\S+)$")
 MESSAGE_HEAD = re.compile(r"^message \S+ from <@(?P<user>[^>]+)>:$")
@@ -36,7 +36,7 @@ def text_of(content: Any) -> str:
 
 @dataclass
 class Item:
-    kind: str  # event | message | button | tick
+    kind: str  # event | message | button | tick | watch
     text: str  # the whole rendered item
     type: str = ""  # an event's type
     job: str = ""
@@ -191,6 +191,9 @@ def parse_item(text: str) -> Item:
         return Item("message", text, user=found["user"], body=body)
     if first.startswith("button "):
         return Item("button", text, body=first)
+    if first.startswith("watch "):  # what the scheduler showed: `<job> attempt N (job ID) …`
+        body = first.partition(": ")[2]
+        return Item("watch", text, job=body.split(" attempt ", 1)[0], body=body)
     return Item("tick", text, body=first.partition(": ")[2] + ("\n" + rest if rest else ""))
 
 

@@ -8,6 +8,7 @@ state and reason travel alongside.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -57,12 +58,18 @@ class Job:
     submitted_at: float  # unix seconds
     started_at: float | None = None
     ended_at: float | None = None
-    exit_code: int | None = None
-    spec: JobSpec | None = None
+    exit_code: int | None = None  # negative: killed by that signal
+    spec: JobSpec | None = None  # None: submitted outside aiqu (its command is unknown)
+    # Times the scheduler itself put this same job back in the queue (Slurm's
+    # restart_cnt: a preemption with requeue, `scontrol requeue`); 0 on the local backend.
+    restarts: int = 0
 
     @property
     def submitted_by(self) -> str:
         return self.labels.get("submitted_by", "unknown")
+
+
+Jobs = list[Job]  # for signatures inside classes whose own `list` method shadows the builtin
 
 
 @dataclass(frozen=True)
@@ -91,3 +98,23 @@ class Scheduler(Protocol):
     def gpu_total(self) -> int: ...
 
     def health(self) -> Health: ...
+
+    def snapshot(
+        self,
+        job_ids: Collection[str] = (),
+        ended_since: float = 0.0,
+        others: Callable[[str], bool] | None = None,
+    ) -> Jobs:
+        """What the supervisor's watcher reads once per pass, in one scheduler call where
+        the backend allows (Slurm: one `squeue --json`, never one call per job):
+
+        - every active job;
+        - every job that ended at or after `ended_since` (unix seconds) and that the
+          scheduler still holds, or that was submitted through aiqu;
+        - the jobs `job_ids` names, whatever their state (the watcher follows them from
+          the pass that saw them active until it has seen how they ended).
+
+        Of the jobs submitted outside aiqu (spec None), only those whose name `others`
+        accepts, or whose id is in `job_ids`, are returned (None: all of them): a shared
+        cluster's thousands of other jobs are dropped before they cost more than a name.
+        Unknown ids are left out, never an error. Order does not matter."""

@@ -23,16 +23,17 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.clock import now
 from core.lifetime import process_start_time
 from core.skill_env import SkillEnvironment
 
 from ..jobenv import identity_env, job_env, route_env
 from . import local_store as store
-from .base import Health, Job, JobSpec, JobState, SchedulerError
+from .base import Health, Job, Jobs, JobSpec, JobState, SchedulerError
 from .processes import (
     LOG_FILE,
     detect_gpus,
@@ -58,8 +59,11 @@ class LocalScheduler:
         env: SkillEnvironment | None = None,
         cancel_grace_s: float = 10.0,
         poll_interval_s: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = now,  # core.clock: virtual in an eval's skills
+        launches: bool = True,
     ) -> None:
+        """`launches=False`: a client that only queues and reads (`mlops-agent submit`); the
+        service's own processes start its jobs, so they get the service's environment."""
         self._root = Path(state_dir) / "aiqu"
         self._jobs_dir = self._root / "jobs"
         self._jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +73,7 @@ class LocalScheduler:
         self._grace = cancel_grace_s
         self._poll = poll_interval_s
         self._clock = clock
+        self._launches = launches
         self._conn = store.connect(self._root / "local.sqlite")
         self._lock = threading.RLock()  # one connection, shared by tool threads and the dispatcher
         self._children: list[subprocess.Popen[bytes]] = []
@@ -128,18 +133,20 @@ class LocalScheduler:
         return self.get(str(job_id))
 
     def get(self, job_id: str) -> Job:
-        self.dispatch()
+        self._refresh()
         return store.row_to_job(self._row(job_id))
 
     def list(self, *, include_finished: bool = True) -> list[Job]:
-        self.dispatch()
+        self._refresh()
         where = "" if include_finished else f"WHERE state IN {ACTIVE_SQL}"
         with self._lock:
             rows = self._conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC").fetchall()
         return [store.row_to_job(r) for r in rows]
 
-    def cancel(self, job_id: str) -> Job:
-        """SIGTERM to the job's process group; SIGKILL after the grace period."""
+    def cancel(self, job_id: str, by: str | None = None) -> Job:
+        """SIGTERM to the job's process group; SIGKILL after the grace period. `by`: who
+        cancelled it, kept in its reason (`cancelled by bob`)."""
+        stop = store.CANCEL + (f" by {by}" if by else "")
         with self._lock, store.write_tx(self._conn) as c:
             row = self._row(job_id)
             if row["state"] == "pending":
@@ -148,12 +155,12 @@ class LocalScheduler:
                     row["id"],
                     state="cancelled",
                     raw_state="cancelled",
-                    reason="cancelled before it started",
+                    reason=f"{store.cancelled(stop)} before it started",
                     ended_at=self._clock(),
                 )
             elif row["state"] in ACTIVE:
-                if row["stop_reason"] != "cancel":
-                    store.update(c, row["id"], stop_reason="cancel", stop_sent_at=self._clock())
+                if not store.is_cancel(row["stop_reason"]):
+                    store.update(c, row["id"], stop_reason=stop, stop_sent_at=self._clock())
                     signal_group(row["pid"], row["pid_start"], signal.SIGTERM)
             else:
                 raise SchedulerError(
@@ -176,6 +183,25 @@ class LocalScheduler:
     def gpu_total(self) -> int:
         return self._gpus
 
+    def snapshot(
+        self,
+        job_ids: Collection[str] = (),
+        ended_since: float = 0.0,
+        others: Callable[[str], bool] | None = None,
+    ) -> Jobs:
+        """Active jobs, jobs ended at or after `ended_since`, and `job_ids`: one query.
+        (Every job here was submitted through aiqu: `others` has none to choose from.)"""
+        self._refresh()
+        ids = [int(i) for i in job_ids if i.isdigit()]
+        marks = ",".join("?" * len(ids))
+        named = f" OR id IN ({marks})" if ids else ""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM jobs WHERE state IN {ACTIVE_SQL} OR ended_at >= ?{named}",
+                (ended_since, *ids),
+            ).fetchall()
+        return [store.row_to_job(r) for r in rows]
+
     def health(self) -> Health:
         try:
             jobs = self.list(include_finished=False)
@@ -189,6 +215,10 @@ class LocalScheduler:
         )
 
     # -- dispatch ------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        if self._launches:
+            self.dispatch()
 
     def dispatch(self) -> None:
         """One pass: reap ended jobs, enforce deadlines, start pending jobs that fit."""

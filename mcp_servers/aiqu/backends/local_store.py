@@ -18,6 +18,7 @@ from core import sqlite
 from .base import Job, JobSpec, JobState
 
 LOCAL_QUEUE = "local"
+CANCEL = "cancel"  # stop_reason of a cancel; "cancel by <who>" when the canceller is known
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -88,10 +89,19 @@ def update(conn: sqlite3.Connection, job_id: int, **values: object) -> None:
     conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id))
 
 
+def is_cancel(stop_reason: str | None) -> bool:
+    return (stop_reason or "").startswith(CANCEL)
+
+
+def cancelled(stop_reason: str) -> str:
+    """The reason a cancel leaves: `cancelled`, or `cancelled by bob`."""
+    return "cancelled" + stop_reason.removeprefix(CANCEL)
+
+
 def outcome(row: sqlite3.Row, code: int | None) -> tuple[str, str, str | None]:
     """(state, raw_state, reason) of a job whose process has ended."""
-    if row["stop_reason"] == "cancel":
-        return "cancelled", "cancelled", "cancelled"
+    if is_cancel(row["stop_reason"]):
+        return "cancelled", "cancelled", cancelled(row["stop_reason"])
     if row["stop_reason"] == "timeout":
         limit = spec_from_json(row["spec"]).time_limit_min
         return "failed", "timeout", f"time limit of {limit} min reached"

@@ -27,7 +27,7 @@ import shlex
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -37,7 +37,7 @@ from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
 
 from ..jobenv import identity_env, job_env, route_env
-from .base import Health, Job, JobSpec, JobState, SchedulerError
+from .base import Health, Job, Jobs, JobSpec, JobState, SchedulerError
 from .processes import tail_file
 from .slurm_history import ControllerConfig, History, HistoryUnavailable, find_history
 from .slurm_json import JobRecord, read_document
@@ -114,7 +114,7 @@ class SlurmScheduler:
             conn.close()
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment) -> SlurmScheduler:
+    def from_env(cls, env: SkillEnvironment, *, command_timeout_s: float = 30.0) -> SlurmScheduler:
         """The backend's own variables travel in the skill environment's `extra`:
         `SLURM_CONF`, `MLOPS_SLURM_COMMAND_PREFIX` (shell words put before every Slurm
         command, e.g. `nsenter --net=/proc/42/ns/net`; empty in production),
@@ -133,6 +133,7 @@ class SlurmScheduler:
             log_dir=Path(log_dir) if log_dir else None,
             env=env,
             jobcomp_log=Path(jobcomp_log) if jobcomp_log else None,
+            command_timeout_s=command_timeout_s,
         )
 
     # -- Scheduler -------------------------------------------------------------
@@ -242,6 +243,46 @@ class SlurmScheduler:
         per_node = dict(line.split("|", 1) for line in self._run(args).splitlines() if "|" in line)
         return sum(requested_gpus(gres) for gres in per_node.values())
 
+    def snapshot(
+        self,
+        job_ids: Collection[str] = (),
+        ended_since: float = 0.0,
+        others: Callable[[str], bool] | None = None,
+    ) -> Jobs:
+        """One `squeue --json --states=all` (every job slurmctld holds: active, and ended
+        within MinJobAge) for the watcher's pass; of other people's jobs only those
+        `others` names are read past their name. Own jobs it no longer holds come from
+        the index; those whose end was never seen, and asked-for ids it forgot, from the
+        history (one more call, only in a pass where such a job vanished)."""
+        wanted = {i for i in job_ids if i.isdigit()}
+        rows = {str(r["id"]): r for r in self._rows("WHERE final IS NULL")}
+        ended = "WHERE final IS NOT NULL AND json_extract(final, '$.ended_at') >= ?"
+        rows.update((str(r["id"]), r) for r in self._rows(ended, (ended_since,)))
+        rows.update((str(r["id"]), r) for r in self._rows_of(wanted))
+
+        def read(job_id: str, name: str) -> bool:
+            return job_id in rows or job_id in wanted or others is None or others(name)
+
+        held = self._squeue("--states=all", where=read)
+        jobs: Jobs = []
+        for job_id, record in held.items():
+            if _state(record).active or job_id in wanted or (record.ended_at or 0) >= ended_since:
+                # Not in `rows`: someone else's, or an own job that ended long ago.
+                row = rows.get(job_id) or self._row(int(job_id))
+                jobs.append(self._job(job_id, row, record))
+        for job_id, row in rows.items():
+            if job_id not in held and row["final"]:
+                record = JobRecord.stored(json.loads(row["final"]))
+                if job_id in wanted or (record.ended_at or 0) >= ended_since:
+                    jobs.append(self._job(job_id, row, record))
+        unseen = [i for i, r in rows.items() if i not in held and not r["final"]]
+        unseen += [i for i in wanted if i not in held and i not in rows]
+        history, transient = self._remembered(unseen)
+        for job_id in unseen:
+            record = history[job_id]
+            jobs.append(self._job(job_id, rows.get(job_id), record, final=job_id not in transient))
+        return jobs
+
     def health(self) -> Health:
         """Is slurmctld up; which Slurm; where finished jobs are read back from."""
         try:
@@ -277,17 +318,24 @@ class SlurmScheduler:
             records = self._squeue("--states=all", f"--jobs={','.join(job_ids)}")
         return {job_id: records[job_id] for job_id in job_ids if job_id in records}
 
-    def _squeue(self, *filters: str) -> dict[str, JobRecord]:
-        return self._json(["squeue", "--json", *filters], "squeue --json")
+    def _squeue(
+        self, *filters: str, where: Callable[[str, str], bool] | None = None
+    ) -> dict[str, JobRecord]:
+        return self._json(["squeue", "--json", *filters], "squeue --json", where)
 
-    def _json(self, args: Sequence[str], command: str) -> dict[str, JobRecord]:
+    def _json(
+        self,
+        args: Sequence[str],
+        command: str,
+        where: Callable[[str, str], bool] | None = None,
+    ) -> dict[str, JobRecord]:
         try:
             text = self._run(args)
         except SchedulerError as exc:
             if "Invalid job id" in str(exc):  # 23.x when asked for a job it forgot
                 return {}
             raise
-        return read_document(text, command).jobs()
+        return read_document(text, command).jobs(where)
 
     def _remembered(self, job_ids: Sequence[str]) -> tuple[dict[str, JobRecord], set[str]]:
         """How these forgotten jobs ended, and which answers are only for now.
@@ -352,6 +400,7 @@ class SlurmScheduler:
             ended_at=None if state.active else seen.ended_at,
             exit_code=None if state.active else seen.exit_code,
             spec=spec,
+            restarts=seen.restarts,
         )
 
     # -- plumbing --------------------------------------------------------------
@@ -412,6 +461,14 @@ class SlurmScheduler:
             return conn.execute(f"SELECT * FROM jobs {tail}", params).fetchall()
         finally:
             conn.close()
+
+    def _rows_of(self, job_ids: Collection[str]) -> Rows:
+        ids = sorted(int(i) for i in job_ids)
+        found: Rows = []
+        for start in range(0, len(ids), 500):  # well under sqlite's limit of variables
+            chunk = ids[start : start + 500]
+            found += self._rows(f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        return found
 
     def _row(self, job_id: int) -> sqlite3.Row | None:
         rows = self._rows("WHERE id = ?", (job_id,))

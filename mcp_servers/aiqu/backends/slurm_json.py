@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import orjson
+
 from .base import SchedulerError
 from .slurm_tres import accounted_gpus, job_gpus
 
@@ -60,6 +62,7 @@ class JobRecord:
     ended_at: float | None = None
     exit_code: int | None = None  # negative: killed by that signal
     stdout: str = ""
+    restarts: int = 0  # restart_cnt: times Slurm requeued this job id
 
     @classmethod
     def stored(cls, data: Mapping[str, Any]) -> JobRecord:
@@ -94,9 +97,17 @@ class Document:
     layout: Layout
     raw_jobs: list[Any]
 
-    def jobs(self) -> dict[str, JobRecord]:
-        """squeue / scontrol job records by job id."""
-        return {self._id(raw): self._job(raw) for raw in self.raw_jobs}
+    def jobs(self, where: Callable[[str, str], bool] | None = None) -> dict[str, JobRecord]:
+        """squeue / scontrol job records by job id; with `where`, only the jobs for which
+        `where(job_id, name)` holds (the rest are never read past their id and name)."""
+        if where is None:
+            return {self._id(raw): self._job(raw) for raw in self.raw_jobs}
+        kept = {}
+        for raw in self.raw_jobs:
+            job_id = self._id(raw)
+            if where(job_id, self._reader(raw)("name", _text)):
+                kept[job_id] = self._job(raw)
+        return kept
 
     def accounted(self) -> dict[str, JobRecord]:
         """sacct job records by job id (steps are not read)."""
@@ -124,6 +135,7 @@ class Document:
             ended_at=read("end_time", self.layout.time),
             exit_code=read("exit_code", self.layout.exit_code),
             stdout=read("standard_output", _text),
+            restarts=read("restart_cnt", _whole),
         )
 
     def _accounted(self, raw: Any) -> JobRecord:
@@ -178,8 +190,8 @@ class Document:
 def read_document(text: str, command: str) -> Document:
     """Parse a `--json` answer and pick its layout from `meta`; refuse what cannot be read."""
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        doc = orjson.loads(text)
+    except ValueError as exc:  # orjson.JSONDecodeError is one
         raise SlurmLayoutError(f"{command} gave output that is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("meta"), dict):
         raise SlurmLayoutError(f"{command} gave JSON without a 'meta' object naming its layout")

@@ -1,0 +1,39 @@
+"""`python -m mcp_servers.aiqu.submit` < request.json: queue it, print the answer (see
+`__init__`). Exit 0 when queued, 2 when refused (the answer says why)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from core.skill_env import SkillEnvironment
+from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.backends.processes import detect_gpus
+from mcp_servers.aiqu.submit.request import queue
+
+
+def main() -> int:
+    try:
+        env = SkillEnvironment.from_env(os.environ)
+    except ValueError as exc:  # SkillEnvironmentError names the variable
+        answer: dict[str, object] = {"ok": False, "error": str(exc)}
+    else:
+        if env.scheduler != "local":
+            answer = {
+                "ok": False,
+                "error": f"MLOPS_SCHEDULER={env.scheduler}: mlops-agent submit queues on the"
+                " embedded local scheduler only; submit with the cluster's own tool (sbatch),"
+                " and the agent watches the job once it reports",
+            }
+        else:
+            gpus = detect_gpus() if env.local_gpus is None else env.local_gpus
+            # Queue only: the service's processes start it, with the service's environment.
+            with LocalScheduler(env.state, gpus, env=env, launches=False) as scheduler:
+                answer = queue(scheduler, sys.stdin.read())
+    print(json.dumps(answer))
+    return 0 if answer["ok"] else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
