@@ -1,0 +1,117 @@
+"""What Ray says of one job, read from the Jobs API, and the shared words for it.
+
+Ray's statuses map to the shared states; Ray's own status and message travel
+alongside (`raw_state`, `reason`). A failure's message carries up to 20,000
+characters of the job's log: only its first clause is kept (the log is one
+`tail_logs` away). The job's log also carries Ray's own lines (runtime
+environment set-up, "Running entrypoint for job …"), which are not the job's
+output and are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .base import JobState
+
+STATES = {
+    "PENDING": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "SUCCEEDED": JobState.SUCCEEDED,
+    "FAILED": JobState.FAILED,
+    "STOPPED": JobState.CANCELLED,
+}
+FORGOTTEN = "UNKNOWN"  # raw state of a job of ours that Ray no longer holds
+MAX_REASON = 300
+# Lines Ray's job manager writes into the job's log before the command runs.
+RAY_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\t[A-Z]+ job_manager\.py:\d+ -- .*")
+
+
+@dataclass(frozen=True)
+class RayRecord:
+    submission_id: str
+    status: str
+    message: str | None = None
+    error_type: str | None = None
+    submitted_at: float | None = None  # Ray's start_time: when the job was submitted
+    ended_at: float | None = None
+    exit_code: int | None = None
+    gpus: int = 0
+    name: str | None = None  # MLOPS_JOB in its env, for jobs submitted outside aiqu
+    user: str | None = None  # its metadata's "user", if whoever submitted it said
+
+    @classmethod
+    def read(cls, raw: dict[str, Any]) -> RayRecord:
+        """From one job of `GET /api/jobs/`."""
+        env = (raw.get("runtime_env") or {}).get("env_vars") or {}
+        metadata = raw.get("metadata") or {}
+        gpus = raw.get("entrypoint_num_gpus") or 0
+        return cls(
+            submission_id=str(raw["submission_id"]),
+            status=str(raw["status"]),
+            message=raw.get("message"),
+            error_type=raw.get("error_type"),
+            submitted_at=_seconds(raw.get("start_time")),
+            ended_at=_seconds(raw.get("end_time")),
+            exit_code=raw.get("driver_exit_code"),
+            gpus=math.ceil(gpus) if isinstance(gpus, int | float) else 0,
+            name=env.get("MLOPS_JOB") or metadata.get("mlops_job"),
+            user=metadata.get("user"),
+        )
+
+    @classmethod
+    def stored(cls, fields: dict[str, Any]) -> RayRecord:
+        return cls(**fields)
+
+    def to_store(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def state(self) -> JobState:
+        return STATES.get(self.status, JobState.FAILED)
+
+    @property
+    def reason(self) -> str | None:
+        """Ray's message, without the log it quotes (a traceback: its last line)."""
+        if not self.message:
+            return None
+        text = self.message.split(", last available logs", 1)[0]
+        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+        if not lines:
+            return None
+        gist = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+        return gist[:MAX_REASON]
+
+
+def submission_jobs(listing: list[dict[str, Any]]) -> dict[str, RayRecord]:
+    """The jobs of a listing that were submitted through the Jobs API, by submission id
+    (drivers started by a `ray.init()` elsewhere have none and cannot be stopped by it)."""
+    return {
+        str(raw["submission_id"]): RayRecord.read(raw)
+        for raw in listing
+        if raw.get("type", "SUBMISSION") == "SUBMISSION" and raw.get("submission_id")
+    }
+
+
+def job_output(log: str, submission_id: str) -> str:
+    """The job's own output from Ray's job log."""
+    marker = f"Running entrypoint for job {submission_id}: "
+    kept: list[str] = []
+    marked = False
+    for line in log.splitlines():
+        # Ray writes the marker through a buffer it flushes once the command started, so it
+        # may come after the job's first lines; it appears once.
+        if not marked and line.startswith(marker):
+            marked = True
+            continue
+        if RAY_LOG_LINE.fullmatch(line):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _seconds(ms: Any) -> float | None:
+    return ms / 1000 if isinstance(ms, int | float) else None
