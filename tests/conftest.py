@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.ray.cluster import RayHead
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENCODE_BIN = ROOT / ".tools/opencode/node_modules/.bin/opencode"
@@ -50,3 +55,24 @@ def missing(reason: str) -> None:
     if os.environ.get(STRICT_VARIABLE) == "1":
         pytest.fail(f"{reason} ({STRICT_VARIABLE}=1: missing components fail instead of skip)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """A real Ray head (`.venv-ray`), started once per test process at the first test that
+    needs it, and stopped at the end: one per pytest-xdist worker at most. Its listeners
+    stay in a network namespace of its own; the dashboard is on 127.0.0.1 (`head.url`)."""
+    from tests.ray.cluster import RayUnavailable, missing_tools, start_head
+
+    reason = missing_tools()
+    if reason:
+        missing(reason)
+    try:
+        head = start_head()
+    except RayUnavailable as exc:
+        missing(str(exc))
+        raise  # missing() never returns
+    try:
+        yield head
+    finally:
+        head.stop()
