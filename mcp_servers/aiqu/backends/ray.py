@@ -17,7 +17,9 @@ queue, jobs it forgot) lives in `ray_index.py`.
 
 Jobs submitted outside aiqu are listed while active, labelled
 `submitted_by=ray:<metadata user or unknown>`, never the agent's own; a finished
-one is still found by its id.
+one is still found by its id. Their name is the `MLOPS_JOB` of their runtime env
+(what their reporter says), else their submission id; their GPUs are not known
+(Ray's Jobs API does not say what a job asked for).
 """
 
 from __future__ import annotations
@@ -326,7 +328,7 @@ class RayScheduler:
                 state=state,
                 raw_state=record.status,
                 reason=reason,
-                gpus=record.gpus,
+                gpus=0,  # Ray's Jobs API does not say what a job asked for
                 queue=None,
                 labels={"submitted_by": f"{OTHERS}:{record.user or 'unknown'}"},
                 submitted_at=record.submitted_at or 0.0,

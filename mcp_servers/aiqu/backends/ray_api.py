@@ -91,7 +91,13 @@ class RayDashboard:
 
     def version(self) -> Record:
         """`{"ray_version": "2.60.0", "session_name": ...}`: also proves the Jobs API is up."""
-        return dict(self._json("GET", "/api/version", "read its version"))
+        response = self._send("GET", "/api/version", "read its version")
+        if response.status_code == NOT_HELD:
+            raise SchedulerError(
+                f"{self.address} has no /api/version: not a Ray dashboard; MLOPS_RAY_ADDRESS"
+                " is the dashboard's URL (port 8265 unless the cluster chose another)"
+            )
+        return dict(self._checked(response, "read its version"))
 
     def nodes(self) -> list[Record]:
         """The cluster's nodes with their `resources_total` (the state API)."""

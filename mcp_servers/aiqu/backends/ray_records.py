@@ -10,7 +10,6 @@ output and are dropped.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -39,7 +38,6 @@ class RayRecord:
     submitted_at: float | None = None  # Ray's start_time: when the job was submitted
     ended_at: float | None = None
     exit_code: int | None = None
-    gpus: int = 0
     name: str | None = None  # MLOPS_JOB in its env, for jobs submitted outside aiqu
     user: str | None = None  # its metadata's "user", if whoever submitted it said
 
@@ -48,7 +46,6 @@ class RayRecord:
         """From one job of `GET /api/jobs/`."""
         env = (raw.get("runtime_env") or {}).get("env_vars") or {}
         metadata = raw.get("metadata") or {}
-        gpus = raw.get("entrypoint_num_gpus") or 0
         return cls(
             submission_id=str(raw["submission_id"]),
             status=str(raw["status"]),
@@ -57,7 +54,6 @@ class RayRecord:
             submitted_at=_seconds(raw.get("start_time")),
             ended_at=_seconds(raw.get("end_time")),
             exit_code=raw.get("driver_exit_code"),
-            gpus=math.ceil(gpus) if isinstance(gpus, int | float) else 0,
             name=env.get("MLOPS_JOB") or metadata.get("mlops_job"),
             user=metadata.get("user"),
         )
