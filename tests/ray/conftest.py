@@ -15,7 +15,6 @@ from mcp_servers.aiqu.backends.base import Job, JobSpec
 from mcp_servers.aiqu.backends.ray import RayScheduler
 from tests.ray.cluster import RayHead
 
-pytestmark = pytest.mark.ray
 WAIT_S = 90.0  # a loaded machine: generous, but bounded
 
 

@@ -203,7 +203,7 @@ class RayScheduler:
                 f"Ray no longer holds job {job_id} nor its log (its head restarted, or the"
                 " job was deleted)"
             )
-        return tail_text(job_output(text, job_id), lines)
+        return tail_text(job_output(text, job_id, self._entrypoint(job_id)), lines)
 
     def gpu_total(self) -> int:
         nodes = [n for n in self._ray.nodes() if n.get("state") == "ALIVE"]
@@ -356,6 +356,13 @@ class RayScheduler:
             spec=spec,
         )
 
+    def _entrypoint(self, job_id: str) -> str:
+        row = self._index.row(job_id)
+        if row is not None:
+            return entrypoint(JobSpec(**json.loads(row["spec"])).command)
+        raw = self._ray.job(job_id) or {}
+        return str(raw.get("entrypoint") or "")
+
     def _request(
         self, job_id: str, spec: JobSpec, attempt: int, working_dir: str | None
     ) -> dict[str, Any]:
@@ -373,9 +380,7 @@ class RayScheduler:
             runtime_env["working_dir"] = working_dir
         request: dict[str, Any] = {
             "submission_id": job_id,
-            # exec: the command itself gets Ray's stop signal and its exit code or signal
-            # is the job's, as on the other backends.
-            "entrypoint": "exec " + shlex.join(spec.command),
+            "entrypoint": entrypoint(spec.command),
             "runtime_env": runtime_env,
             "metadata": {**spec.labels, "mlops_job": spec.name, "mlops_attempt": str(attempt)},
         }
@@ -388,6 +393,12 @@ class RayScheduler:
         return SchedulerError(
             f"unknown Ray job id {job_id!r}; recent ids: {', '.join(recent) or 'none yet'}"
         )
+
+
+def entrypoint(command: list[str]) -> str:
+    # exec: the command itself gets Ray's stop signal, and its exit code or signal is the
+    # job's, as on the other backends.
+    return "exec " + shlex.join(command)
 
 
 def _due(row: sqlite3.Row, now: float) -> bool:

@@ -92,21 +92,13 @@ def submission_jobs(listing: list[dict[str, Any]]) -> dict[str, RayRecord]:
     }
 
 
-def job_output(log: str, submission_id: str) -> str:
+def job_output(log: str, submission_id: str, entrypoint: str) -> str:
     """The job's own output from Ray's job log."""
-    marker = f"Running entrypoint for job {submission_id}: "
-    kept: list[str] = []
-    marked = False
-    for line in log.splitlines():
-        # Ray writes the marker through a buffer it flushes once the command started, so it
-        # may come after the job's first lines; it appears once.
-        if not marked and line.startswith(marker):
-            marked = True
-            continue
-        if RAY_LOG_LINE.fullmatch(line):
-            continue
-        kept.append(line)
-    return "\n".join(kept)
+    # Ray writes "Running entrypoint for job <id>: <entrypoint>" through a buffer it flushes
+    # once the command started, so it may come after the job's first lines; the entrypoint
+    # may span lines (a `python -c` script). It is there once.
+    log = log.replace(f"Running entrypoint for job {submission_id}: {entrypoint}\n", "", 1)
+    return "\n".join(line for line in log.splitlines() if not RAY_LOG_LINE.fullmatch(line))
 
 
 def _seconds(ms: Any) -> float | None:

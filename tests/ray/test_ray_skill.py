@@ -1,0 +1,150 @@
+"""The aiqu skill with `MLOPS_SCHEDULER=ray`, unchanged: its tools over stdio as opencode runs
+them, the agent's budgets, and a sweep whose trials are Ray jobs, on a real Ray head."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp
+import pytest
+
+from mcp_servers.aiqu import actions
+from mcp_servers.aiqu.backends.base import Job, JobState
+from mcp_servers.aiqu.backends.ray import RayScheduler
+from mcp_servers.aiqu.budget import AgentBudget, BudgetLimits
+from mcp_servers.aiqu.errors import BudgetExceeded
+from mcp_servers.aiqu.skill import AiquSkill
+from mcp_servers.aiqu.sweeps import actions as sweeps
+from mcp_servers.aiqu.sweeps.book import SweepBook, SweepLimitReached
+from tests.aiqu.conftest import spec
+from tests.ray.cluster import RayHead
+from tests.ray.conftest import job_when, sh
+from tests.sweeps.conftest import TRIAL_CODE
+
+pytestmark = pytest.mark.ray
+
+ROOT = Path(__file__).resolve().parents[2]
+LR = {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
+
+
+async def call(client: mcp.Client, tool: str, **args: Any) -> Any:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+async def test_agent_starts_watches_and_stops_its_own_ray_job_only(
+    ray: RayScheduler, ray_head: RayHead, skill_env: dict[str, str]
+) -> None:
+    # A person's training job, on the state dir the skill will use, to clone from.
+    base = ray.submit(
+        sh('echo "$MLOPS_JOB $MLOPS_ATTEMPT"; sleep 60', name="customer-b/pcb-inspect-v2",
+           gpus=1, labels={"submitted_by": "ann"})
+    )  # fmt: skip
+    theirs = ray_head.submit("exec sleep 60", runtime_env={"env_vars": {"MLOPS_JOB": "bob-run"}})
+    env = {"PATH": os.environ["PATH"], **skill_env}
+    server = mcp.StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_servers.aiqu"], env=env, cwd=str(ROOT)
+    )
+    with anyio.fail_after(180):
+        async with mcp.Client(server) as client:
+            started = await call(client, "submit_job", from_job=base.id, name="team/agent-trial")
+            job_id = started["job"]["id"]
+            while (await call(client, "get_job", job=job_id))["state"] != "running":
+                await anyio.sleep(0.2)
+            overview = await call(client, "queue_overview")
+            mine = await call(client, "list_jobs", label="submitted_by=agent")
+            while not (await call(client, "tail_logs", job=job_id))["text"]:
+                await anyio.sleep(0.2)
+            tail = await call(client, "tail_logs", job=job_id)
+            refused = await client.call_tool("cancel_job", {"job": theirs})
+            stopped = await call(client, "cancel_job", job=job_id)
+
+    assert [row["id"] for row in mine["jobs"]] == [job_id]
+    assert tail["text"] == "team/agent-trial 1"
+    assert overview["gpus_total"] == 2 and overview["gpus_used"] == 2
+    assert refused.is_error
+    assert "submitted by ray:unknown, not by the agent" in refused.content[0].text
+    assert ray.get(theirs).state.active
+    assert stopped["job"]["state"] == "cancelled"
+
+
+@pytest.fixture
+def make_skill(ray: RayScheduler, state_dir: Path) -> Iterator[Callable[..., AiquSkill]]:
+    """The skill's tools over the Ray backend, with the budgets asked for."""
+    made: list[AiquSkill] = []
+
+    def make(book: SweepBook | None = None, **limits: Any) -> AiquSkill:
+        skill = AiquSkill(ray, AgentBudget(state_dir, BudgetLimits(**limits)), None, book)
+        made.append(skill)
+        return skill
+
+    yield make
+    for skill in made:
+        skill.budget.close()
+        if skill.book is not None:
+            skill.book.close()
+
+
+def test_the_agent_s_job_budget_holds_on_ray(make_skill: Callable[..., AiquSkill]) -> None:
+    skill = make_skill(max_jobs=2)
+    base = skill.scheduler.submit(sh("sleep 60", labels={"submitted_by": "ann"})).id
+    first = actions.submit_job(skill, base, name="agent/a").job
+    actions.submit_job(skill, base, name="agent/b")
+    held = len(skill.scheduler.list())
+
+    with pytest.raises(BudgetExceeded, match="agent-submitted active jobs would be 3 of 2"):
+        actions.submit_job(skill, base, name="agent/c")
+    assert len(skill.scheduler.list()) == held  # nothing reached the cluster
+    actions.cancel_job(skill, first.id)
+    assert actions.submit_job(skill, base, name="agent/c").job.name == "agent/c"  # slot freed
+
+
+def test_the_agent_s_gpu_hours_hold_on_ray(make_skill: Callable[..., AiquSkill]) -> None:
+    skill = make_skill(max_jobs=5, max_gpu_hours=1.5, default_time_limit_min=60)
+    base = skill.scheduler.submit(sh("true", gpus=1, labels={"submitted_by": "ann"})).id
+    job_when(skill.scheduler, base, lambda j: not j.state.active)  # type: ignore[arg-type]
+    actions.submit_job(skill, base, name="agent/a")
+
+    with pytest.raises(BudgetExceeded, match=r"GPU-hours in the last 24 h would be 2.0 of 1.5"):
+        actions.submit_job(skill, base, name="agent/b")
+    # Fewer GPU-hours fit: half an hour of one GPU.
+    assert actions.submit_job(skill, base, name="agent/b", time_limit_min=30).job.gpus == 1
+
+
+def test_a_sweep_s_trials_are_ray_jobs_within_its_limits(
+    make_skill: Callable[..., AiquSkill], state_dir: Path
+) -> None:
+    skill = make_skill(book=SweepBook(state_dir), max_jobs=10, max_gpu_hours=8.0)
+    base = skill.scheduler.submit(
+        spec("team/train", TRIAL_CODE, gpus=1, labels={"submitted_by": "alice"})
+    )
+    base_job: Job = job_when(skill.scheduler, base.id, lambda j: not j.state.active)  # type: ignore[arg-type]
+    sweeps.start_sweep(
+        skill, "s1", base_job.id, "val_loss", "minimize", LR,
+        max_trials=3, max_parallel=2, trial_time_limit_min=5, fixed_params={"sleep": 30},
+    )  # fmt: skip
+
+    first = sweeps.next_trial(skill, "s1")
+    sweeps.next_trial(skill, "s1")
+    with pytest.raises(SweepLimitReached, match="2 of 2 parallel trials allowed"):
+        sweeps.next_trial(skill, "s1")
+    job = job_when(skill.scheduler, first.job_id, lambda j: j.state is JobState.RUNNING)  # type: ignore[arg-type]
+    until_logged = time.monotonic() + 60
+    while not skill.scheduler.logs(job.id) and time.monotonic() < until_logged:
+        time.sleep(0.2)
+    reported = sweeps.report_trial(skill, "s1", first.trial, 0.4)
+    third = sweeps.next_trial(skill, "s1")
+
+    assert job.labels["sweep"] == "s1" and job.labels["trial"] == "0"
+    assert job.labels["submitted_by"] == "agent" and job.name == "s1/trial-0"
+    assert job.spec is not None and job.spec.gpus == 1 and job.spec.time_limit_min == 5
+    assert f"--lr={first.params['lr']}" in job.spec.command
+    assert skill.scheduler.logs(job.id).startswith("args [('lr', ")
+    assert reported.state == "complete" and third.trial == 2
