@@ -3,7 +3,6 @@ and a RayScheduler over it per test on the test's state dir."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,12 @@ from typing import Any
 import pytest
 
 from core.skill_env import SkillEnvironment
-from mcp_servers.aiqu.backends.base import Job, JobSpec
+from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.ray import RayScheduler
 from tests.ray.cluster import RayHead
+from tests.scheduler.conftest import job_when
 
-WAIT_S = 90.0  # a loaded machine: generous, but bounded
+__all__ = ["job_when", "sh"]
 
 
 @pytest.fixture
@@ -47,14 +47,3 @@ def ray(make_ray: Callable[..., RayScheduler]) -> RayScheduler:
 
 def sh(script: str, name: str = "team/train", **kw: Any) -> JobSpec:
     return JobSpec(name=name, command=["sh", "-c", script], **kw)
-
-
-def job_when(
-    scheduler: RayScheduler, job_id: str, ok: Callable[[Job], bool], timeout_s: float = WAIT_S
-) -> Job:
-    deadline = time.monotonic() + timeout_s
-    while not ok(job := scheduler.get(job_id)):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} not as expected within {timeout_s} s: {job}")
-        time.sleep(0.1)
-    return job

@@ -1,17 +1,13 @@
-"""The aiqu skill with `MLOPS_SCHEDULER=ray`, unchanged: its tools over stdio as opencode runs
-them, the agent's budgets, and a sweep whose trials are Ray jobs, on a real Ray head."""
+"""The aiqu skill with `MLOPS_SCHEDULER=ray`, unchanged: the agent's budgets, and a sweep whose
+trials are Ray jobs, on a real Ray head. (Its tools over stdio: tests/scheduler.)"""
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp
 import pytest
 
 from mcp_servers.aiqu import actions
@@ -23,7 +19,6 @@ from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps import actions as sweeps
 from mcp_servers.aiqu.sweeps.book import SweepBook, SweepLimitReached
 from tests.aiqu.conftest import spec
-from tests.ray.cluster import RayHead
 from tests.ray.conftest import job_when, sh
 from tests.sweeps.conftest import TRIAL_CODE
 
@@ -31,48 +26,6 @@ pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).resolve().parents[2]
 LR = {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
-
-
-async def call(client: mcp.Client, tool: str, **args: Any) -> Any:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content
-    return result.structured_content
-
-
-async def test_agent_starts_watches_and_stops_its_own_ray_job_only(
-    ray: RayScheduler, ray_head: RayHead, skill_env: dict[str, str]
-) -> None:
-    # A person's training job, on the state dir the skill will use, to clone from.
-    base = ray.submit(
-        sh('echo "$MLOPS_JOB $MLOPS_ATTEMPT"; sleep 60', name="customer-b/pcb-inspect-v2",
-           gpus=1, labels={"submitted_by": "ann"})
-    )  # fmt: skip
-    theirs = ray_head.submit("exec sleep 60", runtime_env={"env_vars": {"MLOPS_JOB": "bob-run"}})
-    env = {"PATH": os.environ["PATH"], **skill_env}
-    server = mcp.StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_servers.aiqu"], env=env, cwd=str(ROOT)
-    )
-    with anyio.fail_after(180):
-        async with mcp.Client(server) as client:
-            started = await call(client, "submit_job", from_job=base.id, name="team/agent-trial")
-            job_id = started["job"]["id"]
-            while (await call(client, "get_job", job=job_id))["state"] != "running":
-                await anyio.sleep(0.2)
-            overview = await call(client, "queue_overview")
-            mine = await call(client, "list_jobs", label="submitted_by=agent")
-            while not (await call(client, "tail_logs", job=job_id))["text"]:
-                await anyio.sleep(0.2)
-            tail = await call(client, "tail_logs", job=job_id)
-            refused = await client.call_tool("cancel_job", {"job": theirs})
-            stopped = await call(client, "cancel_job", job=job_id)
-
-    assert [row["id"] for row in mine["jobs"]] == [job_id]
-    assert tail["text"] == "team/agent-trial 1"
-    assert overview["gpus_total"] == 2 and overview["gpus_used"] == 2
-    assert refused.is_error
-    assert "submitted by ray:unknown, not by the agent" in refused.content[0].text
-    assert ray.get(theirs).state.active
-    assert stopped["job"]["state"] == "cancelled"
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ matches MLOPS_WATCH_JOBS, not otherwise."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,7 @@ from mcp_servers.aiqu.backends.ray_api import RayDashboard
 from tests.conftest import ROOT
 from tests.ray.cluster import RayHead
 from tests.ray.conftest import job_when, sh
-from tests.watch.conftest import World, open_world
+from tests.watch.conftest import open_world, until_items
 
 pytestmark = pytest.mark.ray
 
@@ -37,13 +35,6 @@ def watch_env(skill_env: dict[str, str]) -> dict[str, str]:
     """What the service hands the aiqu watch process, pointed at this head."""
     given = {**skill_env, "MLOPS_SCHEDULER": "ray", "PYTHONPATH": str(ROOT)}
     return SkillEnvironment.from_env(given).to_env()
-
-
-async def until_items(world: World, watcher: Any, count: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while len(await world.items()) < count and time.monotonic() < deadline:
-        await watcher.run_once()
-        await asyncio.sleep(1.0)
 
 
 async def test_a_time_limit_a_kill_and_a_stop_each_give_one_item_with_rays_words(

@@ -124,6 +124,7 @@ class Backend:
     connect: Callable[[], Scheduler]  # the skill's scheduler; again = the skill restarted
     forget_job: Callable[[str], None]  # make the cluster itself forget an ended job
     submit_outside: Callable[[str, str], str] | None  # (name, sh script) -> id, not via aiqu
+    settings: dict[str, str]  # what `python -m mcp_servers.aiqu` needs to reach this cluster
     made: list[Scheduler] = field(default_factory=list)
 
     def start(self) -> Scheduler:
@@ -160,7 +161,8 @@ class Cluster:
             def local() -> Scheduler:
                 return LocalScheduler(state_dir, 2, env=env, poll_interval_s=0.05, cancel_grace_s=1)
 
-            return Backend("local", EXPECTED["local"], local, lambda job_id: None, None)
+            settings = {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_LOCAL_GPUS": "2"}
+            return Backend("local", EXPECTED["local"], local, lambda job_id: None, None, settings)
         if self.slurm is not None:
             cluster = self.slurm
             env = SkillEnvironment.from_env({**os.environ, **cluster.env(), **extra})
@@ -170,6 +172,7 @@ class Cluster:
                 lambda: SlurmScheduler.from_env(env),
                 lambda job_id: wait_until_forgotten(cluster, [job_id]),
                 lambda name, script: _sbatch(cluster, name, script),
+                {**cluster.env(), "MLOPS_STATE_DIR": str(state_dir), "MLOPS_SCHEDULER": "slurm"},
             )
         head = self.ray
         env = SkillEnvironment.from_env({**extra, **head.env()})
@@ -182,6 +185,7 @@ class Cluster:
                 f"exec sh -c {shlex.quote(script)}",
                 runtime_env={"env_vars": {"MLOPS_JOB": name}},
             ),
+            {**head.env(), "MLOPS_STATE_DIR": str(state_dir)},
         )
 
     def free(self, state_dir: Path) -> None:

@@ -45,11 +45,11 @@ from .ray_api import RayDashboard, read_headers
 from .ray_index import CANCEL, TIMEOUT, RayIndex, Rows
 from .ray_package import ship
 from .ray_records import FORGOTTEN, RayRecord, job_output, submission_jobs
+from .spec_checks import check_spec
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ID_PREFIX = "aiqu-"
 OTHERS = "ray"  # `submitted_by` of jobs submitted outside aiqu: ray:<user>
 RESEND_STOP_S = 60.0  # a stop Ray did not carry out is asked again after this
@@ -441,20 +441,8 @@ def _check_id(job_id: str) -> None:
 
 
 def _validate(spec: JobSpec) -> None:
-    if not spec.name.strip() or "\n" in spec.name:
-        raise SchedulerError(
-            "job name must be one non-empty line, e.g. 'customer-b/pcb-inspect-v2'"
-        )
-    if not spec.command or not all(isinstance(a, str) for a in spec.command):
-        raise SchedulerError("command must be a non-empty list of strings (an argv)")
-    if spec.gpus < 0:
-        raise SchedulerError(f"gpus must be 0 or more, got {spec.gpus}")
+    check_spec(spec)
     if spec.queue is not None:
         raise SchedulerError(f"Ray has no queues; leave queue unset (got {spec.queue!r})")
-    if spec.time_limit_min is not None and spec.time_limit_min <= 0:
-        raise SchedulerError("time_limit_min must be a positive number of minutes, or None")
     if spec.workdir is not None and not Path(spec.workdir).is_dir():
         raise SchedulerError(f"workdir {spec.workdir} is not a directory")
-    bad = [k for k in spec.env if not ENV_NAME.fullmatch(k)]
-    if bad:
-        raise SchedulerError(f"env names must look like MY_VAR (letters, digits, _): {bad}")
