@@ -24,7 +24,6 @@ one is still found by its id. Their name is the `MLOPS_JOB` of their runtime env
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -33,8 +32,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from orjson import loads
 
 from core.skill_env import SkillEnvironment
 
@@ -44,7 +46,7 @@ from .processes import tail_text
 from .ray_api import RayDashboard, read_headers
 from .ray_index import CANCEL, TIMEOUT, RayIndex, Rows
 from .ray_package import ship
-from .ray_records import FORGOTTEN, RayRecord, job_output, submission_jobs
+from .ray_records import FORGOTTEN, Listing, RayRecord, job_output, submission_jobs
 from .spec_checks import check_spec
 
 log = logging.getLogger(__name__)
@@ -139,7 +141,7 @@ class RayScheduler:
         _check_id(job_id)
         row = self._index.row(job_id)
         if row is not None and row["final"]:
-            return self._job(job_id, row, RayRecord.stored(json.loads(row["final"])), {})
+            return self._job(job_id, row, RayRecord.stored(loads(row["final"])), {})
         raw = self._ray.job(job_id)
         record = submission_jobs([raw]).get(job_id) if raw else None
         if row is None:
@@ -156,14 +158,14 @@ class RayScheduler:
         # one missing from the listing was forgotten); rows written since come after.
         rows = self._index.rows("" if include_finished else "WHERE final IS NULL")
         held = submission_jobs(self._ray.jobs())
-        rows += self._late_rows(held, rows)
+        rows += self._late_rows(held, rows, lambda i: include_finished or held.active(i))
         jobs = self._jobs_of(rows, held)
         ours = {r["id"] for r in rows}
         stops = self._index.stops()
         jobs += [
-            self._job(job_id, None, record, stops)
-            for job_id, record in held.items()
-            if job_id not in ours and record.state.active
+            self._job(job_id, None, held[job_id], stops)
+            for job_id in held
+            if job_id not in ours and held.active(job_id)
         ]
         listed = sorted(jobs, key=lambda j: j.submitted_at, reverse=True)
         return [j for j in listed if include_finished or j.state.active]
@@ -191,7 +193,7 @@ class RayScheduler:
                 f"job {job_id} was not submitted through aiqu, so its command is unknown;"
                 " submit it as a new job instead"
             )
-        return self.submit(JobSpec(**json.loads(row["spec"])))
+        return self.submit(JobSpec(**loads(row["spec"])))
 
     def logs(self, job_id: str, lines: int = 50) -> str:
         _check_id(job_id)
@@ -223,15 +225,15 @@ class RayScheduler:
         rows = {r["id"]: r for r in self._index.rows(ended, (ended_since,))}
         rows.update((r["id"], r) for r in self._index.rows_of(wanted - rows.keys()))
         held = submission_jobs(self._ray.jobs())
-        rows.update((r["id"], r) for r in self._late_rows(held, list(rows.values())))
+        recent = partial(held.recent, since=ended_since)
+        rows.update((r["id"], r) for r in self._late_rows(held, list(rows.values()), recent))
         jobs = self._jobs_of(list(rows.values()), held)
         stops = self._index.stops()
-        for job_id, record in held.items():
-            if job_id in rows:
+        for job_id in held:
+            if job_id in rows or not (job_id in wanted or recent(job_id)):
                 continue
-            recent = record.state.active or (record.ended_at or 0) >= ended_since
-            chosen = others is None or others(_name(job_id, record))
-            if job_id in wanted or (chosen and recent):
+            record = held[job_id]
+            if job_id in wanted or others is None or others(_name(job_id, record)):
                 jobs.append(self._job(job_id, None, record, stops))
         return jobs
 
@@ -294,10 +296,11 @@ class RayScheduler:
                 self._index.stopping(row["id"], TIMEOUT, now)
                 self._ray.stop(row["id"])
 
-    def _late_rows(self, held: Mapping[str, RayRecord], rows: Rows) -> Rows:
-        """Rows written after `rows` were read whose jobs are already in `held`."""
+    def _late_rows(self, held: Listing, rows: Rows, wanted: Callable[[str], bool]) -> Rows:
+        """Rows written after `rows` were read whose jobs are already in `held`, of the jobs
+        `wanted` says the caller reads (a job submitted meanwhile is recent)."""
         known = {r["id"] for r in rows}
-        late = [i for i in held if i.startswith(ID_PREFIX) and i not in known]
+        late = [i for i in held if i.startswith(ID_PREFIX) and i not in known and wanted(i)]
         return self._index.rows_of(late) if late else []
 
     # -- one job, in the shared words ------------------------------------------------
@@ -336,7 +339,7 @@ class RayScheduler:
                 ended_at=None if state.active else ended_at,
                 exit_code=None if state.active else record.exit_code,
             )
-        spec = JobSpec(**json.loads(row["spec"]))
+        spec = JobSpec(**loads(row["spec"]))
         if stop is not None and stop[0] == TIMEOUT and not record.state.active:
             state, reason = JobState.FAILED, f"time limit of {spec.time_limit_min} min reached"
         return Job(
@@ -348,7 +351,7 @@ class RayScheduler:
             reason=reason,
             gpus=spec.gpus,
             queue=None,
-            labels=json.loads(row["labels"]),
+            labels=loads(row["labels"]),
             submitted_at=row["submitted_at"],
             started_at=None if record.status == "PENDING" else row["running_at"],
             ended_at=None if state.active else ended_at,
@@ -359,7 +362,7 @@ class RayScheduler:
     def _entrypoint(self, job_id: str) -> str:
         row = self._index.row(job_id)
         if row is not None:
-            return entrypoint(JobSpec(**json.loads(row["spec"])).command)
+            return entrypoint(JobSpec(**loads(row["spec"])).command)
         raw = self._ray.job(job_id) or {}
         return str(raw.get("entrypoint") or "")
 
@@ -408,13 +411,13 @@ def _due(row: sqlite3.Row, now: float) -> bool:
 
 
 def _overdue(row: sqlite3.Row, now: float) -> bool:
-    limit = JobSpec(**json.loads(row["spec"])).time_limit_min
+    limit = JobSpec(**loads(row["spec"])).time_limit_min
     started = row["running_at"]
     return limit is not None and started is not None and now - started > limit * 60
 
 
 def _final(row: sqlite3.Row) -> RayRecord | None:
-    return RayRecord.stored(json.loads(row["final"])) if row["final"] else None
+    return RayRecord.stored(loads(row["final"])) if row["final"] else None
 
 
 def _forgotten(job_id: str) -> RayRecord:

@@ -11,6 +11,7 @@ output and are dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ STATES = {
     "FAILED": JobState.FAILED,
     "STOPPED": JobState.CANCELLED,
 }
+ACTIVE = ("PENDING", "RUNNING")
 FORGOTTEN = "UNKNOWN"  # raw state of a job of ours that Ray no longer holds
 MAX_REASON = 300
 # Lines Ray's job manager writes into the job's log before the command runs.
@@ -82,14 +84,44 @@ class RayRecord:
         return gist[:MAX_REASON]
 
 
-def submission_jobs(listing: list[dict[str, Any]]) -> dict[str, RayRecord]:
-    """The jobs of a listing that were submitted through the Jobs API, by submission id
-    (drivers started by a `ray.init()` elsewhere have none and cannot be stopped by it)."""
-    return {
-        str(raw["submission_id"]): RayRecord.read(raw)
-        for raw in listing
-        if raw.get("type", "SUBMISSION") == "SUBMISSION" and raw.get("submission_id")
-    }
+class Listing(Mapping[str, RayRecord]):
+    """The jobs of one listing submitted through the Jobs API, by submission id, each read
+    into a RayRecord only when asked for: a listing holds thousands of jobs a call does
+    not need. (Drivers started by a `ray.init()` elsewhere have no submission id and
+    cannot be stopped through the API: they are left out.)"""
+
+    def __init__(self, listing: Iterable[dict[str, Any]]) -> None:
+        self._raw = {
+            str(raw["submission_id"]): raw
+            for raw in listing
+            if raw.get("type", "SUBMISSION") == "SUBMISSION" and raw.get("submission_id")
+        }
+        self._read: dict[str, RayRecord] = {}
+
+    def __getitem__(self, submission_id: str) -> RayRecord:
+        if submission_id not in self._read:
+            self._read[submission_id] = RayRecord.read(self._raw[submission_id])
+        return self._read[submission_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def active(self, submission_id: str) -> bool:
+        """Cheap: before the job is read."""
+        return self._raw[submission_id].get("status") in ACTIVE
+
+    def recent(self, submission_id: str, since: float) -> bool:
+        """Active, or ended at or after `since` (unix seconds)."""
+        end = self._raw[submission_id].get("end_time")
+        ended = isinstance(end, int | float) and end >= since * 1000
+        return self.active(submission_id) or ended
+
+
+def submission_jobs(listing: Iterable[dict[str, Any]]) -> Listing:
+    return Listing(listing)
 
 
 def job_output(log: str, submission_id: str, entrypoint: str) -> str:
