@@ -10,8 +10,8 @@ process bound to 127.0.0.1 in the machine's namespace (inherited as fd N) and
 carries each connection to the dashboard inside. Standard library only.
 
 It runs `ray start --head --block`, stops it on SIGTERM (Ray stops the whole head
-and its jobs' process groups), and arms the parent-death signal so a test run
-that is killed takes the head along.
+and its jobs' process groups) and removes the temp dir, and arms the parent-death
+signal so a test run that is killed takes the head along.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +75,8 @@ def main() -> int:
     except subprocess.TimeoutExpired:
         head.kill()
         head.wait()
+    # Also when the test run was killed (the parent-death signal): nothing is left behind.
+    shutil.rmtree(temp, ignore_errors=True)
     return 0
 
 
