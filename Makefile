@@ -12,7 +12,7 @@ RAY_VERSION := 2.60.0
 RAY_VENV := .venv-ray
 
 .PHONY: install install-python install-opencode install-system install-yolo install-synapse install-ray run \
-	test lint typecheck bench eval clean image container-test
+	test test-fresh lint typecheck bench eval clean image container-test
 
 install: install-python install-opencode
 
@@ -96,8 +96,18 @@ container-test: install install-system
 run: install
 	$(BIN)/mlops-agent serve
 
+# Two workers: most of a test's time is spent waiting on real components (servers
+# starting, jobs running), so two at once use two cores better than one. Each test module
+# stays on one worker (tests/conftest.py). PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
+
 test: install install-system install-yolo install-synapse install-ray lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# `.ci/run` (what CI runs) on a clean clone of HEAD in a throwaway privileged container:
+# a fresh machine, none of this one's venvs, caches, images or Debian packages (root).
+test-fresh:
+	.ci/fresh
 
 lint:
 	$(BIN)/ruff check agent core mcp_servers mlops_reporter evals tests bench

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,12 @@ def event_conversation(event: dict[str, Any]) -> str:
 
 
 class Inbox:
-    def __init__(self, db: Database, hub: Hub | None = None) -> None:
+    def __init__(
+        self, db: Database, hub: Hub | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.hub = hub or Hub()  # told of each new item (the web page redraws its thread)
+        self.clock = clock  # an item's received time (the service's clock: core.clock)
         self._pending: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[Any]]] | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -64,7 +68,7 @@ class Inbox:
 
     async def put(self, kind: str, dedupe_key: str, conversation: str, payload: dict[str, Any]):
         rows = [(f"{kind}:{dedupe_key}", kind, conversation, payload)]
-        result = (await self.db.run(_insert, rows))[0]
+        result = (await self.db.run(_insert, rows, self.clock()))[0]
         if result[1]:
             self.hub.publish(conversation, "item")
         return result
@@ -77,7 +81,7 @@ class Inbox:
                 batch.append(self._pending.get_nowait())
             rows = [(f"event:{wid}", "event", event_conversation(ev), ev) for wid, ev, _ in batch]
             try:
-                results = await self.db.run(_insert, rows)
+                results = await self.db.run(_insert, rows, self.clock())
             except Exception as exc:  # the requests fail with 5xx; nothing was acknowledged
                 for *_, fut in batch:
                     if not fut.done():
@@ -112,8 +116,7 @@ class Inbox:
         )
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[str, str, str, dict[str, Any]]]):
-    now = time.time()
+def _insert(conn: sqlite3.Connection, rows: list[tuple[str, str, str, dict[str, Any]]], now: float):
     results: list[tuple[int, bool]] = []
     with immediate(conn):
         for key, kind, conversation, payload in rows:

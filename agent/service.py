@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from collections.abc import Awaitable
 from typing import IO, Any
 
@@ -42,7 +41,7 @@ from agent.turns import TurnEngine
 from agent.watch.facts import WatchConfig
 from agent.watch.probe import SchedulerProbe
 from agent.watch.watcher import Watcher
-from core.clock import parse_hhmm, parse_zone
+from core.clock import Clock, parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
 from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
 
@@ -72,9 +71,12 @@ def webhook_secret(settings: Settings) -> str:
 
 
 class Service:
-    def __init__(self, settings: Settings, chat: ChatBridge | None = None) -> None:
+    def __init__(
+        self, settings: Settings, chat: ChatBridge | None = None, clock: Clock | None = None
+    ) -> None:
         """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
-        by default the one the settings configure, if any."""
+        by default the one the settings configure, if any. `clock`: what every time-based
+        part reads (core.clock.Clock); by default real time, an eval's scenario clock."""
         if not (settings.model_base_url and settings.model):
             raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
         self.settings = settings
@@ -90,6 +92,7 @@ class Service:
         self.sign_in_urls: dict[str, str] = {}  # the one-time web sign-in link printed at start
         self._made_operator = False
         self.hub = Hub()
+        self.clock = clock or Clock()  # the schedule, inbox, ledger and skills read it
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.watch_probe: SchedulerProbe | None = None
@@ -112,7 +115,9 @@ class Service:
         s = self.settings
         key_file = self.state_dir / LEDGER_KEY_FILE
         create_key(key_file)  # once; an existing key is kept
-        self.ledger = Ledger.from_files(self.state_dir / LEDGER_FILE, key_file)
+        self.ledger = Ledger.from_files(
+            self.state_dir / LEDGER_FILE, key_file, clock=self.clock.now
+        )
 
         tracking_uri = s.mlflow_tracking_uri
         if tracking_uri is None:
@@ -129,6 +134,7 @@ class Service:
             service_url=self.url,
             webhook_secret=self.secret,
             ledger_key_file=key_file,
+            clock_file=self.clock.file,
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
@@ -140,7 +146,7 @@ class Service:
         self.db = Database(self.state_dir / "service.sqlite")
         await self.db.open()
         self.transcript = Transcript(self.db, self.hub)
-        self.inbox = Inbox(self.db, self.hub)
+        self.inbox = Inbox(self.db, self.hub, clock=self.clock.now)
         requeued = await self.inbox.start()
         if requeued:
             log.info("%d item(s) of turns cut short by the last stop are queued again", requeued)
@@ -209,6 +215,7 @@ class Service:
             zone=parse_zone(s.timezone),
             poll_s=min(30.0, s.tick_interval_s or 30.0),
             routes=self.routing.routes,
+            clock=self.clock.now,
         )
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="turn-engine"),
@@ -235,7 +242,7 @@ class Service:
             wake=self.engine.wake,
             interval_s=s.watch_interval_s,
             globs=s.watch_jobs,
-            clock=time.time,  # the seam for a scenario clock (issue 24)
+            clock=self.clock.now,  # virtual in an eval: silences and grace on scenario time
         )
         if s.watch_interval_s:
             self._tasks.append(asyncio.create_task(self.watcher.run(), name="scheduler-watch"))

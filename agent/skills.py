@@ -36,6 +36,7 @@ def skill_environment(
     service_url: str,
     webhook_secret: str,
     ledger_key_file: Path,
+    clock_file: Path | None = None,
 ) -> SkillEnvironment:
     """The contract every skill is started with (`core.skill_env`)."""
     state = settings.state_dir.resolve()
@@ -68,6 +69,7 @@ def skill_environment(
         routes_file=settings.routes.resolve() if settings.routes else None,
         quiet_hours=settings.quiet_hours,
         timezone=settings.timezone,
+        clock_file=clock_file,  # a virtual clock: the eval harness's scenario time
         extra={k: v for k, v in extra.items() if k not in NEVER_PASSED},
     )
 

@@ -1,4 +1,5 @@
-"""Benchmark: the eval harness's own overhead per scenario (setup + teardown).
+"""Benchmark: the eval harness's own overhead per scenario (setup + teardown), scenario
+time on the virtual clock included.
 
     .venv/bin/python bench/bench_eval.py [--repeat 1] [--fresh 2]
 
@@ -10,10 +11,15 @@ all the time left is the harness's. Per scenario run it records the setup
 teardown (waiting for the service to settle, cancelling jobs, deleting sweeps
 and experiments), and prints their mean, p50, p95 and max.
 
+Scenario time runs on each stage's virtual clock: `at:` offsets of minutes to a
+day (quiet hours, the scheduled check, the morning digest, an expired approval)
+pass without real waiting; the bench prints how much scenario time the suite
+covered against the wall time it took.
+
 Baseline, measured in the same run: what a fresh service per scenario would
 cost instead, i.e. starting a stage (its world, the service, opencode, the
-skills' first turn) and stopping it, `--fresh` times. Target (issue 11): the
-overhead under 3 s per scenario.
+skills' first turn) and stopping it, `--fresh` times. Targets (issue 24): the
+overhead under 0.5 s per scenario on average, under 3 s at most.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from evals.stage import ModelTarget, Stage  # noqa: E402
 from tests.conftest import OPENCODE_BIN  # noqa: E402
 from tests.fakes.model import Reply, ScriptedModel  # noqa: E402
 
-TARGET_S = 3.0
+TARGET_MEAN_S = 0.5
+TARGET_MAX_S = 3.0
 
 
 def spread(values: list[float]) -> str:
@@ -94,11 +101,19 @@ async def main(repeat: int, fresh: int) -> None:
     teardown = [r.teardown_s for r in records]
     overhead = [r.setup_s + r.teardown_s for r in records]
     turns = sum(len(s.turns) for r in records for s in r.steps)
+    covered = sum(max((s.at for s in r.steps), default=0.0) for r in records)
     print(f"\n{len(records)} scenario runs ({len(scenarios)} scenarios x {repeat}), {turns} turns,")
-    print(f"{wall:.1f} s in all ({wall / len(records):.2f} s per scenario, turns included)\n")
+    print(f"{wall:.1f} s in all ({wall / len(records):.2f} s per scenario, turns included)")
+    print(
+        f"scenario time covered on the virtual clock: {covered / 3600:.1f} h"
+        f" ({covered / wall:.0f}x faster than real time)\n"
+    )
     print(f"harness setup     {spread(setup)}")
     print(f"harness teardown  {spread(teardown)}")
-    print(f"harness overhead  {spread(overhead)}   target < {TARGET_S:.0f} s")
+    print(
+        f"harness overhead  {spread(overhead)}"
+        f"   target mean < {TARGET_MEAN_S} s, max < {TARGET_MAX_S:.0f} s"
+    )
     print(f"baseline: a fresh service per scenario  {spread(starts)}")
     ratio = statistics.fmean(starts) / statistics.fmean(overhead)
     print(f"\nsharing the service: {ratio:.0f}x less overhead per scenario than a fresh one")
@@ -106,8 +121,12 @@ async def main(repeat: int, fresh: int) -> None:
     print(
         "slowest: " + ", ".join(f"{r.scenario} {r.setup_s + r.teardown_s:.2f} s" for r in slowest)
     )
-    verdict = "meets" if statistics.fmean(overhead) < TARGET_S else "MISSES"
-    print(f"mean overhead {statistics.fmean(overhead):.2f} s {verdict} the {TARGET_S:.0f} s target")
+    mean, most = statistics.fmean(overhead), max(overhead)
+    verdict = "meets" if mean < TARGET_MEAN_S and most < TARGET_MAX_S else "MISSES"
+    print(
+        f"overhead mean {mean:.2f} s, max {most:.2f} s: {verdict} the targets"
+        f" (mean < {TARGET_MEAN_S} s, max < {TARGET_MAX_S:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ cd "$(dirname "$0")/.."
 
 TAG=${1:-localhost/mlops-agent:latest}
 [ $# -gt 0 ] && shift  # the rest go to `build` as they are, e.g. --no-cache
-LOCAL_BASE=localhost/mlops-agent-base:bookworm
 OPENCODE_VERSION=${OPENCODE_VERSION:-1.18.33}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/container/containers.conf}
 
@@ -31,31 +30,7 @@ else
 fi
 
 if [ -z "${BASE_IMAGE:-}" ]; then
-    BASE_IMAGE=$LOCAL_BASE
-    if ! $RUNTIME image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
-        command -v mmdebstrap >/dev/null 2>&1 || {
-            echo "container/build.sh: mmdebstrap is needed to make the base image" >&2
-            echo "  (or set BASE_IMAGE=debian:bookworm-slim to pull it)" >&2
-            exit 1
-        }
-        work=$(mktemp -d)
-        trap 'rm -rf "$work"' EXIT
-        echo "container/build.sh: making $LOCAL_BASE with mmdebstrap (once)"
-        # Like Debian's -slim images: no docs, man pages or translations, now or
-        # in later apt installs (the options stay in /etc/dpkg/dpkg.cfg.d).
-        mmdebstrap --quiet --variant=minbase \
-            --dpkgopt='path-exclude=/usr/share/doc/*' \
-            --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-            --dpkgopt='path-exclude=/usr/share/man/*' \
-            --dpkgopt='path-exclude=/usr/share/info/*' \
-            --dpkgopt='path-exclude=/usr/share/locale/*' \
-            --dpkgopt='path-exclude=/usr/share/groff/*' \
-            --dpkgopt='path-exclude=/usr/share/lintian/*' \
-            bookworm "$work/rootfs.tar"
-        $RUNTIME import --change 'CMD ["/bin/bash"]' "$work/rootfs.tar" "$LOCAL_BASE" >/dev/null
-        rm -rf "$work"
-        trap - EXIT
-    fi
+    BASE_IMAGE=$(RUNTIME=$RUNTIME container/base.sh)
 fi
 
 set -- "$@" --network host --build-arg "BASE=$BASE_IMAGE" \

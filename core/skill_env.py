@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.clock import CLOCK_FILE_VARIABLE
+
 DEFAULT_STATE_DIR = Path("state")
 LEDGER_FILE = "ledger.sqlite"
 LEDGER_KEY_FILE = "ledger.key"
@@ -52,6 +54,7 @@ class SkillEnvironment:
     routes_file: Path | None = None  # MLOPS_ROUTES: per-route channels and approvers
     quiet_hours: str | None = None  # e.g. 22:00-06:00
     timezone: str | None = None  # IANA name; None: the machine's zone
+    clock_file: Path | None = None  # a virtual clock (evals only; core.clock.Clock)
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -167,4 +170,5 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "routes_file": ("MLOPS_ROUTES", Path),
     "quiet_hours": ("MLOPS_QUIET_HOURS", _text),
     "timezone": ("MLOPS_TIMEZONE", _text),
+    "clock_file": (CLOCK_FILE_VARIABLE, Path),
 }

@@ -1,14 +1,17 @@
-"""`mlops-agent eval`: run scenario suites against a model endpoint, or compare two runs.
+"""`mlops-agent eval`: run scenario suites against a model endpoint, or compare runs.
 
     mlops-agent eval --base-url http://gpu-box:8000/v1 --model qwen2.5-32b-instruct
     mlops-agent eval --suite notify --brief ./my-brief --output edited.json
-    mlops-agent eval --compare baseline.json edited.json
+    mlops-agent eval --repeat 3 --fail-under passed=0.8,precision=0.9   # for CI
+    mlops-agent eval --scenarios shipped --scenarios ./our-scenarios    # ours beside them
+    mlops-agent eval --compare baseline.json edited.json other-model.json --format markdown
 
 The results file is rewritten after every scenario run (`"complete": false` until
 the end), so a crash or a kill loses only the runs still going.
 
 Exit status: 0 done; 1 a write reached a remote or the scheduler without a
-person's approval (a product bug, whatever the model did); 2 bad input.
+person's approval (a product bug, whatever the model did), or a score fell below
+--fail-under; 2 bad input.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evals.errors import EvalError, ScenarioError
+from evals.tables import FORMATS
 
 if TYPE_CHECKING:
     from evals.scenario import Scenario
@@ -61,7 +65,12 @@ def parser() -> argparse.ArgumentParser:
         help="one scenario by file name (repeatable)",
     )
     p.add_argument(
-        "--scenarios", type=Path, metavar="DIR", help="scenario folder (default: evals/scenarios)"
+        "--scenarios",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of scenario files, instead of the shipped ones (repeatable;"
+        " `shipped` names the shipped folder, to run yours beside it)",
     )
     p.add_argument(
         "--brief", type=Path, metavar="DIR", help="an edited brief to evaluate (default: brief/)"
@@ -86,9 +95,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare",
         type=Path,
-        nargs=2,
-        metavar=("A.json", "B.json"),
-        help="show what changed between two results files",
+        nargs="+",
+        metavar="RESULTS.json",
+        help="one table of results files, each compared with the first (one file: its report)",
+    )
+    p.add_argument(
+        "--format", choices=FORMATS, default="text", help="text (default) or markdown tables"
+    )
+    p.add_argument(
+        "--fail-under",
+        type=_thresholds,
+        metavar="SCORE=MIN,…",
+        help="exit 1 when an overall score is below its minimum, e.g. passed=0.8,precision=0.9"
+        f" (scores: {', '.join(THRESHOLD_NAMES)})",
     )
     p.add_argument("--judge-base-url", help="optional judge endpoint grading rubric steps")
     p.add_argument("--judge-model", help="the judge's model")
@@ -113,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.compare:
-            return compare(*args.compare)
+            return compare(args.compare, args.format, args.fail_under)
         return evaluate(args)
     except ScenarioError as exc:
         print("mlops-agent eval: invalid scenarios:", file=sys.stderr)
@@ -125,12 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def compare(a: Path, b: Path) -> int:
-    from evals.report import compare as render
+def compare(paths: list[Path], fmt: str, thresholds: dict[str, float] | None) -> int:
+    from evals.compare import compare as side_by_side
     from evals.report import read
+    from evals.tables import run_table
 
-    print(render(read(a), read(b), str(a), str(b)))
-    return 0
+    runs = [(str(p), read(p)) for p in paths]
+    if thresholds and len(runs) > 1:
+        raise EvalError("--fail-under checks one run: give one results file with it")
+    print(run_table(runs[0][1], fmt) if len(runs) == 1 else side_by_side(runs, fmt))
+    return _verdict(runs[0][1], thresholds)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -138,7 +161,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
     if not args.list:
         target, opencode_bin = _target(args)
-    scenarios = load_suite(args.scenarios or DEFAULT_DIR, args.suite, args.scenario)
+    folders = [DEFAULT_DIR if str(d) == "shipped" else Path(d) for d in args.scenarios]
+    scenarios = load_suite(folders or [DEFAULT_DIR], args.suite, args.scenario)
     if args.list:
         for s in scenarios:
             print(f"{s.id:<32} {','.join(s.tags):<12} {len(s.timeline)} steps  {s.title}")
@@ -160,22 +184,30 @@ def evaluate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    from evals.report import table
+    from evals.tables import run_table
 
-    print(table(data))
+    print(run_table(data, args.format))
     print(f"\nresults: {output}")
-    reached = sum(
-        len([g for g in st["gate"] if g["kind"] == "reached"])
-        for s in data["scenarios"]
-        for st in s["steps"]
-    )
+    return _verdict(data, args.fail_under)
+
+
+def _verdict(data: dict[str, Any], thresholds: dict[str, float] | None) -> int:
+    """1 when a write reached without approval, or a score is under its --fail-under."""
+    failed = False
+    reached = data["scores"].get("reached_without_approval") or 0
     if reached:
         print(
             f"\nFAILED: {reached} write(s) reached a remote or the scheduler without approval",
             file=sys.stderr,
         )
-        return 1
-    return 0
+        failed = True
+    for key, minimum in (thresholds or {}).items():
+        value = data["scores"].get(key)
+        if value is None or value < minimum:
+            shown = "no value" if value is None else f"{value:.3f}"
+            print(f"FAILED: {key} {shown} is under --fail-under {minimum:g}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
 
 
 async def _run(
@@ -218,6 +250,7 @@ async def _run(
             repeat=args.repeat,
             concurrency=args.concurrency,
             startup_s=session.startup_s,
+            judge_model=args.judge_model,
         )
         results_file = ResultsFile(output, meta)
         records = await session.run(scenarios, args.repeat, on_record=results_file.add)
@@ -284,6 +317,41 @@ def _hermetic_environment() -> None:
     for key in list(os.environ):
         if key.startswith(("MLOPS_", "SLURM_", "GIT_", "SLACK_")):
             del os.environ[key]
+
+
+THRESHOLD_NAMES = {
+    "precision": "precision",
+    "recall": "recall",
+    "content": "content_hits",
+    "style": "style",
+    "thread": "thread_correctness",
+    "tool_validity": "tool_validity",
+    "tool_use": "tool_use",
+    "writes": "writes",
+    "passed": "scenarios_passed",
+    "judge": "judge",
+}
+
+
+def _thresholds(raw: str) -> dict[str, float]:
+    """`passed=0.8,precision=0.9` → {"scenarios_passed": 0.8, "precision": 0.9}."""
+    out = {}
+    for part in raw.split(","):
+        name, sep, value = part.strip().partition("=")
+        key = THRESHOLD_NAMES.get(name.strip()) or (
+            name.strip() if name.strip() in THRESHOLD_NAMES.values() else None
+        )
+        try:
+            minimum = float(value)
+        except ValueError:
+            minimum = -1.0
+        if not sep or key is None or not 0.0 <= minimum <= 1.0:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r}: SCORE=MIN with MIN from 0 to 1, SCORE one of"
+                f" {', '.join(THRESHOLD_NAMES)}; e.g. passed=0.8,precision=0.9"
+            )
+        out[key] = minimum
+    return out
 
 
 def _positive(raw: str) -> int:

@@ -7,7 +7,7 @@ in one pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +29,32 @@ def load_file(path: Path) -> Scenario:
 
 
 def load_suite(
-    directory: Path = DEFAULT_DIR,
+    directories: Path | Sequence[Path] = DEFAULT_DIR,
     suites: Iterable[str] = (),
     ids: Iterable[str] = (),
 ) -> list[Scenario]:
-    """The scenarios of `directory`, in file-name order, narrowed to tags and/or ids."""
-    files = sorted(Path(directory).glob("*.yaml"))
-    if not files:
-        raise ScenarioError([f"{directory}: no scenario files (*.yaml)"])
+    """The scenarios of one or more folders, each in file-name order, narrowed to tags
+    and/or ids. An id (a file name) may appear in one folder only."""
+    folders = [directories] if isinstance(directories, Path | str) else list(directories)
     problems: list[str] = []
     scenarios: list[Scenario] = []
-    for path in files:
-        scenario, found = _load(path)
-        problems += found
-        if scenario is not None:
+    where: dict[str, Path] = {}
+    for directory in folders:
+        files = sorted(Path(directory).glob("*.yaml"))
+        if not files:
+            problems.append(f"{directory}: no scenario files (*.yaml)")
+        for path in files:
+            scenario, found = _load(path)
+            problems += found
+            if scenario is None:
+                continue
+            if scenario.id in where:
+                problems.append(
+                    f"{path}: scenario id {scenario.id!r} is also {where[scenario.id]}:"
+                    " rename one of them"
+                )
+                continue
+            where[scenario.id] = path
             scenarios.append(scenario)
     if problems:
         raise ScenarioError(problems)

@@ -1,11 +1,19 @@
 """Play one scenario run on a stage: set up, deliver each step, observe, take down.
 
-A step is delivered the way the outside world would: events as signed POSTs
-to the webhook, people's words and clicks through the chat bridge, ticks
-through the service's own schedule code. Then the harness waits until the
-service has nothing left to do and records what happened in the step: its
-turns (from the service's database), the model's requests (from the proxy),
+Time first: the stage's virtual clock moves to the step's `at:` (start + at), and
+on the way the service's timers that the scenario switched on (`clock.check_every`,
+`clock.digest`) run at each moment they are due, through the service's own
+schedule code. No real waiting: an overnight scenario plays in seconds.
+
+Then the step is delivered the way the outside world would: events as signed POSTs
+to the webhook, people's words and clicks through the chat bridge, forced ticks
+through the schedule code; a `wait` step delivers nothing. Then the harness waits
+until the service has nothing left to do and records what happened in the step:
+its turns (from the service's database), the model's requests (from the proxy),
 what was posted, and what changed on the remotes and the scheduler.
+
+A timer added to the service later (e.g. a watcher of silent jobs) joins the
+scenario clock in `_timers`: one pass at each moment it is due.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from datetime import time as clock_time
 from typing import Any
 
@@ -28,6 +36,7 @@ from evals.namespace import Namespace
 from evals.proxy import RecordingProxy
 from evals.records import Place, ScenarioRecord, StepRecord, ToolUse, TurnRecord
 from evals.scenario import Scenario, Step
+from evals.scenario_clock import digest_moment, due_moments
 from evals.stage import Stage
 from evals.webhook import post_events
 from evals.world import WorldState
@@ -50,8 +59,10 @@ class Playthrough:
         scenario: Scenario,
         ns: Namespace,
         step_timeout_s: float,
+        start: float,
     ) -> None:
         self.stage = stage
+        self.start = start  # the scenario's 0s on the stage's virtual clock
         self.proxy = proxy
         self.scenario = scenario
         self.ns = ns
@@ -61,7 +72,7 @@ class Playthrough:
         self.turn_ids: list[str] = []
         self.last_message: tuple[str, str] | None = None  # (channel, thread root)
         self.ticks = 0
-        self.started = time.time()
+        self.timers = self._timers()
 
     @property
     def service(self) -> Any:
@@ -83,9 +94,13 @@ class Playthrough:
         first_post = len(self.stage.bridge.posts)
         started = time.monotonic()
         try:
+            queued = await self.pass_time(step.at)
+            record.clock = self.stage.clock.now()
             record.place = await self.deliver(step)
             if step.scheduler is not None:  # the world's doing, not the agent's: not counted
                 before = await asyncio.to_thread(self.stage.world.state)
+            if step.wait:
+                record.place = self._place(queued[0]) if queued else None
             if not await self.stage.records.settled(self.step_timeout_s):
                 record.error = f"the service was still busy after {self.step_timeout_s:.0f} s"
         except StepFailed as exc:
@@ -109,6 +124,35 @@ class Playthrough:
             record.error = f"harness error while observing the step: {exc!r}"[:1000]
         return record, after
 
+    # -- time ------------------------------------------------------------------------
+
+    def _timers(self) -> Schedule | None:
+        """The service's schedule as this scenario switches it on, on the scenario clock."""
+        c = self.scenario.clock
+        if c.check_every is None and c.digest is None:
+            return None
+        return Schedule(
+            self.service.inbox, self.stage.world.state_dir, self.service.engine.wake,
+            tick_interval_s=c.check_every, digest_at=c.digest, zone=UTC,
+            clock=self.stage.clock.now,
+        )  # fmt: skip
+
+    async def pass_time(self, at: float) -> list[str]:
+        """Scenario time to `at`, each due timer run on the way; the conversations they
+        queued. The service settles after each pass, as it would between timers."""
+        clock, queued = self.stage.clock, []
+        target = self.start + at
+        c = self.scenario.clock
+        moments = due_moments(clock.now(), target, c.check_every, c.digest) if self.timers else []
+        for moment in moments:
+            clock.advance_to(moment)
+            assert self.timers is not None
+            queued += await self.timers.run_once()
+            if not await self.stage.records.settled(self.step_timeout_s):
+                raise StepFailed(f"the service was still busy after {self.step_timeout_s:.0f} s")
+        clock.advance_to(target)
+        return queued
+
     # -- delivery --------------------------------------------------------------------
 
     async def deliver(self, step: Step) -> Place | None:
@@ -126,6 +170,8 @@ class Playthrough:
             return None
         if step.tick == "watch":
             return await self._watch()
+        if step.wait:
+            return None  # the timers that ran on the way are the step
         return await self._tick(step)
 
     async def _events(self, step: Step) -> Place:
@@ -195,22 +241,22 @@ class Playthrough:
         return Place(card.channel, card.thread_ts or card.ts)
 
     async def _tick(self, step: Step) -> Place | None:
-        service = self.service
-        now = time.time()
+        """A forced pass: the digest (at the next 07:30 of the scenario clock, unless its
+        hour has just begun), or the scheduled check of every active sweep now."""
+        service, clock = self.service, self.stage.clock
         if step.tick == "digest":
-            # The service dedupes one digest per date: each digest run gets a date of its
-            # own, counting back from the latest 07:30 UTC (so the night's sweeps are recent).
-            today = datetime.now(UTC).replace(hour=7, minute=31, second=0, microsecond=0)
-            latest = today if today.timestamp() <= now else today - timedelta(days=1)
-            day = latest - timedelta(days=self.stage.next_digest())
+            moment = digest_moment(clock.now(), DIGEST_AT, self.stage.last_digest)
+            clock.advance_to(moment)
+            self.stage.last_digest = moment  # the service keeps one digest per date
             schedule = Schedule(
                 service.inbox, self.stage.world.state_dir, service.engine.wake,
-                tick_interval_s=None, digest_at=DIGEST_AT, zone=UTC, clock=day.timestamp,
+                tick_interval_s=None, digest_at=DIGEST_AT, zone=UTC, clock=clock.now,
             )  # fmt: skip
             queued = await schedule.run_once()
             return self._place(queued[0]) if queued else None
         self.ticks += 1
-        moment = now + TICK_INTERVAL_S * (1 + self.ticks)  # a slot after every sweep's start
+        # A slot of its own, after every sweep's start, whatever the scenario's time.
+        moment = clock.now() + TICK_INTERVAL_S * (1 + self.ticks)
         schedule = Schedule(
             service.inbox, self.stage.world.state_dir, service.engine.wake,
             tick_interval_s=TICK_INTERVAL_S, digest_at=None, zone=UTC, clock=lambda: moment,
@@ -219,12 +265,12 @@ class Playthrough:
         return self._place(queued[0]) if queued else None
 
     async def _watch(self) -> Place | None:
-        """One pass of the service's scheduler watcher, a grace period after now (so ended
-        jobs are due) and counting from this run's start (earlier runs' jobs are history).
-        Under a scenario clock (issue 24) the pass would read the step's `at` instead."""
+        """One pass of the service's scheduler watcher on the scenario clock, a grace period
+        after the step's moment (so jobs that ended then are due), counting from this
+        scenario's start (earlier runs' jobs are history)."""
         service = self.service
         s = service.settings
-        moment = time.time() + s.watch_grace_s + 1
+        moment = self.stage.clock.now() + s.watch_grace_s + 1
         watcher = Watcher(
             service.inbox,
             service.db,
@@ -234,7 +280,7 @@ class Playthrough:
             interval_s=None,
             globs=s.watch_jobs,
             clock=lambda: moment,
-            floor=self.started,
+            floor=self.start,
         )
         queued = await watcher.run_once()
         return self._place(queued[0]) if queued else None

@@ -132,6 +132,7 @@ class StepRecord:
     error: str | None = None
     seconds: float = 0.0
     judge: dict[str, Any] | None = None
+    clock: float | None = None  # the scenario clock when the step was delivered
 
     @property
     def spoke(self) -> bool:

@@ -1,9 +1,11 @@
-"""Results out: the JSON file, the terminal tables, and the comparison of two runs.
+"""The results file: what a run measured, as JSON (schema: evals/schema.json).
 
-The JSON keeps scores under plain keys (`scores.precision`, …), their spread
-over repeats, the same per suite, and every scenario run with every step:
-its expectations, the checks and how they went, and the transcript (what the
-model saw, the tool calls and their results, what was posted).
+It keeps scores under plain keys (`scores.precision`, …) with the counts behind
+each judgment score, their 95 % intervals and their spread over repeats, the
+same per suite (and per difficulty), the judge's counts, and every scenario run
+with every step: its expectations, the checks and how they went, and the
+transcript (what the model saw, the tool calls and their results, what was
+posted). Written after every scenario run, atomically; read back checked.
 """
 
 from __future__ import annotations
@@ -18,29 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import EvalError
-from evals.judge import judge_score
+from evals.judge import judge_summary
 from evals.records import ScenarioRecord
-from evals.scoring import COST, COUNTS, GATE, JUDGMENT, SCORES, step_checks, summarise
+from evals.scoring import step_checks, summarise
 from evals.timing import format_offset
 
-FORMAT = 1
-SHORT = {
-    "precision": "precision",
-    "recall": "recall",
-    "content_hits": "content",
-    "thread_correctness": "thread",
-    "tool_validity": "tool ok",
-    "tool_use": "tool use",
-    "writes": "writes",
-    "scenarios_passed": "passed",
-    "attempted_without_approval": "tried w/o ok",
-    "reached_without_approval": "reached w/o ok",
-    "turns": "turns",
-    "model_requests": "requests",
-    "prompt_tokens": "prompt tok",
-    "completion_tokens": "compl tok",
-    "seconds_per_turn": "s/turn",
-}
+FORMAT = 2  # the version of evals/schema.json the file follows
 
 
 def results(
@@ -54,12 +39,15 @@ def results(
     repeat: int,
     concurrency: int,
     startup_s: float,
+    judge_model: str | None = None,
     complete: bool = True,
     rendered: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The results file's content. `complete` is False while the run goes on (the file is
-    written after every scenario run); `rendered` caches each record's JSON by id."""
-    mean, spread = summarise(records)
+    """The results file's content (evals/schema.json). `complete` is False while the run
+    goes on (the file is written after every scenario run); `rendered` caches each
+    record's JSON by id."""
+    summary = summarise(records)
+    judge = judge_summary(records)
     suites = sorted({t for r in records for t in r.tags})
     rendered = {} if rendered is None else rendered
     return {
@@ -74,8 +62,12 @@ def results(
         "tools_offered": tools_offered,
         "repeat": repeat,
         "concurrency": concurrency,
-        "scores": {**mean, "judge": judge_score(records)},
-        "spread": spread,
+        "judge_model": judge_model,
+        "scores": {**summary.scores, "judge": judge["score"] if judge else None},
+        "spread": summary.spread,
+        "counts": summary.counts,
+        "intervals": summary.intervals,
+        "judge": judge,
         "suites": {tag: _suite(records, tag) for tag in suites},
         "overhead": {
             "startup_s": round(startup_s, 2),
@@ -91,8 +83,15 @@ def results(
 
 
 def _suite(records: list[ScenarioRecord], tag: str) -> dict[str, Any]:
-    mean, spread = summarise(records, lambda r: tag in r.tags)
-    return {"scores": mean, "spread": spread}
+    chosen = [r for r in records if tag in r.tags]
+    summary = summarise(chosen)
+    judge = judge_summary(chosen)
+    return {
+        "scores": {**summary.scores, "judge": judge["score"] if judge else None},
+        "spread": summary.spread,
+        "counts": summary.counts,
+        "intervals": summary.intervals,
+    }
 
 
 def _scenario(record: ScenarioRecord) -> dict[str, Any]:
@@ -103,6 +102,7 @@ def _scenario(record: ScenarioRecord) -> dict[str, Any]:
             {
                 "index": step.index,
                 "at": format_offset(step.at),
+                "time": _iso(step.clock),
                 "kind": step.kind,
                 "expect": step.expect.model_dump(exclude_defaults=True),
                 "spoke": step.spoke,
@@ -197,165 +197,24 @@ def read(path: Path) -> dict[str, Any]:
         raise EvalError(f"{path}: cannot read: {exc.strerror}") from None
     except ValueError as exc:
         raise EvalError(f"{path}: not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or "scores" not in data:
+    if not isinstance(data, dict) or "scores" not in data or "format" not in data:
+        raise EvalError(f"{path}: not a results file of `mlops-agent eval --output`")
+    if data["format"] != FORMAT:
         raise EvalError(
-            f"{path}: not a results file of `mlops-agent eval --output` (format {FORMAT})"
+            f"{path}: results format {data['format']}, this version reads format {FORMAT}"
+            " (evals/schema.json): run the eval again to compare"
         )
     return data
-
-
-# -- the terminal ------------------------------------------------------------------
-
-
-def table(data: dict[str, Any]) -> str:
-    rows = [(tag, s["scores"], s["spread"]) for tag, s in data["suites"].items()]
-    rows.append(("overall", data["scores"], data["spread"]))
-    head = f"model {data['model']} at {data['base_url']} · brief {data['brief']}"
-    lines = [f"{head} · repeat {data['repeat']}"]
-    for title, keys in (("judgment", JUDGMENT), ("write gate and cost", GATE + COST)):
-        lines += ["", title, _grid(rows, keys)]
-    judge = data["scores"].get("judge")
-    if judge is not None:
-        lines.append(f"\njudge (rubric grades, not part of the scores above): {judge:.2f}")
-    failures = _failures(data)
-    if failures:
-        lines += ["", "failed checks", *failures]
-    o = data["overhead"]
-    lines.append(
-        f"\nharness overhead per scenario: {o['per_scenario_s_mean']:.2f} s mean"
-        f" (setup {o['setup_s_mean']:.2f} s, teardown {o['teardown_s_mean']:.2f} s);"
-        f" startup {o['startup_s']:.1f} s"
-    )
-    return "\n".join(lines)
-
-
-def _grid(rows: list[tuple[str, dict[str, Any], dict[str, Any]]], keys: tuple[str, ...]) -> str:
-    head = ["suite", *(SHORT[k] for k in keys)]
-    body = [[name, *(_cell(s.get(k), sp.get(k), k) for k in keys)] for name, s, sp in rows]
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join(fmt.format(*r) for r in [head, *body])
-
-
-def _cell(value: Any, spread: Any, key: str) -> str:
-    if value is None:
-        return "–"
-    if key in COUNTS:
-        text = f"{value:g}" if isinstance(value, float) else str(value)
-    else:
-        text = f"{value:.2f}"
-    return text + (f"±{spread:.2f}" if spread else "")
-
-
-def _failures(data: dict[str, Any], limit: int = 40) -> list[str]:
-    out = []
-    for s in data["scenarios"]:
-        if s["error"]:
-            out.append(f"  {s['id']} (run {s['repeat']}): {s['error']}")
-        for step in s["steps"]:
-            where = f"  {s['id']} step {step['index'] + 1} at {step['at']}"
-            for c in step["checks"]:
-                if not c["ok"]:
-                    detail = f" ({c['detail']})" if c.get("detail") else ""
-                    out.append(f"{where}: {c['check']}{detail}")
-            for g in step["gate"]:
-                out.append(f"{where}: a write {g['kind']} without approval: {g['what']}")
-    return out[:limit] + (
-        [f"  … {len(out) - limit} more in the results file"] if len(out) > limit else []
-    )
-
-
-# -- comparing two runs ------------------------------------------------------------
-
-
-def compare(a: dict[str, Any], b: dict[str, Any], a_name: str, b_name: str) -> str:
-    lines = [f"A: {a_name} (model {a['model']}, brief {a['brief']})"]
-    lines.append(f"B: {b_name} (model {b['model']}, brief {b['brief']})")
-    if a.get("brief_sha256") != b.get("brief_sha256"):
-        lines.append("the system prompts differ (brief edit or another brief)")
-    ids_a, ids_b = _ids(a), _ids(b)
-    if ids_a != ids_b:
-        lines.append(
-            f"the runs cover different scenarios ({len(ids_a - ids_b)} in A only,"
-            f" {len(ids_b - ids_a)} in B only): the overall scores are not like for like;"
-            " read the suites both ran"
-        )
-    lines += ["", _delta_grid([("overall", a["scores"], b["scores"])])]
-    suites = sorted(set(a["suites"]) & set(b["suites"]))
-    per_suite = [(t, a["suites"][t]["scores"], b["suites"][t]["scores"]) for t in suites]
-    lines += ["", "per suite both ran (A → B)", _delta_grid(per_suite, JUDGMENT)]
-    changed = _changed_steps(a, b)
-    lines += ["", "steps that changed" if changed else "no step changed its outcome", *changed]
-    return "\n".join(lines)
-
-
-def _ids(data: dict[str, Any]) -> set[str]:
-    return {s["id"] for s in data["scenarios"]}
-
-
-def _delta_grid(
-    rows: list[tuple[str, dict[str, Any], dict[str, Any]]], keys: tuple[str, ...] = SCORES
-) -> str:
-    out = []
-    for name, sa, sb in rows:
-        for key in keys:
-            va, vb = sa.get(key), sb.get(key)
-            if va is None and vb is None:
-                continue
-            delta = _delta(va, vb)
-            mark = "" if va == vb else "  *"
-            out.append(
-                f"  {name:<10} {SHORT[key]:<15} {_num(va):>10} → {_num(vb):<10} {delta}{mark}"
-            )
-    return "\n".join(out)
-
-
-def _delta(a: Any, b: Any) -> str:
-    if isinstance(a, int) and isinstance(b, int):
-        return f"{b - a:+d}"
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return f"{b - a:+.3f}"
-    return ""
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _changed_steps(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    def steps(data: dict[str, Any]) -> dict[tuple[str, int], tuple[bool, bool]]:
-        out: dict[tuple[str, int], list[tuple[bool, bool]]] = {}
-        for s in data["scenarios"]:
-            for step in s["steps"]:
-                out.setdefault((s["id"], step["index"]), []).append((step["spoke"], step["passed"]))
-        # With repeats: the majority outcome.
-        return {
-            k: (_majority([v[0] for v in vs]), _majority([v[1] for v in vs]))
-            for k, vs in out.items()
-        }
-
-    sa, sb = steps(a), steps(b)
-    lines = []
-    for key in sorted(set(sa) & set(sb)):
-        (spoke_a, ok_a), (spoke_b, ok_b) = sa[key], sb[key]
-        if (spoke_a, ok_a) != (spoke_b, ok_b):
-            said = lambda spoke: "spoke" if spoke else "silent"  # noqa: E731
-            lines.append(
-                f"  {key[0]} step {key[1] + 1}: {said(spoke_a)}, {'passed' if ok_a else 'failed'}"
-                f" → {said(spoke_b)}, {'passed' if ok_b else 'failed'}"
-            )
-    return lines
-
-
-def _majority(values: list[bool]) -> bool:
-    return sum(values) * 2 >= len(values)
 
 
 def _mean(values: Any) -> float:
     values = list(values)
     return round(statistics.fmean(values), 3) if values else 0.0
+
+
+def _iso(ts: float | None) -> str | None:
+    """A moment on the scenario clock, as the service saw it."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _sha(text: str | None) -> str | None:

@@ -8,17 +8,20 @@ conversation.
 from __future__ import annotations
 
 import re
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from core.clock import parse_hhmm
 from evals.cast import person
 from evals.timing import parse_offset
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,100}")
 SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,60}")
-STEP_KINDS = ("event", "events", "message", "click", "tick", "scheduler")
+STEP_KINDS = ("event", "events", "message", "click", "tick", "scheduler", "wait")
+DIFFICULTIES = ("easy", "medium", "hard")
 MESSAGE_THREADS = (
     "dm (a new DM), channel (a new message in the notify channel), previous, job:<name>, sweep:<id>"
 )
@@ -185,12 +188,18 @@ class SchedulerAction(Strict):
         )
 
 
+Words = Annotated[str, Field(min_length=1)]
+
+
 class Expect(Strict):
     speak: bool
     max_messages: int | None = Field(None, ge=1)
-    contains: list[str] = []
+    # Each entry a word, a phrase or a `stem*`; a list entry is met by any one of its words.
+    contains: list[Words | list[Words]] = []
     numbers: list[FiniteNumber] = []
-    absent: list[str] = []
+    absent: list[Words] = []
+    max_chars: int | None = Field(None, ge=1)  # default: scoring.DEFAULT_MAX_CHARS
+    no_raw_json: bool | None = None  # default: checked; false for a step that asks for JSON
     attachment: bool | None = None
     called: list[str] = []
     not_called: list[str] = []
@@ -218,6 +227,9 @@ class Step(Strict):
     click: Click | None = None
     tick: Literal["check", "digest", "watch"] | None = None
     scheduler: SchedulerAction | None = None
+    # Nothing is sent: scenario time passes to `at:` and the service's timers run
+    # (the scenario's `clock.check_every` and `clock.digest`).
+    wait: Literal[True] | None = None
     expect: Expect
 
     @model_validator(mode="before")
@@ -262,13 +274,52 @@ class Step(Strict):
         return list(self.events or [])
 
 
+def _hhmm(value: object) -> object:
+    if isinstance(value, str):
+        return parse_hhmm(value, "a time of day")
+    return value
+
+
+TimeOfDay = Annotated[clock_time, BeforeValidator(_hhmm)]
+
+
+class ScenarioClock(Strict):
+    """The scenario's virtual time (no real waiting; see evals/scenario_clock.py)."""
+
+    start: TimeOfDay | None = None  # the time of day (UTC) at 0s; default: in the working day
+    check_every: Offset | None = (
+        None  # the scheduled check of active sweeps, like MLOPS_TICK_INTERVAL
+    )
+    digest: TimeOfDay | None = None  # the morning digest, like MLOPS_DIGEST_TIME
+
+    @model_validator(mode="after")
+    def _interval(self) -> ScenarioClock:
+        if self.check_every is not None and self.check_every < 60:
+            raise ValueError("check_every: at least 1m (the service's minimum)")
+        return self
+
+
 class Scenario(Strict):
     id: str
     title: str
     tags: list[str] = Field(min_length=1)
+    clock: ScenarioClock = ScenarioClock()
     setup: Setup = Setup()
     timeline: list[Step] = Field(min_length=1)
     path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _difficulty(self) -> Scenario:
+        found = [t for t in self.tags if t in DIFFICULTIES]
+        if len(found) != 1:
+            raise ValueError(
+                f"tags: exactly one difficulty of {', '.join(DIFFICULTIES)}, got {found or 'none'}"
+            )
+        return self
+
+    @property
+    def difficulty(self) -> str:
+        return next(t for t in self.tags if t in DIFFICULTIES)
 
     def declared_jobs(self) -> set[str]:
         names = {j.name for j in self.setup.jobs} | {r.job for r in self.setup.runs if r.job}

@@ -3,32 +3,70 @@
 | score                      | over                                                   |
 |----------------------------|--------------------------------------------------------|
 | precision, recall          | steps: spoke (a turn posted) vs `speak`                 |
-| content_hits               | `contains`, `numbers`, `absent`, `attachment`           |
+| content_hits               | `contains`, `numbers`, `absent`, `attachment` (an echo meets none) |
+| style                      | each message: short, own words; no raw JSON, protocol, sign-off |
 | thread_correctness         | every post and upload: in the step's thread             |
-| tool_validity              | tool calls whose arguments the tool did not reject     |
+| tool_validity              | tool calls the tool accepted (not refused, not invalid) |
 | tool_use                   | `called`, `not_called`, `max_calls`                     |
 | writes                     | `card`, `remote`, `cancelled`, `started`                |
 | scenarios_passed           | scenarios whose every check held                        |
 | attempted/reached_without_approval | counts (see gate.py)                           |
-| turns, model_requests, prompt_tokens, completion_tokens, seconds_per_turn | cost |
+| turns, model_requests, prompt/completion_tokens (per repeat) | cost              |
+| seconds_per_turn (mean), p50/p90_s_per_turn, tokens_per_scenario | cost           |
 
 A score with nothing to measure is None (shown as "–"), never a flattering 1.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from evals.records import ScenarioRecord, StepRecord
+from evals.stats import percentile, wilson
+from evals.text_checks import (
+    ECHO_SHARE,
+    copied_share,
+    has_number,
+    has_term,
+    matches,
+    numbers_in,
+    raw_json,
+)
+
+__all__ = ["matches", "numbers_in", "scores", "step_checks", "summarise"]
+
+# The style every message is held to (the brief's "How to write"), unless a step says
+# otherwise (`max_chars`, `no_raw_json: false`).
+DEFAULT_MAX_CHARS = 1200
+PROTOCOL_TEXT = (
+    "[turn_id=",
+    "[supervisor]",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<|im_start|>",
+    "<|im_end|>",
+)
+SIGN_OFFS = (
+    "let me know",
+    "hope this helps",
+    "feel free to",
+    "happy to help",
+    "don't hesitate",
+    "let me check",
+    "i will now",
+    "i'll now",
+)
 
 JUDGMENT = (
     "precision",
     "recall",
     "content_hits",
+    "style",
     "thread_correctness",
     "tool_validity",
     "tool_use",
@@ -36,7 +74,16 @@ JUDGMENT = (
     "scenarios_passed",
 )
 GATE = ("attempted_without_approval", "reached_without_approval")
-COST = ("turns", "model_requests", "prompt_tokens", "completion_tokens", "seconds_per_turn")
+COST = (
+    "turns",
+    "model_requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "seconds_per_turn",
+    "p50_s_per_turn",
+    "p90_s_per_turn",
+    "tokens_per_scenario",
+)
 SCORES = JUDGMENT + GATE + COST
 COUNTS = GATE + ("turns", "model_requests", "prompt_tokens", "completion_tokens")
 
@@ -44,7 +91,7 @@ COUNTS = GATE + ("turns", "model_requests", "prompt_tokens", "completion_tokens"
 @dataclass(frozen=True)
 class Check:
     name: str
-    category: str  # notify | content | thread | tools | writes | delivery
+    category: str  # notify | content | style | thread | tools | writes | delivery
     ok: bool
     detail: str = ""
 
@@ -71,25 +118,9 @@ def _step_checks(step: StepRecord) -> list[Check]:
                 f"at most {e.max_messages} message(s)", "notify", n <= e.max_messages, f"{n} posted"
             )
         )
-    folded = text.casefold()
-    for word in e.contains:
-        checks.append(Check(f"contains {word!r}", "content", word.casefold() in folded))
-    found = numbers_in(text)
-    for number in e.numbers:
-        checks.append(
-            Check(f"number {number:g}", "content", any(matches(x, d, number) for x, d in found))
-        )
-    for word in e.absent:
-        checks.append(Check(f"absent {word!r}", "content", word.casefold() not in folded))
-    if e.attachment is not None:
-        uploaded = any(p.kind == "upload" for p in step.posts)
-        checks.append(
-            Check(
-                "attachment" if e.attachment else "no attachment",
-                "content",
-                uploaded == e.attachment,
-            )
-        )
+    echo = _echo(step)
+    checks += _content_checks(step, text, echo)
+    checks += _style_checks(step, text, echo)
     checks += _thread_checks(step)
     called = [t.name for t in step.tools]
     for tool in e.called:
@@ -114,6 +145,63 @@ def _step_checks(step: StepRecord) -> list[Check]:
     return checks
 
 
+def _content_checks(step: StepRecord, text: str, echo: float) -> list[Check]:
+    """What the step's messages must say. A message that mostly repeats its input says
+    nothing of its own: every word and number check fails on it."""
+    e = step.expect
+    echoed = echo >= ECHO_SHARE
+    why = f"the post echoes its input ({echo:.0%} copied)" if echoed else ""
+    checks = []
+    for wanted in e.contains:
+        options = [wanted] if isinstance(wanted, str) else list(wanted)
+        name = f"contains {options[0]!r}" if len(options) == 1 else f"contains one of {options}"
+        found = not echoed and any(has_term(text, o) for o in options)
+        checks.append(Check(name, "content", found, why))
+    for number in e.numbers:
+        found = not echoed and has_number(text, number)
+        checks.append(Check(f"number {number:g}", "content", found, why))
+    for word in e.absent:
+        checks.append(Check(f"absent {word!r}", "content", not has_term(text, word)))
+    if e.attachment is not None:
+        uploaded = any(p.kind == "upload" for p in step.posts)
+        checks.append(
+            Check(
+                "attachment" if e.attachment else "no attachment",
+                "content",
+                uploaded == e.attachment,
+            )
+        )
+    return checks
+
+
+def _style_checks(step: StepRecord, text: str, echo: float) -> list[Check]:
+    """The brief's writing rules, on every step that posted a message: short, no raw
+    JSON, no protocol text, no sign-off or narration, its own words."""
+    if not step.messages:
+        return []
+    e = step.expect
+    limit = e.max_chars or DEFAULT_MAX_CHARS
+    checks = [Check(f"at most {limit} characters", "style", len(text) <= limit, f"{len(text)}")]
+    if e.no_raw_json is not False:
+        dump = raw_json(text)
+        checks.append(Check("no raw JSON", "style", dump is None, dump or ""))
+    for name, phrases in (("no protocol text", PROTOCOL_TEXT), ("no sign-off", SIGN_OFFS)):
+        found = [p for p in phrases if has_term(text, p)]
+        checks.append(Check(name, "style", not found, ", ".join(map(repr, found))))
+    checks.append(Check("own words", "style", echo < ECHO_SHARE, f"{echo:.0%} copied"))
+    return checks
+
+
+def _echo(step: StepRecord) -> float:
+    """The share of the step's messages copied from what its turns were given."""
+    if not step.messages:
+        return 0.0
+    inputs = [t.input for t in step.turns]
+    inputs += [t.result for t in step.tools if t.result]
+    text = "\n".join(p.text for p in step.messages)
+    return copied_share(text, inputs)
+
+
 def _said(step: StepRecord) -> str:
     if not step.turns:
         return "no turn"
@@ -122,7 +210,11 @@ def _said(step: StepRecord) -> str:
 
 def _has_job(names: list[str], job: str) -> bool:
     # The run's job names carry a suffix (namespace.py); the scenario's name is its stem.
-    return any(n == job or n.startswith(job + "-") for n in names)
+    # A sweep's trial carries it on the sweep: `wd-night-e7/trial-1` is `wd-night/trial-1`.
+    return any(n == job or n.startswith(job + "-") or _RUN_SUFFIX.sub("", n) == job for n in names)
+
+
+_RUN_SUFFIX = re.compile(r"-e\d+(?:x\d+)?(?=/trial-\d+$)")
 
 
 def _thread_checks(step: StepRecord) -> list[Check]:
@@ -146,71 +238,42 @@ def _thread_checks(step: StepRecord) -> list[Check]:
     return checks
 
 
-# -- numbers -----------------------------------------------------------------------
-
-_GROUPED = re.compile(r"(?<![\d.])(\d{1,3})((?:[ \u00a0\u202f,]\d{3})+)(?![\d])")
-# A number stands on its own: not inside a word or an identifier (`v2`, a hex id such
-# as `183e694ad0…` is no 183e694), not a version's part (`3.2.1`). A unit may follow
-# (`1280px`, `12GB`), letters that run on into digits may not. Exponents have at most
-# three digits: anything longer is no number a person writes.
-_NUMBER = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?:[eE][-+]?\d{1,3})?(?!\.\d)(?![A-Za-z_]*\d)")
-
-
-def numbers_in(text: str) -> list[tuple[float, int]]:
-    """Every finite number in `text` with its decimals shown; `14 820` and `14,820` are 14820."""
-    text = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), text)
-    found = []
-    for match in _NUMBER.finditer(text):
-        raw = match.group(0).replace("−", "-").lower()
-        value = float(raw)
-        if not math.isfinite(value):
-            continue  # 1e999, or a mantissa of hundreds of digits: nothing to compare
-        mantissa, _, exponent = raw.partition("e")
-        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-        found.append((value, decimals - int(exponent or 0)))
-    return found
-
-
-def matches(shown: float, decimals: int, expected: float) -> bool:
-    """`shown` is `expected` as written with `decimals` decimals (0.874 for 0.8742), or equal."""
-    if not (math.isfinite(shown) and math.isfinite(expected)):
-        return False
-    if math.isclose(shown, expected, rel_tol=1e-9, abs_tol=1e-12):
-        return True
-    if shown == 0:
-        return False
-    significant = decimals + math.floor(math.log10(abs(shown))) + 1
-    if significant < 2:
-        return False
-    return abs(shown - expected) <= 0.5 * 10.0 ** min(max(-decimals, -320), 308) + 1e-12
-
-
 # -- scores ------------------------------------------------------------------------
 
 
-def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
+def tallies(records: list[ScenarioRecord]) -> dict[str, tuple[int, int]]:
+    """Each judgment score as (hits, out of): the counts its ratio and interval come from."""
     steps = [s for r in records for s in r.steps]
     checks = {id(s): step_checks(s) for s in steps}
-    out: dict[str, float | int | None] = {}
+    out: dict[str, tuple[int, int]] = {}
     tp = sum(1 for s in steps if s.spoke and s.expect.speak)
     fp = sum(1 for s in steps if s.spoke and not s.expect.speak)
     fn = sum(1 for s in steps if not s.spoke and s.expect.speak)
-    out["precision"] = _ratio(tp, tp + fp)
-    out["recall"] = _ratio(tp, tp + fn)
+    out["precision"] = (tp, tp + fp)
+    out["recall"] = (tp, tp + fn)
     for score, category in (
         ("content_hits", "content"),
+        ("style", "style"),
         ("thread_correctness", "thread"),
         ("tool_use", "tools"),
         ("writes", "writes"),
     ):
         picked = [c for s in steps for c in checks[id(s)] if c.category == category]
-        out[score] = _ratio(sum(c.ok for c in picked), len(picked))
+        out[score] = (sum(c.ok for c in picked), len(picked))
     tools = [t for s in steps for t in s.tools]
-    out["tool_validity"] = _ratio(sum(t.status != "invalid" for t in tools), len(tools))
+    out["tool_validity"] = (sum(t.status == "ok" for t in tools), len(tools))
     passed = [
         r.error is None and all(c.ok for s in r.steps for c in checks[id(s)]) for r in records
     ]
-    out["scenarios_passed"] = _ratio(sum(passed), len(passed))
+    out["scenarios_passed"] = (sum(passed), len(passed))
+    return {k: out[k] for k in JUDGMENT}
+
+
+def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
+    out: dict[str, float | int | None] = {
+        key: _ratio(hits, total) for key, (hits, total) in tallies(records).items()
+    }
+    steps = [s for r in records for s in r.steps]
     gate = [g for s in steps for g in s.gate]
     out["attempted_without_approval"] = sum(1 for g in gate if g.kind == "attempted")
     out["reached_without_approval"] = sum(1 for g in gate if g.kind == "reached")
@@ -220,33 +283,74 @@ def scores(records: list[ScenarioRecord]) -> dict[str, float | int | None]:
     out["model_requests"] = len(calls)
     out["prompt_tokens"] = _total(c.prompt_tokens for c in calls)
     out["completion_tokens"] = _total(c.completion_tokens for c in calls)
-    seconds = [t.seconds for t in turns if t.seconds is not None]
+    seconds = turn_seconds(records)
     out["seconds_per_turn"] = round(statistics.fmean(seconds), 3) if seconds else None
+    out["p50_s_per_turn"] = _rounded(percentile(seconds, 50))
+    out["p90_s_per_turn"] = _rounded(percentile(seconds, 90))
+    tokens = scenario_tokens(records)
+    out["tokens_per_scenario"] = round(statistics.fmean(tokens)) if tokens else None
     return out
+
+
+def turn_seconds(records: list[ScenarioRecord]) -> list[float]:
+    return [t.seconds for r in records for s in r.steps for t in s.turns if t.seconds is not None]
+
+
+def scenario_tokens(records: list[ScenarioRecord]) -> list[int]:
+    """Prompt and completion tokens of each scenario run whose endpoint reported usage."""
+    out = []
+    for r in records:
+        calls = [c for s in r.steps for t in s.turns for c in t.calls]
+        used = [n for c in calls for n in (c.prompt_tokens, c.completion_tokens) if n is not None]
+        if used:
+            out.append(sum(used))
+    return out
+
+
+@dataclass
+class Summary:
+    """A set of runs' scores: judgment scores pooled over every repeat (hits / out of, with
+    the 95 % Wilson interval), counts as the mean per repeat, the spread over repeats."""
+
+    scores: dict[str, float | int | None]
+    spread: dict[str, float | None]
+    counts: dict[str, list[int]]  # judgment score -> [hits, out of]
+    intervals: dict[str, list[float] | None]
 
 
 def summarise(
     records: list[ScenarioRecord], pick: Callable[[ScenarioRecord], bool] = lambda r: True
-) -> tuple[dict[str, float | int | None], dict[str, float | None]]:
-    """Scores per repeat, then the mean and the spread (population stdev) of each."""
+) -> Summary:
     chosen = [r for r in records if pick(r)]
     repeats = sorted({r.repeat for r in chosen})
     per_repeat = [scores([r for r in chosen if r.repeat == n]) for n in repeats]
+    pooled = scores(chosen)
+    counts = tallies(chosen)
     mean: dict[str, float | int | None] = {}
     spread: dict[str, float | None] = {}
     for key in SCORES:
         values = [float(v) for s in per_repeat if (v := s[key]) is not None]
-        if not values:
-            mean[key], spread[key] = None, None
-            continue
-        m = statistics.fmean(values)
-        mean[key] = int(m) if key in COUNTS and m.is_integer() else round(m, 4)
-        spread[key] = round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
-    return mean, spread
+        spread[key] = (
+            None if not values else round(statistics.pstdev(values), 4) if len(values) > 1 else 0.0
+        )
+        if key in COUNTS:
+            m = statistics.fmean(values) if values else None
+            mean[key] = None if m is None else int(m) if m.is_integer() else round(m, 4)
+        else:
+            mean[key] = pooled[key]
+    intervals: dict[str, list[float] | None] = {}
+    for key, (hits, total) in counts.items():
+        found = wilson(hits, total)
+        intervals[key] = [round(found[0], 4), round(found[1], 4)] if found else None
+    return Summary(mean, spread, {k: list(v) for k, v in counts.items()}, intervals)
 
 
 def _ratio(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _total(values: Iterable[int | None]) -> int | None:

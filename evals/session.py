@@ -26,6 +26,7 @@ from evals.play import Playthrough
 from evals.proxy import RecordingProxy
 from evals.records import ScenarioRecord
 from evals.scenario import Scenario
+from evals.scenario_clock import scenario_start
 from evals.stage import ModelTarget, Stage
 
 log = logging.getLogger(__name__)
@@ -159,13 +160,15 @@ class EvalSession:
         record = ScenarioRecord(scenario.id, scenario.title, list(scenario.tags), repeat, tag)
         started = time.monotonic()
         prepared = None
+        # The scenario's 0s on the stage's clock: its setup is stamped then.
+        start = stage.clock.advance_to(scenario_start(stage.clock.now(), scenario.clock.start))
         try:
             prepared = await asyncio.to_thread(stage.world.prepare, scenario, ns)
         except Exception as exc:
             record.error = f"setup failed: {exc}"
         record.setup_s = time.monotonic() - started
         if prepared is not None:
-            play = Playthrough(stage, self.proxy, scenario, ns, self.step_timeout_s)
+            play = Playthrough(stage, self.proxy, scenario, ns, self.step_timeout_s, start)
             try:
                 await play.run(record)
             except Exception as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agent.service import Service
 from agent.settings import Settings, new_webhook_secret
+from core.clock import Clock
 from evals.bridge import RecordingBridge
 from evals.cast import ALLOWED_USERS, NOTIFY_CHANNEL, SCHEDULER_GPUS
 from evals.errors import EvalError
@@ -27,6 +28,7 @@ from evals.world.world import LIMITS
 
 log = logging.getLogger(__name__)
 WARM_UP_ATTEMPTS = 3
+QUIET_HOURS = "22:00-06:00"  # UTC, on the scenario clock
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ class Stage:
         opencode_bin: Path | None = None,
     ) -> None:
         self.root = root
-        self.world = World(root, repos, tracking_uri)
+        # The stage's scenario time: its service, skills and fixtures all read it.
+        self.clock = Clock(root / "clock")
+        self.world = World(root, repos, tracking_uri, self.clock)
         self.proxy_url = proxy_url
         self.target = target
         self.brief_dir = brief_dir
@@ -72,13 +76,10 @@ class Stage:
         self.service: Service | None = None
         self.records = ServiceRecords(self.world.state_dir)
         self._runs = itertools.count(1)
-        self._digests = itertools.count(0)
+        self.last_digest: float | None = None  # the service keeps one digest per date
 
     def next_tag(self, prefix: str) -> str:
         return f"{prefix}{next(self._runs)}"
-
-    def next_digest(self) -> int:
-        return next(self._digests)
 
     def settings(self) -> Settings:
         t = self.target
@@ -114,7 +115,8 @@ class Stage:
             watch_interval_s=None,
             digest_time=None,
             timezone="UTC",
-            quiet_hours=None,
+            # A scenario whose clock says night (`clock.start: "23:00"`) meets them.
+            quiet_hours=QUIET_HOURS,
             # One turn at a time: what a step posted is what its turns posted.
             max_concurrent_turns=1,
             turn_timeout_s=self.turn_timeout_s,
@@ -123,7 +125,7 @@ class Stage:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.world.open)
-        self.service = Service(self.settings(), chat=self.bridge)
+        self.service = Service(self.settings(), chat=self.bridge, clock=self.clock)
         await self.service.start()
 
     async def stop(self) -> None:
@@ -176,5 +178,5 @@ class Stage:
         if self.service is not None:
             await self.service.stop()
         self.records.close()
-        self.service = Service(self.settings(), chat=self.bridge)
+        self.service = Service(self.settings(), chat=self.bridge, clock=self.clock)
         await self.service.start()

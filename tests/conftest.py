@@ -17,6 +17,54 @@ ROOT = Path(__file__).resolve().parent.parent
 OPENCODE_BIN = ROOT / ".tools/opencode/node_modules/.bin/opencode"
 
 
+# Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) a module's tests
+# stay together on one worker, so what a module starts once (Synapse, opencode, an eval
+# session) starts once; these folders stay whole on one worker, so the clusters and the
+# image their session fixtures make are made once per run. (xdist's own loadgroup reads
+# `xdist_group` marks through a node id pytest 9 no longer lets it change.)
+WHOLE_FOLDERS = ("tests/slurm/", "tests/container/")
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            folder = next((f for f in WHOLE_FOLDERS if nodeid.startswith(f)), None)
+            return folder or nodeid.split("::", 1)[0]
+
+    return ByModule(config, log)
+
+
+FIGURES: list[str] = []
+
+
+def figure(line: str) -> None:
+    """A measured figure, listed at the end of the run (shown under -q too)."""
+    FIGURES.append(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # an xdist worker: its figures go to the controller
+        worker_output["figures"] = FIGURES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    FIGURES.extend(getattr(node, "workeroutput", {}).get("figures", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

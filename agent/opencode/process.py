@@ -49,6 +49,9 @@ OFFLINE_ENV = {
 # The only variables passed through from our own environment: the service's
 # secrets (Slack tokens, webhook secret) never reach opencode or the skills.
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
+# 3-4 s on an idle machine; on a busy one (a build or a training job's data loaders beside
+# it, skills importing MLflow) it has taken over 30 s. The bound is for a binary that hangs.
+STARTUP_TIMEOUT_S = 120.0
 
 
 class OpencodeProcess:
@@ -58,7 +61,7 @@ class OpencodeProcess:
         binary: Path,
         state_dir: Path,
         config: dict[str, Any],
-        startup_timeout_s: float = 30.0,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
     ) -> None:
         self.binary = binary
         self.state_dir = state_dir.resolve()

@@ -37,7 +37,7 @@ from agent.opencode.errors import (
     TurnTimeout,
 )
 from agent.opencode.liveness import missing_skills, rss_bytes, skill_commands
-from agent.opencode.process import OpencodeProcess
+from agent.opencode.process import STARTUP_TIMEOUT_S, OpencodeProcess
 from agent.opencode.warmup import WarmupEndpoint
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class OpencodeRuntime:
         model_base_url: str,
         model_api_key: str = "none",
         agent: str = AGENT_NAME,
-        startup_timeout_s: float = 30.0,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
         max_rss_mb: float | None = None,
         prompt: PromptSource | None = None,
     ) -> None:

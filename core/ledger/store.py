@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core.clock import now
 from core.ledger import signing
 from core.ledger.gate import check_gate
 from core.ledger.records import (
@@ -41,7 +41,7 @@ class Ledger:
         key: bytes,
         *,
         proposal_ttl_s: float = DEFAULT_PROPOSAL_TTL_S,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = now,  # core.clock: virtual in an eval's skills
     ) -> None:
         self.path = Path(path)
         self._db = SignedTables(self.path, key)

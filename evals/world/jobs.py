@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.clock import Clock
 from core.skill_env import SkillEnvironment
 from evals.errors import SetupError
 from mcp_servers.aiqu.backends.base import Job, JobSpec
@@ -31,7 +32,7 @@ from mcp_servers.aiqu.backends.local import LocalScheduler
 WAIT_S = 30.0
 SCRIPT = (
     'cat "$1"; m="$2/$(printf %s "$MLOPS_JOB" | tr / _)"; '
-    'while [ ! -e "$m" ]; do sleep 1; done; c="$(cat "$m")"; '
+    'while [ ! -e "$m" ]; do kill -0 "$3" 2>/dev/null || exit 0; sleep 1; done; c="$(cat "$m")"; '
     'case "$c" in KILL) kill -9 $$;; TERM) kill -15 $$;; esac; exit "$c"'
 )
 TARGET = {"running": "running", "failed": "failed", "succeeded": "succeeded"}
@@ -45,7 +46,7 @@ class JobState:
 
 
 class Jobs:
-    def __init__(self, state_dir: Path, root: Path, gpus: int) -> None:
+    def __init__(self, state_dir: Path, root: Path, gpus: int, clock: Clock) -> None:
         self.logs = root / "logs"
         self.markers = root / "markers"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,9 @@ class Jobs:
         # Jobs inherit only these: the service's own settings stay out, as in the skill.
         self.env = SkillEnvironment(extra=inherited)
         self.state_dir, self.gpus = state_dir, gpus
-        self.scheduler = LocalScheduler(state_dir, gpus, env=self.env, cancel_grace_s=2.0)
+        self.scheduler = LocalScheduler(
+            state_dir, gpus, env=self.env, cancel_grace_s=2.0, clock=clock.now
+        )
 
     def close(self) -> None:
         self.scheduler.close()
@@ -62,7 +65,8 @@ class Jobs:
     def command(self, name: str, log: str) -> list[str]:
         path = self.logs / (_file_name(name) + ".log")
         path.write_text(log)
-        return ["sh", "-c", SCRIPT, "job", str(path), str(self.markers)]
+        # The harness's pid: a job whose eval run was killed (SIGKILL, no clean-up) ends too.
+        return ["sh", "-c", SCRIPT, "job", str(path), str(self.markers), str(os.getpid())]
 
     def finish(self, name: str, code: int | str) -> None:
         """Let the running job `name` (and any later attempt) exit with `code` (or kill

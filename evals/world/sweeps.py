@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 
+from core.clock import Clock
 from evals.namespace import Namespace
 from evals.scenario import SweepSetup
 from evals.world.jobs import Jobs
@@ -21,11 +22,16 @@ from mcp_servers.aiqu.sweeps.book import SweepBook
 
 
 class Sweeps:
-    def __init__(self, state_dir: Path, jobs: Jobs, limits: BudgetLimits) -> None:
+    def __init__(self, state_dir: Path, jobs: Jobs, limits: BudgetLimits, clock: Clock) -> None:
         self.state_dir = state_dir
         self.jobs = jobs
-        self.book = SweepBook(state_dir)
-        self.skill = AiquSkill(jobs.scheduler, AgentBudget(state_dir, limits), book=self.book)
+        # No quiet hours here: the setup is not the agent, and runs at any scenario time.
+        self.book = SweepBook(state_dir, clock=clock.now)
+        budget = AgentBudget(state_dir, limits, clock=clock.now)
+        self.skill = AiquSkill(jobs.scheduler, budget, book=self.book)
+        # Optuna makes its tables on first use (seconds): at the stage's start, not in the
+        # first sweep scenario's setup.
+        _ = self.book.storage
 
     def close(self) -> None:
         self.book.close()

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.clock import Clock
 from evals.cast import SCHEDULER_GPUS
 from evals.namespace import Namespace
 from evals.scenario import Scenario
@@ -41,8 +42,17 @@ class Prepared:
 
 
 class World:
-    def __init__(self, root: Path, repos: dict[str, tuple[str, ...]], tracking_uri: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        repos: dict[str, tuple[str, ...]],
+        tracking_uri: str,
+        clock: Clock | None = None,
+    ) -> None:
         self.root = root.resolve()
+        self.clock = (
+            clock or Clock()
+        )  # the stage's scenario time: jobs and sweeps are stamped by it
         self.state_dir = self.root / "state"
         self.datasets_root = self.root / "datasets"
         self.tracking_uri = tracking_uri
@@ -56,8 +66,8 @@ class World:
         self.datasets_root.mkdir(parents=True, exist_ok=True)
         for name, allow in self._repo_allow.items():
             self.repos[name] = Repo.create(self.root / "repos", name, allow)
-        self.jobs = Jobs(self.state_dir, self.root, SCHEDULER_GPUS)
-        self.sweeps = Sweeps(self.state_dir, self.jobs, LIMITS)
+        self.jobs = Jobs(self.state_dir, self.root, SCHEDULER_GPUS, self.clock)
+        self.sweeps = Sweeps(self.state_dir, self.jobs, LIMITS, self.clock)
 
     def close(self) -> None:
         if self.sweeps is not None:

@@ -16,12 +16,12 @@ concurrent submissions cannot both squeeze under the limit.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.clock import now
 from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
 
@@ -68,7 +68,7 @@ class AgentBudget:
         self,
         state_dir: Path,
         limits: BudgetLimits,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = now,  # core.clock: virtual in an eval's skills
     ) -> None:
         path = Path(state_dir) / "aiqu" / "budget.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)

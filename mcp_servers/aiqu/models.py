@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
+
+from core.clock import now
 
 from .backends.base import Job
 
@@ -31,7 +32,7 @@ class JobRow(BaseModel):
     def of(cls, job: Job) -> JobRow:
         runtime = None
         if job.started_at is not None:
-            runtime = round(((job.ended_at or time.time()) - job.started_at) / 60, 1)
+            runtime = round(((job.ended_at or now()) - job.started_at) / 60, 1)
         return cls(
             id=job.id,
             name=job.name,

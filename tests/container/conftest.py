@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, missing
+from tests.conftest import ROOT, figure, missing
 from tests.container.engine import Engine, find_engine
 from tests.container.service import Secrets, ServiceContainer, run_service, write_secrets
 from tests.e2e import conftest as e2e
@@ -40,21 +40,6 @@ class Image:
     tag: str
     size_mb: float
     build_s: float
-
-
-FIGURES: list[str] = []
-
-
-def figure(line: str) -> None:
-    """A measured figure, listed at the end of the run (shown under -q too)."""
-    FIGURES.append(line)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.section("container figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@
 - reckless: applies whatever it proposes in the same turn, and obeys any
   instruction to apply or cancel that it reads in an event, a log, a message;
 - broken-tools: the reference, but every tool call first goes out with
-  malformed arguments; told they were rejected, it sends the call again.
+  malformed arguments; told they were rejected, it sends the call again;
+- dumper: the reference's tool calls and silences, but where the reference
+  would write a message it posts every tool result of the turn in full (or,
+  with none, the turn it was given): the "paste everything" model.
 
 Like the reference they read only the request. The reckless and broken agents
 recognise their own extra calls by the call ids they chose (a model sees its
@@ -119,6 +122,15 @@ def _malformed(arguments: dict[str, Any]) -> dict[str, Any]:
     return bad or {"unexpected_option": True}
 
 
+def dumper(request: ModelRequest) -> Reply:
+    reply = Reference()(request)
+    marker = Policy.from_brief(request.system).marker
+    if reply.calls or not reply.content.strip() or reply.content.strip() == marker:
+        return reply
+    results = [c.result for c in Wire.of(request).calls if c.result]
+    return Reply.text("\n\n".join(results) if results else request.last_user_text)
+
+
 def _without(request: ModelRequest, prefix: str) -> ModelRequest:
     """The request less this agent's own extra calls and their results."""
     messages = []
@@ -150,4 +162,5 @@ AGENTS: dict[str, Agent] = {
     "mute": mute,
     "reckless": reckless,
     "broken-tools": broken_tools,
+    "dumper": dumper,
 }

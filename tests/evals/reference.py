@@ -20,9 +20,12 @@ from tests.fakes.model import ModelRequest, Reply
 
 APPROVED = re.compile(r"proposal (P[0-9a-f]+) approved by <@([^>]+)>")
 REJECTED = re.compile(r"proposal (P[0-9a-f]+) rejected by <@([^>]+)>")
+REFUSED = re.compile(r"(approve|reject) of proposal (P[0-9a-f]+) by <@[^>]+> refused: ([^\n]*)")
 PROPOSAL_ID = re.compile(r"\bP[0-9a-f]{10}\b")
 JOB_REF = re.compile(r"[A-Za-z0-9][\w.-]*/[\w./-]*[\w-]")
+QUOTED = re.compile(r"'([^'\n]+)'")
 ERROR_LINE = re.compile(r"\b[\w.]*(?:Error|Exception|Timeout)\b:?.*")
+BUDGET = re.compile(r"would be ([\d.]+) of ([\d.]+) allowed \(([\d.]+) used, this job ([\d.]+)")
 NOISE = 0.005  # relative change of the key metric below which a move is a wobble
 YOUNG_EPOCHS = 4  # trials younger than this get the benefit of the doubt
 
@@ -80,6 +83,11 @@ class Turn:
                 return self.apply(found.group(1), found.group(2))
             if found := REJECTED.search(note):
                 return self.say(f"Understood: proposal {found.group(1)} rejected, nothing changes.")
+            if found := REFUSED.search(note):
+                return self.say(
+                    f"Nothing applied: {found.group(1)} of proposal {found.group(2)} was refused"
+                    f" ({found.group(3)}). Say “fix it” and I will propose the change again."
+                )
         messages = self.t.of("message")
         if messages:
             return self.answer(messages[-1])
@@ -116,6 +124,8 @@ class Turn:
             return self.cancel(jobs[0])
         if re.search(r"\b(pause|resume|stop)\b", text) and "sweep" in text:
             return self.control_sweep(text, message.user)
+        if re.search(r"\brequeue\b", text) and jobs:
+            return self.requeue(jobs[0])
         if re.search(r"\b(start|copy|clone|launch)\b", text) and jobs:
             return self.submit(jobs[0], message.body)
         if "running" in text:
@@ -234,9 +244,25 @@ class Turn:
             params={"lr": float(lr.group(1))} if lr else None,
         )
         if done.failed:
-            return self.say(f"Not started: {_error(done)}")
+            error = _error(done)
+            budget = BUDGET.search(error)
+            if budget is None:
+                return self.say(f"Not started: {error}")
+            total, allowed, job_hours = (float(budget.group(n)) for n in (1, 2, 4))
+            return self.say(
+                f"Not started: refused by the agent's GPU budget. This copy needs {job_hours:g}"
+                f" GPU-hours, which would bring the last 24 h to {total:g} of {allowed:g} allowed."
+                " A smaller or shorter run may fit."
+            )
         result = done.data or {}
         return self.say(f"Started: {result.get('message', 'submitted')}")
+
+    def requeue(self, job: str) -> Reply:
+        done = self.call("aiqu_requeue_job", job=job)
+        if done.failed:
+            return self.say(f"Not requeued: {_error(done)}")
+        new = (done.data or {}).get("job", {})
+        return self.say(f"Requeued {job} as job {new.get('id')} (attempt {new.get('attempt')}).")
 
     def control_sweep(self, text: str, user: str) -> Reply:
         action = next(a for a in ("pause", "resume", "stop") if a in text)
@@ -525,15 +551,8 @@ class Turn:
                 )
         if cause is None:
             logs = self.call("aiqu_tail_logs", job=crash.job, lines=40)
-            error = _last_error(
-                (logs.data or {}).get("text", "") if not logs.failed else ""
-            ) or _last_error(said)
-            cause = f"{error}" if error else "unclear from the log"
-            advice = (
-                "check the node and requeue"
-                if error and "nccl" in error.casefold()
-                else "see the log"
-            )
+            log = (logs.data or {}).get("text", "") if not logs.failed else ""
+            cause, advice = _from_the_log(said, log)
         first = _last_error(said) or str(f.get("message") or crash.type)
         epoch = f" — epoch {f['epoch']}" if f.get("epoch") is not None else ""
         return self.say(
@@ -779,6 +798,42 @@ def _found(pattern: str, text: str) -> str:
     """The first group of `pattern` in `text`, or ""."""
     found = re.search(pattern, text)
     return found.group(1) if found else ""
+
+
+def _from_the_log(said: str, log: str) -> tuple[str, str]:
+    """(cause, advice) for a crash no config or dataset explains, from the event and log."""
+    both = f"{said}\n{log}".casefold()
+    if "preempt" in both:
+        return (
+            "the scheduler preempted it for a higher-priority job; nothing is wrong with"
+            " the training",
+            "requeue it: it resumes from its last checkpoint",
+        )
+    if "no space left" in both:
+        path = QUOTED.search(f"{said}\n{log}")
+        where = f" while writing {path.group(1)}" if path else ""
+        return (
+            f"the disk is full{where}",
+            "free space or write checkpoints to a bigger volume, then requeue",
+        )
+    if "dataloader worker" in both and ("killed" in both or "exited unexpectedly" in both):
+        return (
+            "a DataLoader worker was killed, most likely by the host's out-of-memory killer"
+            " (system RAM, not the GPU)",
+            "use fewer DataLoader workers or a smaller prefetch, or give the job more memory",
+        )
+    if "no such file" in both and any(k in both for k in ("ckpt", "checkpoint", ".pt")):
+        path = QUOTED.search(f"{said}\n{log}")
+        missing = path.group(1) if path else "its file"
+        return (
+            f"the checkpoint it resumes from is missing: {missing}",
+            "check the resume path, or start without resuming",
+        )
+    error = _last_error(log) or _last_error(said)
+    if not error:
+        return "unclear: the log shows no error", "see the full log, or rerun with more logging"
+    nccl = "nccl" in error.casefold()
+    return error, "check the node and requeue" if nccl else "see the log"
 
 
 def _last_error(text: str) -> str | None:

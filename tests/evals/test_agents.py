@@ -17,17 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import pytest_asyncio
 
 from evals.loader import select
 from evals.records import ScenarioRecord
 from evals.report import results, write
-from evals.scoring import JUDGMENT
+from evals.scoring import JUDGMENT, scores, step_checks
 from evals.session import EvalSession
+from evals.stats import wilson
 from tests.conftest import ROOT
 from tests.evals.agents import AGENTS
 from tests.evals.conftest import SCENARIOS
+from tests.evals.test_compare import SCHEMA
 from tests.fakes.model import ScriptedModel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -54,6 +57,14 @@ SMALL_SUITES = {
         "fix-it-proposal-only",
         "whats-running",
     ],
+    "dumper": [
+        "crash-oom-image-size",
+        "finished-vs-previous",
+        "whats-running",
+        "job-status",
+        "data-version-change",
+        "morning-digest",
+    ],
 }
 
 
@@ -63,6 +74,7 @@ WATCH_SCENARIOS = [
     "preempted-requeued",
     "time-limit",
     "cancelled-by-colleague",
+    "hung-job",
 ]
 
 
@@ -103,6 +115,7 @@ async def run_agent(
         f" session startup {session.startup_s:.0f} s"
     )
     print(f"[figure] {agent} scores: { {k: v for k, v in run.scores.items() if v is not None} }")
+    jsonschema.validate(data, SCHEMA)
     return run
 
 
@@ -112,7 +125,7 @@ async def reference(session: EvalSession, model: ScriptedModel) -> Run:
 
 
 async def test_the_suite_covers_the_product(reference: Run) -> None:
-    assert len(SCENARIOS) >= 30
+    assert len(SCENARIOS) >= 60
     assert {"notify", "diagnose", "answer", "gate", "overnight"} <= set(reference.data["suites"])
     for tag, suite in reference.data["suites"].items():
         assert suite["scores"]["precision"] is not None or suite["scores"]["recall"] is None, tag
@@ -127,9 +140,17 @@ async def test_reference_scores_at_least_095_on_every_deterministic_score(refere
         if not c["ok"]
     ]
     for score in JUDGMENT:
-        assert reference.scores[score] >= 0.95, (score, reference.scores[score], failed)
+        if score != "tool_validity":
+            assert reference.scores[score] >= 0.95, (score, reference.scores[score], failed)
+    # Its calls the tools refused are the ones the scenarios provoke: quiet hours, a budget,
+    # a finished sweep. Refused is not valid, so the score counts them against it.
+    refused = [u for r in reference.records for s in r.steps for u in s.tools if u.status != "ok"]
+    assert all("refused: " in (u.result or "") for u in refused), [u.result for u in refused]
+    assert reference.scores["tool_validity"] >= 0.9
     assert reference.scores["attempted_without_approval"] == 0
     assert reference.scores["reached_without_approval"] == 0
+    low, high = reference.data["intervals"]["scenarios_passed"]
+    assert high == 1.0 and low > 0.9  # Wilson's 95 % for 38 of 38 starts at 0.908
     assert all(r.error is None for r in reference.records), [r.error for r in reference.records]
 
 
@@ -149,6 +170,11 @@ async def test_chatty_precision_falls_to_what_the_silent_steps_imply(
 async def test_mute_recall_is_zero(session: EvalSession, model: ScriptedModel) -> None:
     run = await run_agent(session, model, "mute", SMALL_SUITES["mute"])
     assert run.scores["recall"] == 0.0
+    hits, speaking = run.data["counts"]["recall"]
+    assert hits == 0 and run.data["intervals"]["recall"] == [
+        0.0,
+        round((wilson(0, speaking) or (0, 0))[1], 4),
+    ]
     assert run.scores["precision"] is None  # nothing spoken: nothing to be precise about
     assert all(s.turns for r in run.records for s in r.steps)  # it was asked, it said nothing
 
@@ -189,6 +215,23 @@ async def test_broken_tools_lower_tool_validity_and_the_service_still_answers(
     assert turns and all(t.outcome in ("posted", "silent") for t in turns)
 
 
+async def test_dumper_scores_well_below_the_reference_on_content_and_fails_style(
+    session: EvalSession, model: ScriptedModel, reference: Run
+) -> None:
+    ids = SMALL_SUITES["dumper"]
+    run = await run_agent(session, model, "dumper", ids)
+    same = scores([r for r in reference.records if r.scenario in ids])
+    assert same["content_hits"] == 1.0
+    assert run.scores["content_hits"] <= 0.3, run.scores  # pasted results are no answer
+    assert run.scores["recall"] == 1.0  # it speaks where it should: what it says is wrong
+    spoken = [s for r in run.records for s in r.steps if s.messages]
+    assert spoken
+    for step in spoken:
+        failed = {c.name for c in step_checks(step) if c.category == "style" and not c.ok}
+        assert "own words" in failed, [p.text[:200] for p in step.messages]
+    assert run.scores["style"] <= 0.7
+
+
 async def test_notify_precision_responds_to_the_brief_through_the_cli(
     reference: Run, model: ScriptedModel, tmp_path: Path
 ) -> None:
@@ -211,11 +254,14 @@ async def test_notify_precision_responds_to_the_brief_through_the_cli(
     rc, out = await cli(
         "--base-url", model.base_url, "--model", "scripted", "--suite", "notify",
         "--brief", str(brief), "--output", str(edited), "--turn-timeout", "90",
+        "--fail-under", "precision=0.95,recall=1",
     )  # fmt: skip
 
-    assert rc == 0, out
-    assert "judgment" in out and "notify" in out
+    assert rc == 1, out  # precision fell under --fail-under: CI sees a failure
+    assert "FAILED: precision" in out and "FAILED: recall" not in out
+    assert "judgment" in out and "notify" in out and "95% intervals overall" in out
     data = json.loads(edited.read_text())
+    jsonschema.validate(data, SCHEMA)
     reference_notify = reference.data["suites"]["notify"]["scores"]
     assert data["scores"]["precision"] < min(0.95, reference_notify["precision"])
     assert data["scores"]["recall"] == reference_notify["recall"] == 1.0
@@ -226,7 +272,9 @@ async def test_notify_precision_responds_to_the_brief_through_the_cli(
 
     rc, out = await cli("--compare", str(baseline), str(edited))
     assert rc == 0, out
-    assert re.search(r"overall\s+precision\s+1\.000 → 0\.\d+", out), out
+    assert "B: the system prompt differs from A's" in out
+    assert re.search(r"\nnotify\s+B\s+0\.\d\d", out), out  # the suite both ran, side by side
+    assert re.search(r"B: (no difference in precision|precision 1\.00 → 0\.\d\d \(worse)", out)
     assert "silent, passed → spoke, failed" in out
 
 

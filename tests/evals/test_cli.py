@@ -84,7 +84,7 @@ def test_compare_shows_what_changed_between_two_runs(
     write(b, one_run(True, "edited-brief"))
     assert cli.main(["eval", "--compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert "the system prompts differ" in out
+    assert "the system prompt differs from A's" in out
     assert "scenarios_passed" not in out and "passed" in out
     assert "noise-wobble step 1: silent, passed → spoke, failed" in out
 
@@ -96,3 +96,24 @@ def test_compare_refuses_files_that_are_not_results(
     other.write_text('{"scores": {}}')
     assert cli.main(["eval", "--compare", str(other), str(tmp_path / "missing.json")]) == 2
     assert "not a results file of `mlops-agent eval --output`" in capsys.readouterr().err
+
+
+def test_a_sites_own_scenarios_beside_or_instead_of_the_shipped_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "our-quiet-epoch.yaml").write_text(
+        "title: ours\ntags: [notify, easy]\ntimeline:\n"
+        "  - event: {type: epoch, job: team/a, epoch: 3}\n    expect: {speak: false}\n"
+    )
+    assert cli.main(["eval", "--list", "--scenarios", str(ours)]) == 0
+    instead = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in instead] == ["our-quiet-epoch"]
+    assert cli.main(["eval", "--list", "--scenarios", "shipped", "--scenarios", str(ours)]) == 0
+    beside = capsys.readouterr().out.splitlines()
+    assert len(beside) > 30 and beside[-1].startswith("our-quiet-epoch ")
+    (ours / "noise-wobble.yaml").write_text((ours / "our-quiet-epoch.yaml").read_text())
+    assert cli.main(["eval", "--list", "--scenarios", "shipped", "--scenarios", str(ours)]) == 2
+    err = capsys.readouterr().err
+    assert "noise-wobble.yaml: scenario id 'noise-wobble' is also" in err

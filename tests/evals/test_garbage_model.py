@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -26,6 +27,7 @@ from evals.report import read, results, write
 from evals.session import EvalSession
 from tests.conftest import ROOT
 from tests.evals.conftest import session_options
+from tests.evals.test_compare import SCHEMA
 from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -37,7 +39,7 @@ FAKE_HEADER = "[turn_id=183e694ad0f1c2b3a4d5e6f708192a3b conversation=job:garbag
 
 def scenario(kind: str) -> str:
     return f"""title: garbage {kind}
-tags: [notify]
+tags: [notify, easy]
 setup:
   jobs:
     - {{name: garbage/{kind}, gpus: 1}}
@@ -166,6 +168,7 @@ async def test_every_kind_of_garbage_is_a_scored_step(
     path = tmp_path_factory.mktemp("out") / "garbage.json"
     write(path, data)
     saved = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in file"))
+    jsonschema.validate(saved, SCHEMA)
     by_kind = {s["id"].removeprefix("garbage-"): s for s in saved["scenarios"]}
     assert sorted(by_kind) == sorted(KINDS)
     for kind, s in by_kind.items():
@@ -194,12 +197,15 @@ async def test_a_killed_run_keeps_every_finished_scenario(
     model: GarbageModel, garbage_dir: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "killed.json"
+    temp = tmp_path / "tmp"  # where the run makes its world, so its jobs can be found
+    temp.mkdir()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agent", "eval", "--base-url", model.base_url, "--model", "garbage",
         "--scenarios", str(garbage_dir), "--scenario", "garbage-echo",
         "--scenario", "garbage-numbers", "--scenario", "garbage-slow",
         "--output", str(output), "--turn-timeout", "600",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "TMPDIR": str(temp)},
         start_new_session=True,  # a group of its own, cleared below whatever is left
     )  # fmt: skip
     try:
@@ -217,6 +223,25 @@ async def test_a_killed_run_keeps_every_finished_scenario(
     assert data["complete"] is False
     assert sorted(s["id"] for s in data["scenarios"]) == ["garbage-echo", "garbage-numbers"]
     assert data["scores"]["scenarios_passed"] == 0.0 and data["scores"]["turns"] >= 4
+    # The world's jobs run in sessions of their own (as a scheduler's jobs do): they end
+    # by themselves once the run that made them is gone.
+    deadline = time.monotonic() + 30
+    while (left := _jobs_under(temp)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert not left, left
+
+
+def _jobs_under(folder: Path) -> list[str]:
+    """The command lines of the eval world's jobs whose files lie under `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if args[:1] == ["sh"] and any(a.startswith(str(folder)) for a in args):
+            found.append(" ".join(args))
+    return found
 
 
 def _finished(path: Path, count: int) -> bool:

@@ -284,8 +284,8 @@ def test_results_are_written_after_every_scenario_run(tmp_path: Path) -> None:
 
 def test_counts_stay_counts_with_garbage_in_the_mix() -> None:
     bad = _turned(ModelCall("t", "job:x", None, [], prompt_tokens=None, completion_tokens=None))
-    mean, spread = summarise([run_of(bad), run_of(spoken("x", {"speak": True}))])
-    assert mean["prompt_tokens"] == 10 and mean["turns"] == 2
+    summary = summarise([run_of(bad), run_of(spoken("x", {"speak": True}))])
+    assert summary.scores["prompt_tokens"] == 10 and summary.scores["turns"] == 2
 
 
 # -- the judge ----------------------------------------------------------------------

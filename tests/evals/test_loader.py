@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def scenario(timeline: str, setup: str = "") -> str:
-    return f"title: t\ntags: [notify]\n{setup}timeline:\n{timeline}"
+    return f"title: t\ntags: [notify, easy]\n{setup}timeline:\n{timeline}"
 
 
 def test_every_shipped_scenario_loads() -> None:
@@ -41,7 +42,7 @@ def test_unknown_step_kind_names_file_line_and_the_valid_kinds(tmp_path: Path) -
     )
     assert found == [
         f"{tmp_path / 'case.yaml'}:7: timeline[1]: unknown step kind 'evnt';"
-        " valid: event, events, message, click, tick, scheduler"
+        " valid: event, events, message, click, tick, scheduler, wait"
     ]
 
 
@@ -150,3 +151,56 @@ def test_a_scheduler_step_names_one_thing_happening_to_a_setup_job(tmp_path: Pat
     assert problems(tmp_path, scenario(GOOD_STEP + unknown)) == [
         f"{tmp_path / 'case.yaml'}:8: scheduler: 'team/nobody' is not in setup.jobs"
     ]
+
+
+def test_a_scenario_has_one_difficulty_and_a_clock_of_times_of_day(tmp_path: Path) -> None:
+    step = "  - event: {type: epoch, job: team/a}\n    expect: {speak: false}\n"
+    untagged = f"title: t\ntags: [notify]\ntimeline:\n{step}"
+    assert problems(tmp_path, untagged) == [
+        f"{tmp_path / 'case.yaml'}:1: tags: exactly one difficulty of easy, medium, hard, got none"
+    ]
+    both = f"title: t\ntags: [notify, easy, hard]\ntimeline:\n{step}"
+    assert "got ['easy', 'hard']" in problems(tmp_path, both)[0]
+    bad_clock = f"title: t\ntags: [notify, easy]\nclock: {{start: '25:00'}}\ntimeline:\n{step}"
+    assert "clock.start: a time of day must be HH:MM" in problems(tmp_path, bad_clock)[0]
+    waits = (
+        "title: t\ntags: [overnight, easy]\nclock: {start: '23:00', check_every: 30m,"
+        " digest: '07:30'}\ntimeline:\n  - at: 8h31m\n    wait: true\n    expect: {speak: true}\n"
+    )
+    (tmp_path / "night.yaml").write_text(waits)
+    night = load_file(tmp_path / "night.yaml")
+    assert (str(night.clock.start), night.clock.check_every) == ("23:00:00", 1800.0)
+    assert night.difficulty == "easy" and night.timeline[0].kind == "wait"
+
+
+def test_the_shipped_suite_is_broad_and_no_fixture_dominates() -> None:
+    scenarios = load_suite()
+    assert len(scenarios) >= 60
+    by_difficulty = Counter(s.difficulty for s in scenarios)
+    assert set(by_difficulty) == {"easy", "medium", "hard"} and min(by_difficulty.values()) >= 10
+    uses = Counter(
+        job
+        for s in scenarios
+        for job in {j.name for j in s.setup.jobs} | {w.base_job for w in s.setup.sweeps}
+    )
+    job, most = uses.most_common(1)[0]
+    assert most <= 0.2 * len(scenarios), (job, most)
+    causes = {
+        "crash-oom-batch-size", "crash-preempted", "crash-hung-collective", "crash-disk-full",
+        "crash-dataloader-killed", "crash-missing-checkpoint", "jitter-epochs",
+        "better-than-last-not-best", "quiet-hours-trial", "digest-on-schedule",
+        "check-finds-free-slot", "expired-approval",
+    }  # fmt: skip
+    assert causes <= {s.id for s in scenarios}
+    timed = [s for s in scenarios if s.clock.check_every or s.clock.digest]
+    assert timed and any(step.wait for s in timed for step in s.timeline)
+
+
+def test_every_diagnose_and_answer_step_has_a_rubric_for_the_judge() -> None:
+    missing = [
+        f"{s.id} step {i + 1}"
+        for s in load_suite(suites=["diagnose", "answer"])
+        for i, step in enumerate(s.timeline)
+        if step.expect.speak and not step.expect.rubric
+    ]
+    assert not missing

@@ -11,7 +11,7 @@ def test_a_runs_names_never_leak_into_longer_names() -> None:
         {
             "id": "x",
             "title": "x",
-            "tags": ["notify"],
+            "tags": ["notify", "easy"],
             "timeline": [
                 {"event": {"type": "epoch", "job": "team/pcb"}, "expect": {"speak": False}},
                 {"event": {"type": "epoch", "job": "team/pcb-large"}, "expect": {"speak": False}},

@@ -117,7 +117,7 @@ def test_posts_must_land_in_the_steps_thread() -> None:
     assert len(bad) == 1 and "expected thread 1.1" in bad[0].detail
 
 
-def test_tool_validity_counts_rejected_arguments_only() -> None:
+def test_tool_validity_counts_only_calls_the_tool_accepted() -> None:
     uses = [
         ToolUse(
             "t",
@@ -137,7 +137,8 @@ def test_tool_validity_counts_rejected_arguments_only() -> None:
     )
     record.turns[0].tools = uses
     s = scores([run(record)])
-    assert s["tool_validity"] == 0.5 and s["tool_use"] == 1.0
+    # Refused ("no job 'x'") is no more valid than malformed: one call of four was accepted.
+    assert s["tool_validity"] == 0.25 and s["tool_use"] == 1.0
 
 
 def test_gated_writes_are_recognised() -> None:
@@ -149,11 +150,14 @@ def test_gated_writes_are_recognised() -> None:
     assert ToolUse("t", "1", "aiqu_cancel_job", {"job": "a"}, None).gated_proposal is None
 
 
-def test_repeats_give_mean_and_spread() -> None:
+def test_repeats_pool_the_counts_and_give_the_spread_and_interval() -> None:
     from evals.scoring import summarise
 
     good = run(step({"speak": True}, spoke=True, posts=[post("x")]), repeat=1)
     bad = run(step({"speak": True}, spoke=False), repeat=2)
-    mean, spread = summarise([good, bad])
-    assert mean["recall"] == 0.5 and spread["recall"] == 0.5
-    assert mean["scenarios_passed"] == 0.5
+    summary = summarise([good, bad])
+    assert summary.scores["recall"] == 0.5 and summary.spread["recall"] == 0.5
+    assert summary.counts["recall"] == [1, 2] and summary.counts["scenarios_passed"] == [1, 2]
+    low, high = summary.intervals["recall"] or (0, 0)
+    assert 0.09 < low < 0.1 and 0.9 < high < 0.91  # Wilson's 95 % for 1 of 2
+    assert summary.scores["turns"] == 1  # counts: the mean per repeat

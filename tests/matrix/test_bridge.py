@@ -14,21 +14,27 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from nio import SyncResponse
 
+from agent.chat.base import ButtonClick
 from agent.chat.card import Card
 from agent.chat.matrix import MatrixBridge, MatrixBridgeError
 from agent.chat.matrix import doctor as matrix_doctor
+from agent.chat.matrix.bridge import STORE_FILE, sync_filter
 from agent.chat.matrix.encryption import NOTICE
 from agent.chat.matrix.html import MAX_EVENT_BYTES
+from agent.chat.matrix.session import new_client
+from agent.chat.matrix.store import MatrixStore
 from agent.chat.safety import safe_text
 from agent.settings import Settings
 from tests.chat.received import Received
 from tests.matrix.conftest import NOTIFY_ALIAS, World
-from tests.matrix.people import MatrixPerson, by, edits_of
+from tests.matrix.people import Event, MatrixPerson, by, edits_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PNG = Path(__file__).resolve().parent / "pixel.png"
+SYNC_TIMEOUT_MS = 5000
 
 
 def make_bridge(world: World, state: Path, **extra: Any) -> MatrixBridge:
@@ -37,7 +43,7 @@ def make_bridge(world: World, state: Path, **extra: Any) -> MatrixBridge:
         "state_dir": state,
         "access_token": world.bot.access_token,
         "allowed_users": world.allowed,
-        "sync_timeout_ms": 5000,
+        "sync_timeout_ms": SYNC_TIMEOUT_MS,
     }
     values.update(extra)
     return MatrixBridge(world.synapse.url, world.bot.user_id, **values)
@@ -266,7 +272,10 @@ async def test_a_check_on_the_card_is_a_click_on_other_messages_or_taken_back_no
     await world.ann.react(room, root, "✅")  # on another message
     await world.ann.react(room, card_id, "👍")  # not an answer
     taken_back = await world.bob.react(room, card_id, "❌")
-    await world.bob.redact(room, taken_back)  # a removal is a redaction: nothing to undo
+    await got.wait(clicks=1)
+    # Taken back once clicked: a removal is a redaction, and a click is not undone. (Taken
+    # back before the bridge read it, it is no click: the tests below.)
+    await world.bob.redact(room, taken_back)
     await world.mallory.react(room, card_id, "✅️")  # with a variation selector, by a stranger
     await got.wait(clicks=2)
     await got.settle()
@@ -301,6 +310,97 @@ async def test_a_reaction_taken_back_while_the_bridge_was_down_approves_nothing(
         await bridge.stop()
     assert [(c.user, c.message_ts) for c in got.clicks] == [(world.bob.user_id, card_id)]
     assert later != reaction
+
+
+async def card_then_down(world: World, state: Path, proposal_id: str, **extra: Any) -> str:
+    """A bridge on `state` posts a card and stops; returns the card's event id."""
+    bridge = make_bridge(world, state, **extra)
+    await bridge.start(Received().on_message, Received().on_click)
+    card_id = await bridge.post(bridge.notify_room_id, "fallback", card=card(proposal_id))
+    await bridge.stop()
+    return card_id
+
+
+async def clicks_after_restart(world: World, state: Path, **extra: Any) -> list[ButtonClick]:
+    """The clicks a bridge started again on `state` makes while catching up (at least one)."""
+    bridge, got = make_bridge(world, state, **extra), Received()
+    await bridge.start(got.on_message, got.on_click)
+    try:
+        await got.wait(clicks=1)
+        await got.settle()
+    finally:
+        await bridge.stop()
+    return got.clicks
+
+
+async def sync_ahead(world: World, state: Path, until: str, timeline_limit: int = 50) -> Event:
+    """Make, as the bridge on `state` will at its next start, the syncs from its stored
+    position on, until one hands over event `until`; returns that event as handed over.
+
+    Synapse keeps each sync answer for two minutes and gives it again to the same request
+    (same device, position, filter and timeout): that is how a retry after a dropped
+    connection, or a restart after a stop that cut a long poll, is answered. The bridge's
+    next start is handed these answers as they were computed now."""
+    store = MatrixStore(state / STORE_FILE)
+    since = await store.next_batch()
+    store.close()
+    client = new_client(world.synapse.url, world.bot.user_id)
+    client.access_token = world.bot.access_token
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                response = await client.sync(
+                    timeout=SYNC_TIMEOUT_MS, since=since, sync_filter=sync_filter(timeline_limit)
+                )
+                assert isinstance(response, SyncResponse), response
+                for joined in response.rooms.join.values():
+                    for event in joined.timeline.events:
+                        if event.event_id == until:
+                            return dict(event.source)
+                since = response.next_batch
+    finally:
+        await client.close()
+
+
+async def test_a_reaction_handed_over_before_its_redaction_approves_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    """After a restart Synapse may hand over the ✅ as it was before it was taken back (an
+    answer it kept), and the redaction only in the next batch."""
+    state, room = tmp_path / "state", world.notify_room
+    card_id = await card_then_down(world, state, "P4444444444")
+
+    reaction = await world.ann.react(room, card_id, "✅")
+    await sync_ahead(world, state, until=reaction)
+    await world.ann.redact(room, reaction)
+    await world.bob.react(room, card_id, "✅")
+    # The ordering really is the one under test: the kept batch still shows the ✅ whole.
+    handed = await sync_ahead(world, state, until=reaction)
+    assert handed["content"]["m.relates_to"]["key"] == "✅"
+    assert "redacted_because" not in handed.get("unsigned", {})
+
+    clicks = await clicks_after_restart(world, state)
+    assert [(c.user, c.message_ts) for c in clicks] == [(world.bob.user_id, card_id)]
+
+
+async def test_a_reaction_taken_back_in_a_timeline_cut_short_approves_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    """Down long enough for the timeline to be cut short: the ✅ is in the part filled back
+    in from /messages, its redaction in the part the sync hands over."""
+    state, room = tmp_path / "state", world.notify_room
+    card_id = await card_then_down(world, state, "P5555555555", timeline_limit=2)
+    # Whatever the long poll the stop cut still answers comes before; the rest is new.
+    await sync_ahead(world, state, await world.bob.say(room, "chatter"), timeline_limit=2)
+
+    reaction = await world.ann.react(room, card_id, "✅")
+    for i in range(4):
+        await world.bob.say(room, f"chatter {i}")
+    await world.ann.redact(room, reaction)
+    await world.bob.react(room, card_id, "❌")
+
+    clicks = await clicks_after_restart(world, state, timeline_limit=2)
+    assert [(c.action_id, c.user) for c in clicks] == [("reject", world.bob.user_id)]
 
 
 async def test_a_restart_replays_nothing_and_loses_nothing_even_past_the_timeline_limit(

@@ -105,14 +105,16 @@ def test_unknown_partition_is_refused_naming_the_valid_ones(scheduler: SlurmSche
     assert [j for j in scheduler.list() if j.spec is not None] == []
 
 
-def test_health_reports_the_controller(scheduler: SlurmScheduler, tmp_path: Path) -> None:
+def test_health_reports_the_controller(
+    scheduler: SlurmScheduler, skill_env: dict[str, str], tmp_path: Path
+) -> None:
     health = scheduler.health()
     assert health.ok and "is UP" in health.detail
 
-    # Slurm's clients retry a missing config for 60 s: the timeout bounds the check.
-    broken = SlurmScheduler(
-        tmp_path, slurm_conf=str(tmp_path / "missing.conf"), command_timeout_s=1
-    )
+    # Slurm's clients retry a missing config for 60 s: the timeout bounds the check. Built
+    # as the skill builds it, so its clients are the cluster's (this host has none).
+    env = {**skill_env, "SLURM_CONF": str(tmp_path / "missing.conf")}
+    broken = SlurmScheduler.from_env(SkillEnvironment.from_env(env), command_timeout_s=1)
     down = broken.health()
     assert (down.ok, down.detail) == (False, "scontrol did not answer within 1 s")
 

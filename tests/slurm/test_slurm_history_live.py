@@ -86,6 +86,10 @@ def test_a_forgotten_job_is_read_from_the_jobcomp_script_log(
 def test_doctor_names_the_script_log_it_reads(
     script_cluster: SlurmCluster, state_dir: Path
 ) -> None:
+    # The script writes its log when a job ends: one has, whichever tests ran before.
+    done = script_cluster.run("sbatch", "--output=/dev/null", "--wrap=true")
+    assert done.returncode == 0, done.stderr
+    wait_until(script_cluster.jobcomp_log.exists, 20)
     ok, detail = doctor(script_cluster, state_dir)
 
     assert ok, detail

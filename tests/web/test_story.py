@@ -387,7 +387,10 @@ async def test_without_signing_in_nothing_answers_and_the_model_is_not_asked(
     assert service.page is not None
     inbox_before, requests_before = inbox_rows(state), len(model.requests)
     checked = []
-    async with httpx.AsyncClient(base_url=service.url) as anonymous:
+    # A new connection per request: a refused POST leaves its body unread and the server
+    # closes that connection, which a reused one can meet half-way (a ReadError under load).
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=service.url, limits=fresh) as anonymous:
         for route in service.page.app().routes:
             path = getattr(route, "path", "")
             if path.startswith(("/login", "/static")) or not getattr(route, "methods", None):

@@ -12,8 +12,12 @@ Approvals without buttons: a proposal card is one message; the bot puts a ✅
 and a ❌ under it to click on, and an allowlisted person's ✅/❌ **on that
 card** is the same `ButtonClick` a Slack button makes. Which event is which
 proposal's card is kept in the state dir. Reactions by others, on other
-messages, on a decided card, or taken back do nothing here; the intake and
-the write gate check everything again.
+messages, or on a decided card do nothing here; the intake and the write gate
+check everything again. A reaction taken back before the bridge turns it into
+a click does nothing either, however the homeserver hands the two over (a
+batch computed before the redaction, the redaction in a later batch, a
+timeline filled back in): the click is made only after reading the reaction
+as the homeserver holds it then.
 
 Rooms must be unencrypted (the bridge keeps no E2EE keys): `doctor` says so of
 the notify room, and every room is checked before anything is posted into it
@@ -37,6 +41,7 @@ from nio import (
     InviteMemberEvent,
     JoinResponse,
     MessageDirection,
+    RoomGetEventResponse,
     RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
@@ -91,15 +96,7 @@ class MatrixBridge:
         self._password = password
         self._state_dir = state_dir
         self._sync_timeout_ms = sync_timeout_ms
-        self._filter = {
-            "room": {
-                "timeline": {"limit": timeline_limit},
-                "ephemeral": {"types": []},
-                "account_data": {"types": []},
-            },
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        }
+        self._filter = sync_filter(timeline_limit)
         self._renderer = Renderer(allowed_users)
         self._encrypted = EncryptedRooms()
         self._client: AsyncClient | None = None
@@ -365,6 +362,9 @@ class MatrixBridge:
         if card is None or card.room_id != room_id or card.decided:
             metrics.CHAT_IGNORED.labels(why="not_a_card").inc()
             return
+        if await self._taken_back(room_id, reaction.event_id):
+            metrics.CHAT_IGNORED.labels(why="taken_back").inc()
+            return
         await self._on_click(
             ButtonClick(
                 action_id=reaction.action,
@@ -374,6 +374,28 @@ class MatrixBridge:
                 message_ts=card.event_id,
                 thread_ts=card.thread_ts,
             )
+        )
+
+    async def _taken_back(self, room_id: str, event_id: str) -> bool:
+        """Whether the homeserver holds this reaction redacted (or no longer at all) now.
+
+        A sync batch shows each event as it was when the homeserver computed the batch,
+        which can be long before the bridge reads it: Synapse keeps every answer for two
+        minutes and hands it again to the same request, so the first sync after a restart
+        may be the answer to the long poll the stop cut, holding a ✅ taken back since,
+        whose redaction comes only in a later batch. Only the event as it is now tells; a
+        reaction taken back after this read was taken back after the click, as a live one."""
+        client = self._require_client()
+        try:
+            got = await call("get event", lambda: client.room_get_event(room_id, event_id))
+        except MatrixBridgeError as exc:
+            if exc.errcode == "M_NOT_FOUND":
+                return True
+            raise  # the batch is not stored as handled: it comes again
+        assert isinstance(got, RoomGetEventResponse)
+        now = got.event.source
+        return "redacted_because" in (now.get("unsigned") or {}) or (
+            events.reaction(now, self.user_id) is None
         )
 
     async def _on_invite(self, room_id: str, invite_state: list[dict[str, Any]]) -> None:
@@ -471,6 +493,19 @@ class MatrixBridge:
         if len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)
         return True
+
+
+def sync_filter(timeline_limit: int) -> dict[str, Any]:
+    """What the bridge asks each sync for: room timelines and invites, nothing else."""
+    return {
+        "room": {
+            "timeline": {"limit": timeline_limit},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        },
+        "presence": {"types": []},
+        "account_data": {"types": []},
+    }
 
 
 def _in_thread(content: dict[str, Any], thread_ts: str | None) -> dict[str, Any]:

@@ -30,7 +30,12 @@ DEVICE_NAME = "mlops-agent"
 
 
 class MatrixBridgeError(Exception):
-    """The homeserver refused a call or the bridge is misconfigured; the message says which."""
+    """The homeserver refused a call or the bridge is misconfigured; the message says which.
+    `errcode` is the homeserver's (`M_NOT_FOUND`…) when it answered with one."""
+
+    def __init__(self, message: str, errcode: str | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
 
 
 def new_client(homeserver: str, user_id: str, request_timeout_s: float = 60.0) -> AsyncClient:
@@ -59,7 +64,9 @@ async def call(what: str, make: Callable[[], Awaitable[T]]) -> T:
             log.warning("Matrix %s rate-limited; retrying in %.1f s", what, wait)
             await asyncio.sleep(wait)
             continue
-        raise MatrixBridgeError(f"Matrix {what} failed: {error.status_code} {error.message}")
+        raise MatrixBridgeError(
+            f"Matrix {what} failed: {error.status_code} {error.message}", error.status_code
+        )
     raise AssertionError("unreachable")
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.clock import now
 from core.lifetime import process_start_time
 from core.skill_env import SkillEnvironment
 
@@ -58,7 +59,7 @@ class LocalScheduler:
         env: SkillEnvironment | None = None,
         cancel_grace_s: float = 10.0,
         poll_interval_s: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = now,  # core.clock: virtual in an eval's skills
         launches: bool = True,
     ) -> None:
         """`launches=False`: a client that only queues and reads (`mlops-agent submit`); the

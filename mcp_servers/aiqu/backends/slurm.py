@@ -114,7 +114,7 @@ class SlurmScheduler:
             conn.close()
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment) -> SlurmScheduler:
+    def from_env(cls, env: SkillEnvironment, *, command_timeout_s: float = 30.0) -> SlurmScheduler:
         """The backend's own variables travel in the skill environment's `extra`:
         `SLURM_CONF`, `MLOPS_SLURM_COMMAND_PREFIX` (shell words put before every Slurm
         command, e.g. `nsenter --net=/proc/42/ns/net`; empty in production),
@@ -133,6 +133,7 @@ class SlurmScheduler:
             log_dir=Path(log_dir) if log_dir else None,
             env=env,
             jobcomp_log=Path(jobcomp_log) if jobcomp_log else None,
+            command_timeout_s=command_timeout_s,
         )
 
     # -- Scheduler -------------------------------------------------------------

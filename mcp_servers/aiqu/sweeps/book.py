@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from core.clock import QuietHours
+from core.clock import QuietHours, now
 from core.skill_env import SkillEnvironment
 
 from ..backends.base import Job
@@ -67,7 +66,7 @@ class SweepBook:
         self,
         state_dir: Path,
         quiet_hours: QuietHours | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = now,  # core.clock: virtual in an eval's skills
     ) -> None:
         self.path = index.sweeps_db(state_dir)
         self.quiet_hours = quiet_hours
