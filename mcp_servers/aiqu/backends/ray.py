@@ -141,7 +141,10 @@ class RayScheduler:
         _check_id(job_id)
         row = self._index.row(job_id)
         if row is not None and row["final"]:
-            return self._job(job_id, row, RayRecord.stored(loads(row["final"])), {})
+            # Its stop too: a job aiqu stopped ended for aiqu's reason (its time limit, a
+            # cancel before it started), whichever pass stored the end.
+            final = RayRecord.stored(loads(row["final"]))
+            return self._job(job_id, row, final, self._index.stops(job_id))
         raw = self._ray.job(job_id)
         record = submission_jobs([raw]).get(job_id) if raw else None
         if row is None:

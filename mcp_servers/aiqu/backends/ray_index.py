@@ -76,10 +76,14 @@ class RayIndex:
             found += self.rows(f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
         return found
 
-    def stops(self) -> dict[str, tuple[str, float]]:
+    def stops(self, job_id: str | None = None) -> dict[str, tuple[str, float]]:
+        """Why aiqu asked Ray to stop jobs (all of them, or only `job_id`), and when."""
         conn = self._connect()
         try:
-            rows = conn.execute("SELECT * FROM stops").fetchall()
+            if job_id is None:
+                rows = conn.execute("SELECT * FROM stops").fetchall()
+            else:
+                rows = conn.execute("SELECT * FROM stops WHERE id = ?", (job_id,)).fetchall()
         finally:
             conn.close()
         return {r["id"]: (r["reason"], r["sent_at"]) for r in rows}
