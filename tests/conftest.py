@@ -12,6 +12,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.ray.cluster import RayHead
+    from tests.slurm.conftest import SlurmClusters
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENCODE_BIN = ROOT / ".tools/opencode/node_modules/.bin/opencode"
@@ -20,9 +21,16 @@ OPENCODE_BIN = ROOT / ".tools/opencode/node_modules/.bin/opencode"
 # Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) a module's tests
 # stay together on one worker, so what a module starts once (Synapse, opencode, an eval
 # session) starts once; these folders stay whole on one worker, so the clusters and the
-# image their session fixtures make are made once per run. (xdist's own loadgroup reads
-# `xdist_group` marks through a node id pytest 9 no longer lets it change.)
-WHOLE_FOLDERS = ("tests/slurm/", "tests/container/")
+# image their session fixtures make are made once per run: the three that use the real
+# clusters are one group, sharing the process's Slurm clusters (`slurm_clusters`) and Ray
+# head (`ray_head`). (xdist's own loadgroup reads `xdist_group` marks through a node id
+# pytest 9 no longer lets it change.)
+WHOLE_FOLDERS = {
+    "tests/slurm/": "clusters",
+    "tests/scheduler/": "clusters",
+    "tests/ray/": "clusters",
+    "tests/container/": "tests/container/",
+}
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -34,7 +42,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     class ByModule(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             folder = next((f for f in WHOLE_FOLDERS if nodeid.startswith(f)), None)
-            return folder or nodeid.split("::", 1)[0]
+            return WHOLE_FOLDERS[folder] if folder else nodeid.split("::", 1)[0]
 
     return ByModule(config, log)
 
@@ -124,3 +132,16 @@ def ray_head() -> Iterator[RayHead]:
         yield head
     finally:
         head.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClusters]:
+    """Slurm 22.05 and 24.11 (podman), each started once per test process when a test first
+    needs it, and stopped at the end (tests/slurm/conftest.py)."""
+    from tests.slurm.conftest import SlurmClusters
+
+    clusters = SlurmClusters(tmp_path_factory)
+    try:
+        yield clusters
+    finally:
+        clusters.stop()

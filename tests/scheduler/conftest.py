@@ -26,7 +26,7 @@ from mcp_servers.aiqu.backends.ray import RayScheduler
 from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.aiqu.conftest import kill_leftovers
 from tests.slurm.cluster import SlurmCluster
-from tests.slurm.conftest import cluster_for, free_the_cluster, wait_until_forgotten
+from tests.slurm.conftest import free_the_cluster, wait_until_forgotten
 
 AGENT = {"submitted_by": "agent", "sweep": "lr-sweep-3"}
 # What every job's skill environment carries besides its cluster's settings: a setting
@@ -199,20 +199,16 @@ class Cluster:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def cluster(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """The clusters are the test process's (tests/conftest.py), started once and shared
+    with tests/slurm and tests/ray, which run on the same xdist worker."""
     kind: str = request.param
     if kind == "local":
-        yield Cluster("local")
-    elif kind.startswith("slurm-"):
-        slurm = cluster_for(kind.removeprefix("slurm-"), tmp_path_factory)
-        try:
-            yield Cluster("slurm", slurm=slurm)
-        finally:
-            slurm.stop()
-    else:
-        yield Cluster("ray", ray=request.getfixturevalue("ray_head"))
+        return Cluster("local")
+    if kind.startswith("slurm-"):
+        clusters = request.getfixturevalue("slurm_clusters")
+        return Cluster("slurm", slurm=clusters.get(kind.removeprefix("slurm-")))
+    return Cluster("ray", ray=request.getfixturevalue("ray_head"))
 
 
 @pytest.fixture
