@@ -8,8 +8,12 @@ OPENCODE  := .tools/opencode/node_modules/.bin/opencode
 SYNAPSE_VERSION := 1.163.2
 SYNAPSE_VENV := .venv-synapse
 
+RAY_VERSION := 2.60.0
+RAY_VENV := .venv-ray
+
 .PHONY: install install-python install-opencode install-model install-model-small install-system \
-	install-yolo install-synapse run test test-fresh lint typecheck bench eval clean image container-test
+	install-yolo install-synapse install-ray run test test-fresh lint typecheck bench eval clean image \
+	container-test
 
 install: install-python install-opencode
 
@@ -77,6 +81,17 @@ $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION):
 
 install-synapse: $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)
 
+# The Ray tests' cluster (a real head on loopback), in a virtual environment of its own:
+# the service talks to Ray over the dashboard's HTTP API and never imports `ray`.
+$(RAY_VENV)/.installed-$(RAY_VERSION):
+	rm -rf $(RAY_VENV)
+	$(PY) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/pip install -q --upgrade pip
+	$(RAY_VENV)/bin/pip install -q 'ray[default]==$(RAY_VERSION)'
+	touch $@
+
+install-ray: $(RAY_VENV)/.installed-$(RAY_VERSION)
+
 # Debian packages for the Slurm, container, web page and Ultralytics tests (root; CI runs as root).
 install-system:
 	scripts/install-system-packages.sh
@@ -98,7 +113,7 @@ run: install install-model
 # stays on one worker (tests/conftest.py). PYTEST_WORKERS=0 runs them in this process.
 PYTEST_WORKERS ?= 2
 
-test: install install-model-small install-system install-yolo install-synapse lint typecheck
+test: install install-model-small install-system install-yolo install-synapse install-ray lint typecheck
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # `.ci/run` (what CI runs) on a clean clone of HEAD in a throwaway privileged container:
@@ -121,4 +136,4 @@ eval: install
 	$(BIN)/mlops-agent eval --output eval-results.json
 
 clean:
-	rm -rf $(VENV) $(YOLO_VENV) $(SYNAPSE_VENV) .tools
+	rm -rf $(VENV) $(YOLO_VENV) $(SYNAPSE_VENV) $(RAY_VENV) .tools

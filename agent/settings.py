@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     matrix_notify_room: str | None = _matrix("notify_room")
 
     # Skills: each backend is one setting away from the real thing.
-    scheduler: Literal["local", "slurm"] = "local"
+    scheduler: Literal["local", "slurm", "ray"] = "local"
     local_gpus: int | None = Field(None, ge=0)
     mlflow_tracking_uri: str | None = None  # None: the service starts a local MLflow server
     datasets_root: Path | None = None  # None: <state_dir>/datasets

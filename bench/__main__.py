@@ -1,11 +1,12 @@
 """`python -m bench` (`make bench`): every bench/bench_*.py in turn, with its defaults.
 
 Each runs as its own subprocess, under a header, and one failing does not stop
-the rest; the exit status says whether any failed. The Slurm bench needs root
-(it starts real Slurm 22.05 and 24.11 in podman containers) and is skipped
-otherwise; the web bench skips itself without Debian's Chromium. `python -m bench
-intake turns` runs only the benches named. The soak (an hour or more) runs only
-when named: `python -m bench soak`.
+the rest; the exit status says whether any failed. The Slurm and Ray benches
+need root (real Slurm 22.05 and 24.11 in podman containers; a Ray head in a
+network namespace of its own) and are skipped otherwise; the web bench skips
+itself without Debian's Chromium. `python -m bench intake turns` runs only the
+benches named. The soak (an hour or more) runs only when named: `python -m bench
+soak`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-NEEDS_ROOT = {"bench_slurm"}
+NEEDS_ROOT = {"bench_slurm", "bench_ray"}
 # Long, or needing the real embedded model: run only when named.
 ONLY_WHEN_NAMED = {"bench_soak", "bench_local_model"}
 
@@ -37,7 +38,8 @@ def main(argv: list[str]) -> int:
     for path in benches:
         print(f"\n===== {path.stem} =====", flush=True)
         if path.stem in NEEDS_ROOT and os.geteuid() != 0:
-            print("skipped: needs root (it starts real Slurm in podman containers)")
+            print("skipped: needs root (real Slurm in podman containers, or a Ray head in a")
+            print("network namespace of its own)")
             results.append((path.stem, "skipped (not root)"))
             continue
         t0 = time.perf_counter()

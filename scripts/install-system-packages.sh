@@ -9,16 +9,18 @@
 # Ultralytics tests' venv (`make install-yolo`). Chromium and fonts for the web
 # page's tests (tests/web drives Debian's Chromium with Playwright: `playwright
 # install` would download a browser); the emoji font draws the cards' outcome
-# marks in the README's screenshots.
+# marks in the README's screenshots. The Ray tests' head runs in a network namespace of
+# its own (`unshare` from util-linux, `ip` from iproute2: tests/ray/launch.py).
 # Idempotent and fast when everything is present. Non-root developers get a
-# message and exit 0: the Slurm, container, Ultralytics and web tests then skip,
+# message and exit 0: the Slurm, Ray, container, Ultralytics and web tests then skip,
 # everything else runs.
 set -eu
 
 CONTAINER_PACKAGES="podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs util-linux"
 ULTRALYTICS_PACKAGES="libgl1 libglib2.0-0"
 WEB_PACKAGES="chromium fonts-liberation fonts-noto-color-emoji"
-PACKAGES="$CONTAINER_PACKAGES $ULTRALYTICS_PACKAGES $WEB_PACKAGES"
+RAY_PACKAGES="iproute2"
+PACKAGES="$CONTAINER_PACKAGES $ULTRALYTICS_PACKAGES $WEB_PACKAGES $RAY_PACKAGES"
 # Another apt or dpkg (a colleague's install, unattended-upgrades) may hold the
 # lock: wait for it this long instead of failing at once.
 LOCK_WAIT_S=${APT_LOCK_WAIT_S:-600}
@@ -36,7 +38,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-packages: not root; skipping install of:$missing" >&2
-    echo "install-system-packages: the Slurm, container, Ultralytics and web tests will be skipped." >&2
+    echo "install-system-packages: the Slurm, Ray, container, Ultralytics and web tests will be skipped." >&2
     exit 0
 fi
 

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("local", "slurm")
+BACKENDS = ("local", "slurm", "ray")
+# The backends for a cluster, each with its own settings (read in its `from_env`).
+REMOTE = {
+    "slurm": ("mcp_servers.aiqu.backends.slurm", "SlurmScheduler"),
+    "ray": ("mcp_servers.aiqu.backends.ray", "RayScheduler"),
+}
 
 
 @dataclass
@@ -89,13 +94,13 @@ class AiquSkill:
 
 
 def make_scheduler(env: SkillEnvironment) -> Scheduler:
-    """`MLOPS_SCHEDULER` = local (default) | slurm."""
+    """`MLOPS_SCHEDULER` = local (default) | slurm | ray."""
     if env.scheduler == "local":
         return LocalScheduler.from_env(env)
-    if env.scheduler == "slurm":
-        # Imported only when chosen: the local default needs nothing of Slurm.
-        slurm = importlib.import_module("mcp_servers.aiqu.backends.slurm")
-        scheduler: Scheduler = slurm.SlurmScheduler.from_env(env)
+    if env.scheduler in REMOTE:
+        # Imported only when chosen: the local default needs nothing of Slurm or Ray.
+        module, cls = REMOTE[env.scheduler]
+        scheduler: Scheduler = getattr(importlib.import_module(module), cls).from_env(env)
         return scheduler
     raise SchedulerError(
         f"MLOPS_SCHEDULER must be one of {', '.join(BACKENDS)}; got {env.scheduler!r}"

@@ -44,7 +44,7 @@ def test_slurm_is_one_setting_away(state_dir: Path):
 
 def test_unknown_backend_names_the_valid_ones(state_dir: Path):
     with pytest.raises(
-        SchedulerError, match="MLOPS_SCHEDULER must be one of local, slurm; got 'k8s'"
+        SchedulerError, match="MLOPS_SCHEDULER must be one of local, slurm, ray; got 'k8s'"
     ):
         make_scheduler({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_SCHEDULER": "k8s"})
 

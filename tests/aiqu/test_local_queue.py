@@ -17,28 +17,6 @@ from .conftest import spec, wait_for, wait_state
 PRINT_GPUS = "import os, time; print('cvd=' + os.environ['CUDA_VISIBLE_DEVICES'], flush=True); {}"
 
 
-def test_third_one_gpu_job_waits_until_a_gpu_frees_up(local: LocalScheduler, tmp_path: Path):
-    release = tmp_path / "release"
-    hold = (
-        f"import pathlib, time\nwhile not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)"
-    )
-    first = local.submit(spec(code=PRINT_GPUS.format(hold), gpus=1))
-    second = local.submit(spec(code=PRINT_GPUS.format(hold), gpus=1))
-    third = local.submit(spec(code=PRINT_GPUS.format("pass"), gpus=1))
-
-    assert local.get(first.id).state is JobState.RUNNING
-    assert local.get(second.id).state is JobState.RUNNING
-    waiting = local.get(third.id)
-    assert waiting.state is JobState.PENDING
-    assert waiting.reason == "needs 1 GPU(s), 0 of 2 free"
-
-    release.touch()
-    wait_state(local, third.id, "succeeded")
-    logs = {job.id: local.logs(job.id) for job in (first, second, third)}
-    assert {logs[first.id], logs[second.id]} == {"cvd=0", "cvd=1"}
-    assert logs[third.id] in ("cvd=0", "cvd=1")
-
-
 def test_two_gpu_job_gets_both_indices(local: LocalScheduler):
     job = local.submit(spec(code=PRINT_GPUS.format("pass"), gpus=2))
     wait_state(local, job.id, "succeeded")
@@ -95,36 +73,11 @@ def test_job_environment_carries_identity_and_pass_through(
     assert "SLACK_BOT_TOKEN" not in env
 
 
-def test_outcomes_map_to_normalised_states(local: LocalScheduler):
-    ok = local.submit(spec(code="print('done')"))
-    bad = local.submit(spec(code="raise SystemExit(3)"))
+def test_a_command_that_cannot_start_fails_as_a_shell_says_it(local: LocalScheduler):
     missing = local.submit(JobSpec(name="team/missing", command=["/nonexistent/train"]))
-    assert wait_state(local, ok.id, "succeeded").exit_code == 0
-    failed = wait_state(local, bad.id, "failed")
-    assert (failed.exit_code, failed.reason) == (3, "exit code 3")
     not_started = wait_state(local, missing.id, "failed")
     assert not_started.exit_code == 127
     assert "cannot start '/nonexistent/train'" in local.logs(missing.id)
-
-
-def test_logs_tail_returns_the_last_lines(local: LocalScheduler):
-    job = local.submit(
-        spec(
-            # Flushed: stdout into a file is block-buffered (unless PYTHONUNBUFFERED is set, as
-            # it happens to be on a developer's machine), so the order would be Python's.
-            code="import sys\nfor i in range(500): print(f'line {i}')\n"
-            "sys.stdout.flush()\nprint('oops', file=sys.stderr)"
-        )
-    )
-    wait_state(local, job.id, "succeeded")
-    assert local.logs(job.id, lines=3).splitlines() == ["line 498", "line 499", "oops"]
-
-
-def test_attempt_counts_up_per_logical_name(local: LocalScheduler):
-    a1 = local.submit(spec("cust/a"))
-    b1 = local.submit(spec("cust/b"))
-    a2 = local.submit(spec("cust/a"))
-    assert (a1.attempt, b1.attempt, a2.attempt) == (1, 1, 2)
 
 
 @pytest.mark.parametrize(
@@ -143,12 +96,6 @@ def test_bad_spec_is_refused_and_nothing_is_queued(
     with pytest.raises(SchedulerError, match=message.replace("(", r"\(").replace(")", r"\)")):
         local.submit(bad)
     assert local.list() == []
-
-
-def test_unknown_id_names_valid_ones(local: LocalScheduler):
-    job = local.submit(spec())
-    with pytest.raises(SchedulerError, match=f"unknown job id '999'; recent ids: {job.id}"):
-        local.get("999")
 
 
 def test_workdir_is_where_the_job_runs(local: LocalScheduler, tmp_path: Path):

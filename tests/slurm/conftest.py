@@ -51,15 +51,36 @@ def cluster_for(
         raise  # missing() never returns
 
 
+class SlurmClusters:
+    """One cluster per release for the whole test process (tests/conftest.py `slurm_clusters`),
+    started when a test first asks for it: this folder's tests and the scheduler contract's
+    (tests/scheduler) share it. A release that could not start is not tried again."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp_path_factory = tmp_path_factory
+        self._started: dict[str, SlurmCluster] = {}
+        self._refused: dict[str, BaseException] = {}
+
+    def get(self, version: str) -> SlurmCluster:
+        if version in self._refused:
+            raise self._refused[version]
+        if version not in self._started:
+            try:
+                self._started[version] = cluster_for(version, self._tmp_path_factory)
+            except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+                self._refused[version] = exc
+                raise
+        return self._started[version]
+
+    def stop(self) -> None:
+        for cluster in self._started.values():
+            cluster.stop()
+        self._started.clear()
+
+
 @pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"slurm-{v}")
-def slurm_cluster(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SlurmCluster]:
-    cluster = cluster_for(request.param, tmp_path_factory)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+def slurm_cluster(request: pytest.FixtureRequest, slurm_clusters: SlurmClusters) -> SlurmCluster:
+    return slurm_clusters.get(request.param)
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ matches MLOPS_WATCH_JOBS, not otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from mcp_servers.aiqu.backends.slurm import SlurmScheduler
 from tests.conftest import ROOT
 from tests.slurm.cluster import SlurmCluster
 from tests.slurm.test_slurm_backend import foreign, in_state, sh
-from tests.watch.conftest import World, open_world
+from tests.watch.conftest import open_world, until_items
 
 pytestmark = pytest.mark.slurm
 
@@ -36,13 +34,6 @@ def watch_env(skill_env: dict[str, str]) -> dict[str, str]:
     """What the service hands the aiqu watch process, pointed at this cluster."""
     given = {**skill_env, "MLOPS_SCHEDULER": "slurm", "PYTHONPATH": str(ROOT)}
     return SkillEnvironment.from_env(given).to_env()
-
-
-async def until_items(world: World, watcher: object, count: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while len(await world.items()) < count and time.monotonic() < deadline:
-        await watcher.run_once()  # type: ignore[attr-defined]
-        await asyncio.sleep(1.0)
 
 
 async def test_a_time_limit_and_a_kill_each_give_one_item_with_slurms_words(

@@ -3,6 +3,7 @@ process, and jobs run by a real local scheduler on the same state dir."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -60,6 +61,14 @@ def submit(scheduler: LocalScheduler, name: str, code: str, **kw: Any) -> Job:
     job = scheduler.submit(JobSpec(name, py(code), **kw))
     wait_for(lambda: scheduler.get(job.id).state.value != "pending", what=f"{name} to start")
     return scheduler.get(job.id)
+
+
+async def until_items(world: World, watcher: Any, count: int, timeout_s: float) -> None:
+    """Run passes, a second apart, until `count` items were filed or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while len(await world.items()) < count and time.monotonic() < deadline:
+        await watcher.run_once()
+        await asyncio.sleep(1.0)
 
 
 class World:

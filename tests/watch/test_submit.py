@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -96,8 +98,11 @@ def test_bad_input_is_a_clear_error_and_queues_nothing(state_dir: Path) -> None:
     assert jobs(state_dir) == []
 
 
-def test_the_slurm_scheduler_is_refused_with_what_to_use_instead(state_dir: Path) -> None:
-    done = run(state_dir, "--", "python", "t.py", MLOPS_SCHEDULER="slurm")
+@pytest.mark.parametrize(("scheduler", "tool"), [("slurm", "sbatch"), ("ray", "ray job submit")])
+def test_a_cluster_scheduler_is_refused_with_what_to_use_instead(
+    scheduler: str, tool: str, state_dir: Path
+) -> None:
+    done = run(state_dir, "--", "python", "t.py", MLOPS_SCHEDULER=scheduler)
 
-    assert done.returncode == 2 and "submit with the cluster's own tool (sbatch)" in done.stderr
+    assert done.returncode == 2 and f"submit with the cluster's own tool ({tool})" in done.stderr
     assert jobs(state_dir) == []

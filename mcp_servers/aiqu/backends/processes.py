@@ -83,4 +83,9 @@ def tail_file(path: Path, lines: int, max_bytes: int = 64 * 1024) -> str:
     text = data.decode("utf-8", errors="replace")
     if size > max_bytes:
         text = text.split("\n", 1)[-1]  # drop the partial first line
+    return tail_text(text, lines)
+
+
+def tail_text(text: str, lines: int) -> str:
+    """The last `lines` lines of `text`."""
     return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""

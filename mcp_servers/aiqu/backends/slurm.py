@@ -42,6 +42,7 @@ from .processes import tail_file
 from .slurm_history import ControllerConfig, History, HistoryUnavailable, find_history
 from .slurm_json import JobRecord, read_document
 from .slurm_tres import requested_gpus
+from .spec_checks import check_spec
 
 Rows = list[sqlite3.Row]
 
@@ -64,7 +65,6 @@ FILTERS_HONOURED = (23, 2)  # 22.05's squeue --json ignores --states and --jobs
 SCONTROL_JSON = (23, 2)  # scontrol show job --json exists from 23.02
 FORGOTTEN = "Slurm forgot this job before its end was seen, and"
 CLIENT_VERSION = re.compile(r"(\d+)\.(\d+)")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,  -- the Slurm job id
@@ -139,7 +139,7 @@ class SlurmScheduler:
     # -- Scheduler -------------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> Job:
-        _validate(spec)
+        check_spec(spec)
         queue = spec.queue or self._partition
         args = ["sbatch", "--parsable", "--export=ALL", f"--job-name={spec.name}"]
         args += [f"--output={self._log_dir}/%j.out"]
@@ -473,22 +473,6 @@ class SlurmScheduler:
     def _row(self, job_id: int) -> sqlite3.Row | None:
         rows = self._rows("WHERE id = ?", (job_id,))
         return rows[0] if rows else None
-
-
-def _validate(spec: JobSpec) -> None:
-    if not spec.name.strip() or "\n" in spec.name:
-        raise SchedulerError(
-            "job name must be one non-empty line, e.g. 'customer-b/pcb-inspect-v2'"
-        )
-    if not spec.command or not all(isinstance(a, str) for a in spec.command):
-        raise SchedulerError("command must be a non-empty list of strings (an argv)")
-    if spec.gpus < 0:
-        raise SchedulerError(f"gpus must be 0 or more, got {spec.gpus}")
-    if spec.time_limit_min is not None and spec.time_limit_min <= 0:
-        raise SchedulerError("time_limit_min must be a positive number of minutes, or None")
-    bad = [k for k in spec.env if not ENV_NAME.fullmatch(k)]
-    if bad:
-        raise SchedulerError(f"env names must look like MY_VAR (letters, digits, _): {bad}")
 
 
 def _checked_id(job_id: str) -> int:

@@ -12,6 +12,8 @@ from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import detect_gpus
 from mcp_servers.aiqu.submit.request import queue
 
+CLUSTER_TOOLS = {"slurm": "sbatch", "ray": "ray job submit"}
+
 
 def main() -> int:
     try:
@@ -20,10 +22,11 @@ def main() -> int:
         answer: dict[str, object] = {"ok": False, "error": str(exc)}
     else:
         if env.scheduler != "local":
+            tool = CLUSTER_TOOLS.get(env.scheduler, "its own tool")
             answer = {
                 "ok": False,
                 "error": f"MLOPS_SCHEDULER={env.scheduler}: mlops-agent submit queues on the"
-                " embedded local scheduler only; submit with the cluster's own tool (sbatch),"
+                f" embedded local scheduler only; submit with the cluster's own tool ({tool}),"
                 " and the agent watches the job once it reports",
             }
         else:
