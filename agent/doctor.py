@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,11 +56,10 @@ def check_brief(s: Settings) -> tuple[bool, str]:
 def check_model(s: Settings) -> tuple[bool, str]:
     import httpx
 
-    if not (s.model_base_url and s.model):
-        return (
-            False,
-            "MLOPS_MODEL_BASE_URL / MLOPS_MODEL not set (see README: vLLM, Ollama, llama.cpp)",
-        )
+    if s.embedded_model is not None:
+        return check_embedded_model(s)
+    if not s.model:
+        return False, f"MLOPS_MODEL not set: which model {s.model_base_url} should serve"
     headers = {"Authorization": f"Bearer {s.model_api_key}"}
     r = httpx.get(f"{s.model_base_url}/models", headers=headers, timeout=5)
     if r.status_code != 200:
@@ -70,11 +70,48 @@ def check_model(s: Settings) -> tuple[bool, str]:
     return True, f"{s.model_base_url} serves {s.model}"
 
 
+def check_embedded_model(s: Settings) -> tuple[bool, str]:
+    """The pinned file, its hash, and a server that loads it and answers."""
+    import asyncio
+
+    from agent.model.embedded import EmbeddedModel, EmbeddedModelError
+    from agent.model.weights import WeightsError, verify_once
+
+    weights = s.embedded_model
+    assert weights is not None
+    try:
+        path = verify_once(weights, s.model_dir)
+    except WeightsError as exc:
+        return False, str(exc)
+
+    async def answers() -> str:
+        with tempfile.TemporaryDirectory(prefix="mlops-doctor-") as tmp:
+            model = EmbeddedModel(
+                weights, s.model_dir, state_dir=Path(tmp), context=2048, slots=1, threads=1
+            )
+            try:
+                await model.start()
+            finally:
+                await model.stop()
+        return model.model_id
+
+    try:
+        served = asyncio.run(answers())
+    except EmbeddedModelError as exc:
+        return False, f"{path} verified, but the server did not start: {exc}"
+    return True, (
+        f"embedded {weights.title}: {path} (sha256 verified), served as {served}; "
+        "small and CPU-bound: for real use point MLOPS_MODEL_BASE_URL at vLLM, Ollama or llama.cpp"
+    )
+
+
 def check_slack(s: Settings) -> tuple[bool, str]:
     from slack_sdk import WebClient
 
     if s.chat_kind == "matrix":
         return True, "not used: MLOPS_CHAT=matrix"
+    if s.chat_kind == "web" and not s.slack_bot_token:
+        return True, "not used: the web page is the chat (SLACK_BOT_TOKEN to add Slack)"
     if not s.slack_bot_token:
         return False, "SLACK_BOT_TOKEN not set (create the app from slack/manifest.yaml)"
     if s.slack_mode == "socket" and not s.slack_app_token:
@@ -110,6 +147,14 @@ def check_mlflow(s: Settings) -> tuple[bool, str]:
 
 def check_datasets(s: Settings) -> tuple[bool, str]:
     from mcp_servers.datasets import health
+
+    root = s.resolved_datasets_root
+    if s.datasets_root is None and not root.exists():
+        # The default place, on a machine that has no datasets yet: nothing is wrong.
+        return (
+            True,
+            f"{root} (the default) does not exist yet: put datasets there as <name>/<version>/",
+        )
 
     return health.check(_skill_environment(s))
 

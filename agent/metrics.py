@@ -34,3 +34,10 @@ SKILL_RECONNECTS = Counter(
     ["skill", "outcome"],
 )
 BRIEF = Info("mlops_brief", "The brief the agent runs with (sha256 of brief/*.md)")
+MODEL_REPAIRED_CALLS = Counter(
+    "mlops_model_repaired_calls",
+    "Tool calls the model wrote as text, passed on as real calls (MLOPS_MODEL_TOOL_TEXT=repair)",
+)
+MODEL_REPEATS_STOPPED = Counter(
+    "mlops_model_repeats_stopped", "Turns stopped because the model repeated a failing tool call"
+)

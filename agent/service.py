@@ -11,9 +11,11 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable
 from typing import IO, Any
 
+import httpx
 import uvicorn
 
 from agent.brief import BriefWatch
@@ -27,6 +29,8 @@ from agent.db import Database
 from agent.hub import Hub
 from agent.inbox import Inbox
 from agent.intake import Signers, TrainingHook
+from agent.model.embedded import EmbeddedModel
+from agent.model.path import ModelPath
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
 from agent.outbox import Outbox
@@ -77,11 +81,14 @@ class Service:
         """`chat`: a bridge of the caller's own (e.g. the eval harness's recording bridge);
         by default the one the settings configure, if any. `clock`: what every time-based
         part reads (core.clock.Clock); by default real time, an eval's scenario clock."""
-        if not (settings.model_base_url and settings.model):
-            raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set")
+        if settings.model_base_url and not settings.model:
+            raise ValueError("MLOPS_MODEL must name the model served at MLOPS_MODEL_BASE_URL")
         self.settings = settings
         self._given_chat = chat
-        self.model_url: str = settings.model_base_url
+        # The model endpoint: MLOPS_MODEL_BASE_URL, or the embedded model's once it runs.
+        self.model_url: str = settings.model_base_url or "(the embedded model)"
+        self.embedded: EmbeddedModel | None = None
+        self.model_path: ModelPath | None = None
         self.state_dir = settings.state_dir.resolve()
         self.secret = webhook_secret(settings)
         self.mlflow: Any = None
@@ -119,6 +126,10 @@ class Service:
             self.state_dir / LEDGER_FILE, key_file, clock=self.clock.now
         )
 
+        self.embedded = EmbeddedModel.from_settings(s)
+        if self.embedded is not None:
+            await self.embedded.spawn()  # it loads while MLflow starts
+
         tracking_uri = s.mlflow_tracking_uri
         if tracking_uri is None:
             from agent.mlflow_server import MlflowServer
@@ -138,8 +149,18 @@ class Service:
         )
         prompt_file = self.state_dir / "opencode" / "prompt.md"
         self.brief = BriefWatch(s.brief_dir, s.silence_marker, prompt_file)
+        model_id = await self._start_model_path()
+        assert self.model_path is not None
         self.runtime = OpencodeRuntime.from_settings(
-            s, prompt_file=prompt_file, mcp_servers=skill_specs(s, env), prompt=self.brief
+            s,
+            prompt_file=prompt_file,
+            mcp_servers=skill_specs(s, env),
+            prompt=self.brief,
+            model_url=self.model_path.url,
+            model_id=model_id,
+            # The embedded model reads the prompt's fixed part (~3,200 tokens: minutes on a
+            # CPU) after each start, not in the first turn; a remote server sees no extra request.
+            on_prompt=self._prefill if self.embedded is not None else None,
         )
         await self.runtime.start()
 
@@ -183,8 +204,8 @@ class Service:
                 Attachments(env.attachments, self.outbox),
             ],
             silence_marker=s.silence_marker,
-            max_concurrent=s.max_concurrent_turns,
-            turn_timeout_s=s.turn_timeout_s,
+            max_concurrent=s.resolved_max_concurrent_turns,
+            turn_timeout_s=s.resolved_turn_timeout_s,
         )
         self.chat_intake = ChatIntake(
             allowed_users=s.talkers,
@@ -224,6 +245,52 @@ class Service:
         ]
         await self._start_watcher()
         await self._start_http()
+
+    async def _start_model_path(self) -> str:
+        """The embedded model ready (when it is the one), and the model path in front of the
+        endpoint; returns the model id opencode asks for."""
+        s = self.settings
+        if self.embedded is not None:
+            await self.embedded.ready()
+            self.model_url, model_id = self.embedded.url, self.embedded.model_id
+        else:
+            assert s.model
+            model_id = s.model
+        self.model_path = ModelPath(
+            self.model_url,
+            api_key=s.model_api_key,
+            repair_tool_text=s.repair_tool_text,
+            read_timeout_s=s.resolved_turn_timeout_s + 60.0,
+        )
+        await self.model_path.start()
+        return model_id
+
+    async def _prefill(self, body: dict[str, Any]) -> None:
+        """One request with every turn's system prompt and tools, and one output token: the
+        model's prompt cache holds them when the first turn comes."""
+        assert self.model_path is not None and self.embedded is not None
+        request = {
+            **body,
+            "model": self.embedded.model_id,
+            "messages": [m for m in body.get("messages", []) if m.get("role") == "system"]
+            + [{"role": "user", "content": "."}],
+            "stream": False,
+            "max_tokens": 1,
+        }
+        request.pop("stream_options", None)
+        began = time.monotonic()
+        timeout = httpx.Timeout(self.settings.resolved_turn_timeout_s, connect=5.0)
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as http:
+                response = await http.post(f"{self.model_path.url}/chat/completions", json=request)
+        except httpx.HTTPError as exc:
+            log.warning("the embedded model did not read the prompt ahead (%r)", exc)
+            return
+        log.info(
+            "the embedded model read the prompt ahead of the first turn in %.0f s (%s)",
+            time.monotonic() - began,
+            response.status_code,
+        )
 
     async def _start_watcher(self) -> None:
         """The aiqu watch process (always: it also starts jobs queued by `mlops-agent
@@ -401,6 +468,10 @@ class Service:
             await _bounded("scheduler watch", self.watch_probe.stop())
         await _bounded("inbox", self.inbox.stop())
         await _bounded("opencode", self.runtime.stop())
+        if self.model_path is not None:
+            await _bounded("model path", self.model_path.stop())
+        if self.embedded is not None:
+            await _bounded("embedded model", self.embedded.stop())
         await _bounded("database", self.db.close())
         if self.mlflow is not None:
             await _bounded("mlflow", asyncio.to_thread(self.mlflow.stop))

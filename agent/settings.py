@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from agent.chat.web import web_user
 from agent.chat.web.accounts import WebUser, parse_users, read_users_file
+from agent.model.weights import DEFAULT_EMBEDDED, EMBEDDED, Weights
 from core.clock import QuietHours, parse_hhmm, parse_zone
 from core.routes import Routes, RoutesError
 from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
@@ -35,6 +36,7 @@ class SettingsError(Exception):
     """A setting is missing or invalid; the message names the variable."""
 
 
+DEFAULT_MODEL_DIR = Path(".models")
 DEFAULT_CONFIRM_PHRASES = ("yes", "go ahead", "approve", "kör på")
 
 # Each secret setting and the variable that holds it; `<variable>_FILE` names a file instead.
@@ -98,12 +100,18 @@ class Settings(BaseSettings):
         env_prefix="MLOPS_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    # The model: any OpenAI-compatible endpoint.
+    # The model: any OpenAI-compatible endpoint; without one, the embedded model
+    # (MLOPS_MODEL=embedded, the default, or embedded-small) as a child of the service.
     model_base_url: str | None = None
     model: str | None = None
     model_api_key: str = "none"
-    model_context: int = Field(32768, gt=1024)
-    model_max_output: int = Field(4096, gt=0)
+    model_context: int | None = Field(None, gt=1024)  # None: 16384 embedded, else 32768
+    model_max_output: int | None = Field(None, gt=0)  # None: 1024 embedded, else 4096
+    model_temperature: float = Field(0.2, ge=0, le=2)
+    # Tool calls a model writes as text turned into real calls (None: on for the embedded).
+    model_tool_text: Literal["repair", "off"] | None = None
+    model_dir: Path = DEFAULT_MODEL_DIR  # the embedded model's GGUF files
+    model_threads: int | None = Field(None, ge=1)  # the embedded model's; None: every core
 
     # Event intake.
     webhook_secret: str | None = None
@@ -119,8 +127,10 @@ class Settings(BaseSettings):
     state_dir: Path = Path("state")
     brief_dir: Path = Path(__file__).resolve().parent.parent / "brief"
     silence_marker: str = Field("<silent/>", min_length=1)
-    max_concurrent_turns: int = Field(4, ge=1)
-    turn_timeout_s: float = Field(300.0, gt=0)
+    # None: 4, or 2 with the embedded model (each is one of its slots on a few cores).
+    max_concurrent_turns: int | None = Field(None, ge=1)
+    # None: 300 s, or 900 s with the embedded model (a first prompt on CPU takes minutes).
+    turn_timeout_s: float | None = Field(None, gt=0)
     model_down_grace_s: float = Field(120.0, ge=0)
     model_check_interval_s: float = Field(5.0, gt=0)
     opencode_bin: Path | None = None
@@ -293,6 +303,35 @@ class Settings(BaseSettings):
         return value.rstrip("/") if value else value
 
     @property
+    def embedded_model(self) -> Weights | None:
+        """The embedded model the service runs, or None when it talks to MLOPS_MODEL_BASE_URL."""
+        if self.model_base_url is not None:
+            return None
+        return EMBEDDED[self.model or DEFAULT_EMBEDDED]
+
+    @property
+    def resolved_model_context(self) -> int:
+        return self.model_context or (16384 if self.embedded_model else 32768)
+
+    @property
+    def resolved_model_max_output(self) -> int:
+        return self.model_max_output or (1024 if self.embedded_model else 4096)
+
+    @property
+    def repair_tool_text(self) -> bool:
+        if self.model_tool_text is None:
+            return self.embedded_model is not None
+        return self.model_tool_text == "repair"
+
+    @property
+    def resolved_turn_timeout_s(self) -> float:
+        return self.turn_timeout_s or (900.0 if self.embedded_model else 300.0)
+
+    @property
+    def resolved_max_concurrent_turns(self) -> int:
+        return self.max_concurrent_turns or (2 if self.embedded_model else 4)
+
+    @property
     def resolved_datasets_root(self) -> Path:
         return (self.datasets_root or self.state_dir / "datasets").resolve()
 
@@ -342,6 +381,15 @@ class Settings(BaseSettings):
         if self.matrix_access_token is None and self.matrix_access_token_file is not None:
             self.matrix_access_token = read_secret_file(
                 self.matrix_access_token_file, "MATRIX_ACCESS_TOKEN_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _model_is_known(self) -> Settings:
+        if self.model_base_url is None and self.model is not None and self.model not in EMBEDDED:
+            raise ValueError(
+                f"MLOPS_MODEL={self.model} needs MLOPS_MODEL_BASE_URL, the endpoint that serves "
+                f"it; without one, MLOPS_MODEL is {' or '.join(EMBEDDED)} (README: The model)"
             )
         return self
 

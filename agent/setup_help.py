@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-MODEL_HELP = """\
-No model endpoint is configured. Set both:
+from typing import TYPE_CHECKING
 
-  MLOPS_MODEL_BASE_URL   the OpenAI-compatible base URL (ending in /v1)
-  MLOPS_MODEL            the model id served there
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
-Examples (put them in .env or export them):
+EMBEDDED_NOTE = """\
+Model: the embedded {title} on this machine's CPU ({threads} threads).
+It is small and CPU-bound: it makes mistakes a larger model would not, and a first
+turn takes minutes. For real use, point the service at a model server instead:
+  MLOPS_MODEL_BASE_URL=http://127.0.0.1:8000/v1  MLOPS_MODEL=Qwen/Qwen2.5-32B-Instruct   # vLLM
+  MLOPS_MODEL_BASE_URL=http://127.0.0.1:11434/v1 MLOPS_MODEL=qwen2.5:32b                 # Ollama
+  MLOPS_MODEL_BASE_URL=http://127.0.0.1:8081/v1  MLOPS_MODEL=model.gguf                  # llama.cpp
+(README: The model; `mlops-agent eval` measures any of them.)"""
 
-  # vLLM:   vllm serve Qwen/Qwen2.5-32B-Instruct --enable-auto-tool-choice --tool-call-parser hermes
-  MLOPS_MODEL_BASE_URL=http://127.0.0.1:8000/v1
-  MLOPS_MODEL=Qwen/Qwen2.5-32B-Instruct
 
-  # Ollama: ollama serve; ollama pull qwen2.5:32b
-  MLOPS_MODEL_BASE_URL=http://127.0.0.1:11434/v1
-  MLOPS_MODEL=qwen2.5:32b
+def embedded_model_note(settings: Settings) -> str:
+    from agent.model.serve import cpu_threads
 
-  # llama.cpp server: llama-server -m model.gguf --jinja --port 8081
-  MLOPS_MODEL_BASE_URL=http://127.0.0.1:8081/v1
-  MLOPS_MODEL=model.gguf
+    weights = settings.embedded_model
+    assert weights is not None
+    threads = settings.model_threads or cpu_threads()
+    return EMBEDDED_NOTE.format(title=weights.title, threads=threads)
 
-The model must support tool calling over the streaming chat-completions API.
-Set MLOPS_MODEL_API_KEY if the endpoint wants one, and MLOPS_MODEL_CONTEXT to
-its real context length (default 32768)."""
 
 SLACK_HELP = """\
 No Slack tokens are configured; the agent cannot talk to anyone yet. Set:

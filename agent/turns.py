@@ -22,6 +22,8 @@ from agent import metrics
 from agent.brief import is_silent
 from agent.conversations import Conversations
 from agent.inbox import Inbox, Item
+from agent.model.artefacts import postable
+from agent.model.loops import is_stop_note
 from agent.opencode.client import TurnResult
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
 from agent.outbox import Outbox
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_RESTART_RETRIES = 3
 MAX_POST_RETRY_INTERVAL_S = 300.0
+DETAIL_CHARS = 300
 
 
 class Runtime(Protocol):
@@ -172,7 +175,10 @@ class TurnEngine:
                 await self.inbox.release(items)
                 await self.turn_log.close(turn, "failed", "model_unreachable", detail)
                 return
-            outcome = await self._reply(turn) if reason == "ok" else "failed"
+            if reason == "ok":
+                outcome, reason, detail = await self._reply(turn)
+            else:
+                outcome = "failed"
             for step in self.steps:
                 await step.after(turn)
         except Exception as exc:
@@ -184,6 +190,7 @@ class TurnEngine:
     async def _ask_model(self, turn: TurnContext) -> tuple[str, str | None]:
         """Run the turn in opencode; (reason, detail): "ok", "timeout" or "model_error"."""
         text = render_turn(turn.turn_id, turn.conversation, turn.items, turn.notes)
+        turn.input = text
         try:
             turn.result = await self._run_with_restarts(turn.conversation, text)
         except (TurnTimeout, TimeoutError):
@@ -193,12 +200,22 @@ class TurnEngine:
             return "model_error", str(turn.result.error)
         return "ok", None
 
-    async def _reply(self, turn: TurnContext) -> Outcome:
+    async def _reply(self, turn: TurnContext) -> tuple[Outcome, str, str | None]:
+        """Post the reply, or nothing; (outcome, reason, detail) for the turn log."""
         assert turn.result is not None
-        if is_silent(turn.result.text, self.silence_marker):
-            return "silent"
-        await self._post(turn.conversation, turn.result.text)
-        return "posted"
+        said = turn.result.text
+        if is_stop_note(said):
+            # The model path ended a loop of failing calls: the people see why it stopped.
+            await self._post(turn.conversation, said)
+            return "posted", "repeated_call", said
+        if is_silent(said, self.silence_marker):
+            return "silent", "ok", None
+        text = postable(said, turn.input)
+        if not text or is_silent(text, self.silence_marker):
+            # Only the protocol (its turn header, tool-call text) or its input read back.
+            return "silent", "protocol_only", said[:DETAIL_CHARS]
+        await self._post(turn.conversation, text)
+        return "posted", "ok", None
 
     async def _post(self, conversation: str, text: str) -> None:
         """Post a reply the model has given until chat takes it: a turn is never run again

@@ -19,7 +19,8 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 NEEDS_ROOT = {"bench_slurm", "bench_ray"}
-ONLY_WHEN_NAMED = {"bench_soak"}
+# Long, or needing the real embedded model: run only when named.
+ONLY_WHEN_NAMED = {"bench_soak", "bench_local_model"}
 
 
 def main(argv: list[str]) -> int:

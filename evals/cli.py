@@ -7,7 +7,9 @@
     mlops-agent eval --compare baseline.json edited.json other-model.json --format markdown
 
 The results file is rewritten after every scenario run (`"complete": false` until
-the end), so a crash or a kill loses only the runs still going.
+the end), so a crash or a kill loses only the runs still going. Without an
+endpoint, `--model embedded` (the default) or `embedded-small` starts the embedded
+model for the run.
 
 Exit status: 0 done; 1 a write reached a remote or the scheduler without a
 person's approval (a product bug, whatever the model did), or a score fell below
@@ -24,7 +26,10 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +37,27 @@ from evals.errors import EvalError, ScenarioError
 from evals.tables import FORMATS
 
 if TYPE_CHECKING:
+    from agent.model.weights import Weights
     from evals.scenario import Scenario
     from evals.stage import ModelTarget
 
 NOTHING_CONFIGURED = """no model to evaluate.
   Name an OpenAI-compatible endpoint and a model it serves:
     mlops-agent eval --base-url http://HOST:PORT/v1 --model MODEL
-  or set MLOPS_MODEL_BASE_URL and MLOPS_MODEL (the service's own settings, also read from .env).
+  or set MLOPS_MODEL_BASE_URL and MLOPS_MODEL (the service's own settings, also read from .env);
+  without an endpoint, --model embedded or embedded-small evaluates the embedded model.
   Missing: {missing}"""
+
+
+NOT_INSTALLED = """no model to evaluate.
+  Without an endpoint the embedded model is evaluated, but {title} is not installed in {dir}:
+    python -m agent.model install {setting}      (or `make run`, which installs it)
+  or name an OpenAI-compatible endpoint and a model it serves:
+    mlops-agent eval --base-url http://HOST:PORT/v1 --model MODEL
+  (or set MLOPS_MODEL_BASE_URL and MLOPS_MODEL, the service's own settings, also read from .env)"""
+
+# The embedded model's context per slot, as the service gives it (agent.settings).
+EMBEDDED_CONTEXT = 16384
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,7 +66,11 @@ def parser() -> argparse.ArgumentParser:
         description="Evaluate a model and the brief on scenario suites, against the real service.",
     )
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: MLOPS_MODEL_BASE_URL)")
-    p.add_argument("--model", help="model name at that endpoint (default: MLOPS_MODEL)")
+    p.add_argument(
+        "--model",
+        help="model name at that endpoint (default: MLOPS_MODEL); without an endpoint, "
+        "embedded (the default) or embedded-small: the embedded model, started for the run",
+    )
     p.add_argument("--api-key", help="the endpoint's key (default: MLOPS_MODEL_API_KEY)")
     p.add_argument(
         "--suite",
@@ -160,7 +182,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from evals.loader import DEFAULT_DIR, load_suite
 
     if not args.list:
-        target, opencode_bin = _target(args)
+        target, opencode_bin, embedded = _target(args)
     folders = [DEFAULT_DIR if str(d) == "shipped" else Path(d) for d in args.scenarios]
     scenarios = load_suite(folders or [DEFAULT_DIR], args.suite, args.scenario)
     if args.list:
@@ -177,7 +199,7 @@ def evaluate(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     print(f"results: {output} (written after every scenario run)", flush=True)
     try:
-        data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin, output))
+        data = asyncio.run(_run(args, scenarios, target, brief, opencode_bin, output, embedded))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             f"\nmlops-agent eval: interrupted; the scenario runs that finished are in {output}",
@@ -211,6 +233,48 @@ def _verdict(data: dict[str, Any], thresholds: dict[str, float] | None) -> int:
 
 
 async def _run(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    target: ModelTarget,
+    brief: Path,
+    opencode_bin: Path | None,
+    output: Path,
+    embedded: Weights | None = None,
+) -> dict[str, Any]:
+    if embedded is None:
+        return await _run_against(args, scenarios, target, brief, opencode_bin, output)
+    async with embedded_endpoint(embedded, args) as started:
+        target = replace(target, base_url=started.url, model=started.model_id)
+        return await _run_against(args, scenarios, target, brief, opencode_bin, output)
+
+
+@contextlib.asynccontextmanager
+async def embedded_endpoint(weights: Weights, args: argparse.Namespace) -> AsyncIterator[Any]:
+    """The embedded model for the run: one slot per service running side by side."""
+    from agent.model.embedded import EmbeddedModel, EmbeddedModelError
+    from agent.model.serve import cpu_threads
+
+    state = Path(tempfile.mkdtemp(prefix="mlops-eval-model-"))
+    model = EmbeddedModel(
+        weights,
+        args.model_dir,  # MLOPS_MODEL_DIR, read before the environment was cleared
+        state_dir=state,
+        context=EMBEDDED_CONTEXT,
+        slots=args.concurrency,
+        threads=cpu_threads(),
+    )
+    try:
+        await model.start()
+    except EmbeddedModelError as exc:
+        raise EvalError(str(exc)) from None
+    print(f"embedded model {model.model_id} at {model.url} (log {model.log_path})", file=sys.stderr)
+    try:
+        yield model
+    finally:
+        await model.stop()
+
+
+async def _run_against(
     args: argparse.Namespace,
     scenarios: list[Scenario],
     target: ModelTarget,
@@ -272,7 +336,10 @@ def _stop_on_sigterm() -> None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
-def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None]:
+def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None, Weights | None]:
+    """The endpoint to evaluate, opencode, and the embedded model to start (None: an endpoint
+    is named)."""
+    from agent.model.weights import EMBEDDED, installed
     from agent.opencode.runtime import DEFAULT_BINARY
     from agent.settings import SettingsError, load_settings
     from evals.stage import ModelTarget
@@ -283,6 +350,17 @@ def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None]:
         raise EvalError(str(exc)) from None
     base_url = args.base_url or settings.model_base_url
     model = args.model or settings.model
+    embedded = None
+    if not base_url and (model is None or model in EMBEDDED):
+        embedded = EMBEDDED[model or "embedded"]
+        args.model_dir = settings.model_dir
+        if not installed(embedded, settings.model_dir):
+            raise EvalError(
+                NOT_INSTALLED.format(
+                    title=embedded.title, dir=settings.model_dir, setting=embedded.setting
+                )
+            )
+        base_url, model = "http://127.0.0.1:0/v1", embedded.model_id  # set once it runs
     missing = [n for n, v in (("--base-url", base_url), ("--model", model)) if not v]
     if not (base_url and model):
         raise EvalError(NOTHING_CONFIGURED.format(missing=", ".join(missing)))
@@ -295,14 +373,15 @@ def _target(args: argparse.Namespace) -> tuple[ModelTarget, Path | None]:
         raise EvalError(
             f"opencode not found at {binary}: run `make install` (or set MLOPS_OPENCODE_BIN)"
         )
+    default_context, default_output = (EMBEDDED_CONTEXT, 1024) if embedded else (32768, 4096)
     target = ModelTarget(
         base_url.rstrip("/"),
         model,
         args.api_key or settings.model_api_key,
-        settings.model_context,
-        settings.model_max_output,
+        settings.model_context or default_context,
+        settings.model_max_output or default_output,
     )
-    return target, settings.opencode_bin
+    return target, settings.opencode_bin, embedded
 
 
 def _default_brief() -> Path:

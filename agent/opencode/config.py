@@ -46,11 +46,19 @@ def build_config(
     max_output: int,
     prompt_file: Path,
     mcp_servers: list[McpServerSpec],
+    temperature: float = 0.2,
+    request_timeout_s: float = 300.0,
 ) -> dict[str, Any]:
-    """The whole opencode config as a JSON-able dict (written to `OPENCODE_CONFIG`)."""
+    """The whole opencode config as a JSON-able dict (written to `OPENCODE_CONFIG`).
+
+    `request_timeout_s` bounds one model request: give it the turn's timeout. opencode's
+    own default waits 300 s for the response headers and between two stream chunks,
+    then cancels and silently sends the request again, a loop a CPU model's first
+    prompt (minutes) never leaves."""
     names = [s.name for s in mcp_servers]
     if len(set(names)) != len(names):
         raise ValueError(f"MCP server names must be unique, got {names}")
+    timeout_ms = int(request_timeout_s * 1000)
     permission: dict[str, str] = {"*": "deny"}
     permission.update({f"{name}_*": "allow" for name in names})
     return {
@@ -59,11 +67,19 @@ def build_config(
             PROVIDER_ID: {
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "Self-hosted model",
-                "options": {"baseURL": base_url.rstrip("/"), "apiKey": api_key},
+                "options": {
+                    "baseURL": base_url.rstrip("/"),
+                    "apiKey": api_key,
+                    "timeout": timeout_ms,
+                    "headerTimeout": timeout_ms,
+                    "chunkTimeout": timeout_ms,
+                },
                 "models": {
                     model_id: {
                         "name": model_id,
                         "tool_call": True,
+                        # Without it opencode sends no temperature at all (llama.cpp: 0.8).
+                        "temperature": True,
                         "limit": {"context": context, "output": max_output},
                     }
                 },
@@ -79,6 +95,7 @@ def build_config(
                 "description": "Watches training jobs and talks about them in chat",
                 "prompt": "{file:" + str(prompt_file.resolve()) + "}",
                 "permission": permission,
+                "temperature": temperature,
             }
         },
         "default_agent": AGENT_NAME,

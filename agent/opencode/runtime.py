@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +55,9 @@ _WARMUP_S = 60.0
 _MIB = 1024 * 1024
 
 
+PromptHook = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+
+
 class PromptSource(Protocol):
     async def refresh(self) -> bool:
         """Rewrite the prompt file opencode reads if the brief changed; True when it did."""
@@ -75,8 +78,13 @@ class OpencodeRuntime:
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
         max_rss_mb: float | None = None,
         prompt: PromptSource | None = None,
+        on_prompt: PromptHook | None = None,
     ) -> None:
         self.model = model
+        # Called with the warm-up's first request after every start: the system prompt and
+        # tools every turn will send (the embedded model reads them ahead of the first turn).
+        self.on_prompt = on_prompt
+        self._prefill: asyncio.Task[None] | None = None
         self.agent = agent
         self.model_base_url = model_base_url.rstrip("/")
         self._model_api_key = model_api_key
@@ -109,27 +117,34 @@ class OpencodeRuntime:
         prompt_file: Path,
         mcp_servers: list[McpServerSpec],
         prompt: PromptSource | None = None,
+        model_url: str,
+        model_id: str,
+        on_prompt: PromptHook | None = None,
     ) -> OpencodeRuntime:
-        if not settings.model_base_url or not settings.model:
-            raise ValueError("MLOPS_MODEL_BASE_URL and MLOPS_MODEL must be set to run opencode")
+        """`model_url`, `model_id`: the endpoint opencode talks to (the service's model path)
+        and the model it asks for there."""
         config = build_config(
-            base_url=settings.model_base_url,
-            model_id=settings.model,
+            base_url=model_url,
+            model_id=model_id,
             api_key=settings.model_api_key,
-            context=settings.model_context,
-            max_output=settings.model_max_output,
+            context=settings.resolved_model_context,
+            max_output=settings.resolved_model_max_output,
             prompt_file=prompt_file,
             mcp_servers=mcp_servers,
+            temperature=settings.model_temperature,
+            # A request never outlives its turn; the turn's own timeout fires first.
+            request_timeout_s=settings.resolved_turn_timeout_s + 30.0,
         )
         return cls(
             binary=settings.opencode_bin or DEFAULT_BINARY,
             state_dir=settings.state_dir,
             config=config,
-            model=ModelRef(PROVIDER_ID, settings.model),
-            model_base_url=settings.model_base_url,
+            model=ModelRef(PROVIDER_ID, model_id),
+            model_base_url=model_url,
             model_api_key=settings.model_api_key,
             max_rss_mb=settings.opencode_max_rss_mb,
             prompt=prompt,
+            on_prompt=on_prompt,
         )
 
     @property
@@ -187,6 +202,12 @@ class OpencodeRuntime:
             log.warning("opencode warm-up turn failed (the first real turn pays it): %r", exc)
             return
         log.info("opencode warmed up in %.1f s", time.monotonic() - began)
+        assert self._warmup is not None
+        body, self._warmup.first_request = self._warmup.first_request, None
+        if self.on_prompt is not None and body is not None:
+            if self._prefill is not None:
+                self._prefill.cancel()
+            self._prefill = asyncio.create_task(self.on_prompt(body), name="model-prefill")
 
     async def _watch(self) -> None:
         while True:
@@ -219,6 +240,10 @@ class OpencodeRuntime:
     async def stop(self) -> None:
         self._stopping = True
         self._up.clear()
+        if self._prefill is not None:
+            self._prefill.cancel()
+            await asyncio.gather(self._prefill, return_exceptions=True)
+            self._prefill = None
         await self._stop_watcher()
         await self._process.stop()
         if self._client is not None:

@@ -6,7 +6,9 @@ and the tool-call path load and compile on first use. One turn against this
 endpoint pays that before the runtime counts as up — never against the real
 model, which sees no extra request. The endpoint asks for a tool that does not
 exist (opencode answers it with an error and runs nothing), then says "ok";
-the runtime deletes the warm-up session afterwards.
+the runtime deletes the warm-up session afterwards. Its first request is kept:
+the system prompt and tools in it are those of every real turn, for a model
+whose prompt cache should hold them before the first turn (`first_request`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class WarmupEndpoint:
     def __init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self.requests = 0
+        self.first_request: dict[str, Any] | None = None
 
     async def start(self) -> str:
         app = web.Application()
@@ -56,6 +59,8 @@ class WarmupEndpoint:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.json()
+        if self.first_request is None:
+            self.first_request = body
         messages = body.get("messages") or [{}]
         tool_answered = messages[-1].get("role") == "tool"
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

@@ -23,6 +23,7 @@ class TurnContext:
     items: list[Item]
     started: float  # time.monotonic() when the turn was opened
     notes: list[str] = field(default_factory=list)
+    input: str = ""  # the turn as the model was sent it
     result: TurnResult | None = None
 
 

@@ -47,17 +47,17 @@ DONE = {"cancel": "cancelled", "requeue": "requeued"}
 
 def submit_job(
     skill: AiquSkill,
-    from_job: Annotated[str, Field(description="job id or name to clone")],
-    name: Annotated[str | None, Field(description="default: from_job's (next attempt)")] = None,
+    from_job: JobRef,
+    name: str | None = None,  # default: the next attempt of from_job's
     params: Annotated[
-        dict[str, ParamValue] | None, Field(description='as --key=value, e.g. {"lr": 0.01}')
+        dict[str, ParamValue] | None, Field(description='--key=value args, e.g. {"lr": 0.01}')
     ] = None,
     gpus: Gpus | None = None,
     time_limit_min: Minutes | None = None,
     labels: dict[str, str] | None = None,
     turn_id: TurnId = None,
 ) -> ActionResult:
-    """Start a clone of a job, within the agent's budget."""
+    """Start a clone of a job."""
     source = resolve_job(skill.scheduler, from_job)
     refuse_from_another_route(skill, turn_id, source.name)
     if source.spec is None:
@@ -101,9 +101,9 @@ def requeue_job(
     skill: AiquSkill,
     job: JobRef,
     turn_id: TurnId = None,
-    proposal_id: Annotated[str | None, Field(description="once approved")] = None,
+    proposal_id: str | None = None,
 ) -> GatedResult:
-    """Rerun an ended job (yours, or anyone's failed or cancelled), within the budget."""
+    """Rerun an ended job."""
     if proposal_id is not None:
         return _apply_requeue(skill, job, turn_id, proposal_id)
     found = resolve_job(skill.scheduler, job)
@@ -154,10 +154,10 @@ def _apply_requeue(
 def cancel_job(
     skill: AiquSkill,
     job: JobRef,
-    turn_id: Annotated[str | None, Field(description="this turn's; for others' jobs")] = None,
-    proposal_id: Annotated[str | None, Field(description="once approved")] = None,
+    turn_id: str | None = None,
+    proposal_id: str | None = None,
 ) -> CancelResult:
-    """Stop a job; someone else's only by a proposal a person approves."""
+    """Stop a job."""
     # The agent's own job stops at once. Someone else's goes through the write gate:
     # without proposal_id this files a proposal; with it, the approved cancel runs.
     if proposal_id is not None:

@@ -17,6 +17,10 @@ STATE_FILTERS = ("active", "finished", *(s.value for s in JobState))
 MAX_LOG_CHARS = 8000
 
 
+# The newest jobs shown; `matching` says how many there are (filter to narrow them).
+LIST_LIMIT = 30
+
+
 def resolve_job(scheduler: Scheduler, ref: str) -> Job:
     """A job by backend id, or by logical name (its latest attempt)."""
     ref = ref.strip()
@@ -35,9 +39,8 @@ def resolve_job(scheduler: Scheduler, ref: str) -> Job:
 def list_jobs(
     skill: AiquSkill,
     state: Annotated[StateFilter | None, Field(description="active: not ended")] = None,
-    name: Annotated[str | None, Field(description="substring")] = None,
-    label: Annotated[str | None, Field(description="key=value, e.g. sweep=lr-1")] = None,
-    limit: Rows = 30,
+    name: str | None = None,  # a part of it
+    label: Annotated[str | None, Field(description="key=value")] = None,
 ) -> JobList:
     """Jobs, newest first."""
     if state is not None and state not in STATE_FILTERS:
@@ -59,7 +62,7 @@ def list_jobs(
         key, value = label.split("=", 1)
         jobs = [j for j in jobs if j.labels.get(key.strip()) == value.strip()]
     jobs.sort(key=lambda j: j.submitted_at, reverse=True)
-    rows = [JobRow.of(j) for j in jobs[:limit]]
+    rows = [JobRow.of(j) for j in jobs[:LIST_LIMIT]]
     return JobList(matching=len(jobs), shown=len(rows), jobs=rows)
 
 
@@ -69,7 +72,7 @@ def get_job(skill: AiquSkill, job: JobRef) -> JobDetail:
 
 
 def tail_logs(skill: AiquSkill, job: JobRef, lines: Rows = 50) -> LogTail:
-    """The last lines of a job's output."""
+    """A job's state, exit code, command and last output."""
     found = resolve_job(skill.scheduler, job)
     text = skill.scheduler.logs(found.id, lines)
     truncated = len(text) > MAX_LOG_CHARS
@@ -80,6 +83,9 @@ def tail_logs(skill: AiquSkill, job: JobRef, lines: Rows = 50) -> LogTail:
         name=found.name,
         attempt=found.attempt,
         state=found.state.value,
+        exit_code=found.exit_code,
+        command=found.spec.command if found.spec else None,
+        labels=found.labels,
         lines=len(text.splitlines()),
         truncated=truncated or len(text.splitlines()) >= lines,
         text=text,
@@ -87,7 +93,7 @@ def tail_logs(skill: AiquSkill, job: JobRef, lines: Rows = 50) -> LogTail:
 
 
 def queue_overview(skill: AiquSkill) -> QueueOverview:
-    """GPUs free and used, jobs per queue, the agent's budget use."""
+    """GPUs in use, queues, the agent's budget."""
     active = skill.scheduler.list(include_finished=False)
     total = skill.scheduler.gpu_total()
     running = [j for j in active if j.state in (JobState.RUNNING, JobState.STARTING)]

@@ -82,6 +82,9 @@ class LogTail(BaseModel):
     name: str
     attempt: int
     state: str
+    exit_code: int | None
+    command: list[str] | None
+    labels: dict[str, str]
     lines: int = Field(description="lines returned")
     truncated: bool = Field(description="true when older output was cut off")
     text: str

@@ -9,7 +9,7 @@ from pydantic import Field, WithJsonSchema
 
 from mcp_servers.compact import INTEGER
 
-JobRef = Annotated[str, Field(description="id or name (its latest attempt)")]
+JobRef = str  # an id, or a name (its latest attempt)
 Rows = Annotated[int, Field(ge=1, le=200), INTEGER]
 StateFilter = Literal[
     "active", "finished", "pending", "starting", "running", "succeeded", "failed", "cancelled"
@@ -19,4 +19,4 @@ StateFilter = Literal[
 ParamValue = Annotated[str | int | float, WithJsonSchema({"type": ["string", "number"]})]
 Gpus = Annotated[int, Field(ge=0, le=64), INTEGER]
 Minutes = Annotated[int, Field(ge=1, le=10080), INTEGER]  # up to a week
-TurnId = Annotated[str | None, Field(description="this turn's")]
+TurnId = str | None  # the brief says whose: this turn's

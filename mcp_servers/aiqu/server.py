@@ -13,7 +13,9 @@ from .skill import AiquSkill
 from .sweeps import actions as sweeps
 
 TOOLS = Tools(
-    read_only=[jobs.list_jobs, jobs.get_job, jobs.tail_logs, jobs.queue_overview],
+    # get_job stays a function (tail_logs carries what the model needs of it): every tool
+    # costs the model its schema on every turn.
+    read_only=[jobs.list_jobs, jobs.tail_logs, jobs.queue_overview],
     write=[actions.submit_job, actions.requeue_job],
     destructive=[actions.cancel_job],
 )
@@ -22,8 +24,7 @@ SWEEP_TOOLS = Tools(
     write=[
         sweeps.start_sweep,
         sweeps.next_trial,
-        sweeps.report_trial,
-        sweeps.report_progress,
+        sweeps.report_trial,  # also a running trial's progress (report_progress)
         sweeps.control_sweep,
     ],
     destructive=[sweeps.prune_trial],
@@ -31,7 +32,7 @@ SWEEP_TOOLS = Tools(
 
 
 def build_server(skill: AiquSkill) -> MCPServer:
-    server = CompactMCPServer("aiqu", instructions="The GPU job scheduler and sweeps.")
+    server = CompactMCPServer("aiqu")
     register(server, skill, TOOLS, errors=ERRORS)
     register(server, skill, SWEEP_TOOLS, errors=ERRORS)
     return server

@@ -10,14 +10,12 @@ from mcp_servers.datasets.errors import ERRORS
 from mcp_servers.datasets.skill import DatasetStore
 from mcp_servers.tooling import Tools, register
 
-TOOLS = Tools(
-    read_only=[tools.list_datasets, tools.version_stats, tools.diff_versions, tools.check_labels]
-)
+# version_stats is list_datasets of one version: every tool costs the model its schema
+# on every turn.
+TOOLS = Tools(read_only=[tools.list_datasets, tools.diff_versions, tools.check_labels])
 
 
 def build_server(store: DatasetStore) -> MCPServer:
-    server = CompactMCPServer(
-        name="datasets", instructions="Read-only image datasets with YOLO or COCO labels."
-    )
+    server = CompactMCPServer(name="datasets")
     register(server, store, TOOLS, errors=ERRORS)
     return server

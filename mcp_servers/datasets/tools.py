@@ -37,12 +37,24 @@ MAX_CLASSES_SHOWN = 50
 MOST_COMMON_SIZES = 8
 MAX_EXAMPLES = 20
 
-Dataset = Annotated[str, Field(description="a name from list_datasets")]
-Version = Annotated[str, Field(description="e.g. v3")]
-Examples = Annotated[int, Field(description="per problem", ge=0, le=MAX_EXAMPLES)]
+Dataset = str  # a wrong name is refused with the names there are
+Version = str
+Examples = Annotated[int, Field(ge=0, le=MAX_EXAMPLES)]
 
 
-def list_datasets(store: DatasetStore) -> DatasetList:
+def list_datasets(
+    store: DatasetStore, dataset: Dataset | None = None, version: Version | None = None
+) -> DatasetList | VersionStats:
+    """Datasets and their versions; with both, a version's counts per class, image sizes."""
+    # One tool for both (the model reads every tool's schema on every turn).
+    if dataset is not None or version is not None:
+        if dataset is None or version is None:
+            raise DatasetError("give both dataset and version, or neither to list them all")
+        return version_stats(store, dataset, version)
+    return all_datasets(store)
+
+
+def all_datasets(store: DatasetStore) -> DatasetList:
     """Every dataset and its versions."""
     real_root = store.real_root()
     datasets = []
@@ -69,7 +81,7 @@ def list_datasets(store: DatasetStore) -> DatasetList:
 
 
 def version_stats(store: DatasetStore, dataset: Dataset, version: Version) -> VersionStats:
-    """One version's images, boxes and images per class, image sizes."""
+    """A version's images and boxes per class, image sizes."""
     scan = store.scan(dataset, version)
     labelled = len(scan.images.keys() & scan.labels.keys())
     classes = [
@@ -109,7 +121,7 @@ def version_stats(store: DatasetStore, dataset: Dataset, version: Version) -> Ve
 def diff_versions(
     store: DatasetStore, dataset: Dataset, old_version: str, new_version: str
 ) -> VersionDiff:
-    """Images added, removed, relabelled and boxes per class between two versions."""
+    """Images added, removed, relabelled, and boxes per class, between two versions."""
     if old_version == new_version:
         raise DatasetError(f"old_version and new_version are both {old_version!r}; name two")
     old = store.scan(dataset, old_version)
@@ -138,8 +150,8 @@ def diff_versions(
 def check_labels(
     store: DatasetStore, dataset: Dataset, version: Version, max_examples: Examples = 5
 ) -> LabelCheck:
-    """Count label problems in a version (missing, malformed, unknown class, bad box,
-    duplicate...), with example files."""
+    """A version's label problems (missing, malformed, unknown class, bad box…), with
+    examples."""
     if not 0 <= max_examples <= MAX_EXAMPLES:
         raise DatasetError(f"max_examples must be between 0 and {MAX_EXAMPLES}, got {max_examples}")
     scan = store.scan(dataset, version)

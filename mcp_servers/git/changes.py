@@ -42,12 +42,12 @@ def propose_change(
     turn_id: TurnId,
     repo: Repo,
     path: RepoPath,
-    commit_message: Annotated[str, Field(description="one line")],
+    commit_message: str,
     reason: Annotated[str, Field(description="for the approver")],
     new_content: Annotated[str | None, Field(description="whole file, or use replace")] = None,
     replace: Annotated[Replace | None, Field(description="old occurs exactly once")] = None,
 ) -> ProposalResult:
-    """Propose a change to one file; writes nothing. Then end your turn."""
+    """Propose a change to one file; then end your turn."""
     with _refusal_audited(skill, turn_id, "git.propose_change", repo=repo, path=path):
         cfg = skill.repos.config(repo)
         path = _writable(path, repo, cfg.allow)
@@ -95,7 +95,7 @@ def propose_change(
 
 
 def apply_change(skill: GitSkill, turn_id: TurnId, proposal_id: str) -> ApplyResult:
-    """Commit and push a proposal once a later turn says it was approved."""
+    """Commit and push a proposal a person approved (in a later turn)."""
     with _refusal_audited(skill, turn_id, "git.apply_change", proposal=proposal_id):
         result = _apply(skill, turn_id, proposal_id)
     skill.proposals.audit(turn_id, "git.apply_change", **result.model_dump())

@@ -19,19 +19,12 @@ class LogEntry(BaseModel):
     date: str = Field(description="author date, UTC ISO 8601")
     author: str
     subject: str
+    patch: str | None = None
 
 
 class LogResult(BaseModel):
     repo: str
     entries: list[LogEntry]
-
-
-class DiffResult(BaseModel):
-    repo: str
-    rev_a: str
-    rev_b: str
-    diff: str
-    truncated: bool
 
 
 class GrepMatch(BaseModel):

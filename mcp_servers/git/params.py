@@ -8,9 +8,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field, WithJsonSchema
 
 Repo = str
-TurnId = Annotated[str, Field(description="this turn's")]
-Rev = Annotated[str | None, Field(description="default: the fetched branch")]
-RepoPath = Annotated[str, Field(description="e.g. configs/train.yaml")]
+TurnId = str  # the brief says whose: this turn's
+Rev = str | None  # default: the fetched branch
+RepoPath = str
 
 
 class ReplaceEdit(BaseModel):

@@ -11,19 +11,33 @@ from pydantic import Field
 from mcp_servers.compact import INTEGER
 
 from .errors import GitSkillError
-from .models import DiffResult, FileText, GrepMatch, GrepResult, LogEntry, LogResult
+from .models import FileText, GrepMatch, GrepResult, LogEntry, LogResult
 from .params import Repo, RepoPath, Rev
 from .repos import blob_at, stderr_of
-from .safety import check_glob, check_path, check_rev
+from .safety import check_glob, check_path
 from .skill import GitSkill
 
 MAX_FILE_CHARS = 60_000
-MAX_DIFF_CHARS = 30_000
 MAX_LINE_CHARS = 240
+MAX_PATCH_CHARS = 6_000
 
 
-def read_file(skill: GitSkill, repo: Repo, path: RepoPath, rev: Rev = None) -> FileText:
-    """Read a text file."""
+def read_file(
+    skill: GitSkill,
+    repo: Repo,
+    path: RepoPath,
+    rev: Rev = None,
+    find: Annotated[str | None, Field(description="a regex: only matching lines")] = None,
+) -> FileText | GrepResult:
+    """Read a text file; with find, the matching lines under path (file, folder, glob)."""
+    # One tool for reading and searching (grep): every tool costs the model its schema on
+    # every turn.
+    if find is not None:
+        return grep(skill, repo, find, path_glob=path, rev=rev, under=True)
+    return _read(skill, repo, path, rev)
+
+
+def _read(skill: GitSkill, repo: Repo, path: RepoPath, rev: Rev) -> FileText:
     repos = skill.repos
     path = check_path(path)
     # Closing the repo ends GitPython's persistent `git cat-file` helpers.
@@ -32,7 +46,8 @@ def read_file(skill: GitSkill, repo: Repo, path: RepoPath, rev: Rev = None) -> F
         blob = blob_at(commit, path)
         if blob is None:
             raise GitSkillError(
-                f"no file {path!r} in {repo!r} at {commit.hexsha[:12]}; try grep or log"
+                f"no file {path!r} in {repo!r} at {commit.hexsha[:12]}; search with find,"
+                " or read the log"
             )
         data = blob.data_stream.read()
         if b"\x00" in data[:8000]:
@@ -53,8 +68,11 @@ def log(
     repo: Repo,
     path: str | None = None,
     n: Annotated[int, Field(ge=1, le=50), INTEGER] = 10,
+    patch: bool = False,
 ) -> LogResult:
-    """Recent commits, newest first."""
+    """Recent commits, newest first; with patch, each one's changes (to path)."""
+    # `diff` between any two revisions stays a function; the model reads what changed
+    # commit by commit here (one schema fewer on every turn).
     repos = skill.repos
     paths = check_path(path) if path is not None else ""
     # Closing the repo ends GitPython's persistent `git cat-file` helpers.
@@ -69,47 +87,39 @@ def log(
                     date=datetime.fromtimestamp(c.authored_date, UTC).isoformat(timespec="seconds"),
                     author=str(c.author.name),
                     subject=str(c.summary)[:MAX_LINE_CHARS],
+                    patch=_patch(handle, c, paths) if patch else None,
                 )
                 for c in commits
             ],
         )
 
 
-def diff(
-    skill: GitSkill,
-    repo: Repo,
-    rev_a: Annotated[str, Field(description="e.g. HEAD~1")],
-    rev_b: Rev = None,
-    path: str | None = None,
-) -> DiffResult:
-    """Unified diff from rev_a to rev_b."""
-    repos = skill.repos
-    # Closing the repo ends GitPython's persistent `git cat-file` helpers.
-    with repos.open(repo) as handle:
-        a = repos.resolve(repo, handle, check_rev(rev_a))
-        b = repos.resolve(repo, handle, check_rev(rev_b) if rev_b is not None else None)
-        args = [a.hexsha, b.hexsha, "--"] + ([check_path(path)] if path is not None else [])
-        text = handle.git.diff(
-            "--no-color", "--no-ext-diff", "--no-textconv", *args, strip_newline_in_stdout=False
-        )
-        return DiffResult(
-            repo=repo,
-            rev_a=a.hexsha[:12],
-            rev_b=b.hexsha[:12],
-            diff=text[:MAX_DIFF_CHARS],
-            truncated=len(text) > MAX_DIFF_CHARS,
-        )
+def _patch(handle: git.Repo, commit: git.Commit, path: str) -> str:
+    """The commit's changes (to `path`), cut at MAX_PATCH_CHARS."""
+    text = handle.git.show(
+        commit.hexsha,
+        "--format=",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--",
+        *([path] if path else []),
+        strip_newline_in_stdout=False,
+    )
+    return text if len(text) <= MAX_PATCH_CHARS else text[:MAX_PATCH_CHARS] + "\n… (cut)"
 
 
 def grep(
     skill: GitSkill,
     repo: Repo,
     pattern: Annotated[str, Field(description="extended regex")],
-    path_glob: Annotated[str | None, Field(description="e.g. configs/**/*.yaml")] = None,
+    path_glob: Annotated[str | None, Field(description="e.g. configs/*.yaml")] = None,
     rev: Rev = None,
     max_matches: Annotated[int, Field(ge=1, le=200), INTEGER] = 50,
+    *,
+    under: bool = False,
 ) -> GrepResult:
-    """Search text files."""
+    """Search text files. `under`: path_glob may also name a folder (everything in it)."""
     repos = skill.repos
     if not pattern:
         raise GitSkillError("pattern is empty: give a regular expression, e.g. image_size")
@@ -117,6 +127,8 @@ def grep(
     with repos.open(repo) as handle:
         commit = repos.resolve(repo, handle, rev)
         spec = [f":(glob){check_glob(path_glob)}"] if path_glob else []
+        if path_glob and under:
+            spec.append(f":(glob){check_glob(path_glob.rstrip('/') + '/**')}")
         try:
             # -e keeps a pattern starting with '-' from being read as an option.
             out = handle.git.grep(

@@ -12,7 +12,9 @@ from .errors import ERRORS
 from .skill import GitSkill
 
 TOOLS = Tools(
-    read_only=[reading.read_file, reading.log, reading.diff, reading.grep],
+    # grep is read_file with find, a commit's diff is log with patch: every tool costs the
+    # model its schema on every turn. (diff between two revisions stays a function.)
+    read_only=[reading.read_file, reading.log],
     write=[changes.propose_change],
     destructive=[changes.apply_change],
 )
@@ -20,9 +22,8 @@ TOOLS = Tools(
 
 def build_server(skill: GitSkill) -> MCPServer:
     repos = ", ".join(sorted(skill.repos.configs))
-    server = CompactMCPServer(
-        "git",
-        instructions=f"Training repos: {repos}. Change files only via an approved proposal.",
-    )
+    # The one thing the tools' schemas cannot say: which repos there are. (The model reads
+    # this, and every tool schema, on every turn: the brief says what the skills are for.)
+    server = CompactMCPServer("git", instructions=f"Repos: {repos}.")
     register(server, skill, TOOLS, errors=ERRORS)
     return server

@@ -24,7 +24,7 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 NEWEST_FIRST = ["attributes.start_time DESC"]
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
-RunArg = Annotated[str, Field(description="run id, or run or job name")]
+RunArg = Annotated[str, Field(description="run id, run or job name")]
 
 
 def experiments(client: MlflowClient) -> dict[str, str]:

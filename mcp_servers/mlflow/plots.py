@@ -19,11 +19,11 @@ MAX_METRICS = 4
 
 def plot_metrics(
     skill: MlflowSkill,
-    runs: Annotated[list[str], Field(description="1-8 run ids or names")],
-    metrics: Annotated[list[str], Field(description="1-4")],
+    runs: Annotated[list[str], Field(description="run ids or names")],
+    metrics: list[str],
     log_y: bool = False,
 ) -> Plot:
-    """Plot metric curves to a PNG posted in the thread."""
+    """Plot metric curves; the PNG is posted in the thread."""
     # One panel per metric, one line per run, x = step; written to the attachments folder.
     # Imported on the first plot: matplotlib is ~45 MiB the skill needs only for plots.
     # The object API with the Agg canvas: no pyplot global state, safe in worker threads.

@@ -42,31 +42,25 @@ PARAM_CHARS = 200  # long params (JSON configs) are cut: the model pays for ever
 
 def search_runs(
     skill: MlflowSkill,
-    job: Annotated[str | None, Field(description="job or run name")] = None,
-    status: Annotated[str | None, Field(description="RUNNING, FINISHED, FAILED...")] = None,
-    tags: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
-    experiment: str | None = None,
+    job: str | None = None,  # a job's name, or a run's
+    status: Annotated[str | None, Field(description="e.g. FAILED")] = None,
     order_by_metric: str | None = None,
     order: Literal["asc", "desc"] = "asc",
     metrics: Annotated[list[str] | None, Field(description="to show")] = None,
-    limit: Annotated[int, Field(description="1-100")] = 10,
+    limit: int = 10,
 ) -> SearchRunsResult:
-    """Find runs (exact matches), newest first unless ordered by a metric."""
+    """Find runs, newest first or by a metric."""
     client = skill.client
     if not 1 <= limit <= MAX_LIMIT:
         raise MlflowSkillError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
     if order not in ("asc", "desc"):
         raise MlflowSkillError(f"order must be 'asc' or 'desc', got {order!r}")
+    # Across every experiment: a job's runs are found by its name, wherever they were logged.
+    # (Tag, param and experiment filters were left out of the tool: every parameter costs
+    # the model its schema on every turn, and a job's name finds what it asks about.)
     names = experiments(client)
     ids = list(names)
-    if experiment is not None:
-        ids = [i for i, n in names.items() if n == experiment]
-        if not ids:
-            raise MlflowSkillError(
-                f"unknown experiment {experiment!r}; experiments: {_list(names)}"
-            )
-    filters = _filters(status, tags, params)
+    filters = _filters(status)
     order_by = None
     if order_by_metric:
         order_by = [f"{key('metrics', order_by_metric)} {order.upper()}"]
@@ -89,19 +83,12 @@ def search_runs(
     return SearchRunsResult(runs=rows, more=len(runs) > limit)
 
 
-def _filters(
-    status: str | None, tags: dict[str, str] | None, params: dict[str, str] | None
-) -> list[str]:
-    filters = []
-    if status is not None:
-        if status.upper() not in STATUSES:
-            raise MlflowSkillError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
-        filters.append(f"attributes.status = '{status.upper()}'")
-    for name, value in (tags or {}).items():
-        filters.append(f"{key('tags', name)} = {quote(value)}")
-    for name, value in (params or {}).items():
-        filters.append(f"{key('params', name)} = {quote(value)}")
-    return filters
+def _filters(status: str | None) -> list[str]:
+    if status is None:
+        return []
+    if status.upper() not in STATUSES:
+        raise MlflowSkillError(f"unknown status {status!r}; valid: {', '.join(STATUSES)}")
+    return [f"attributes.status = '{status.upper()}'"]
 
 
 def _sort_key(metric: str | None, order: str) -> Callable[[Run], tuple[bool, float]]:
@@ -144,12 +131,15 @@ def get_run(skill: MlflowSkill, run: RunArg) -> RunDetail:
 
 def compare_runs(
     skill: MlflowSkill,
-    runs: Annotated[list[str], Field(description="2-10 run ids or names")],
+    runs: Annotated[list[str], Field(description="run ids or names")],
     metrics: list[str] | None = None,
-) -> Comparison:
-    """Runs side by side: params that differ, metrics."""
+) -> Comparison | RunDetail:
+    """Runs side by side; one run: all of it."""
+    # One tool for both (the model reads every tool's schema on every turn).
+    if len(runs) == 1:
+        return get_run(skill, runs[0])
     if not 2 <= len(runs) <= MAX_COMPARED:
-        raise MlflowSkillError(f"give 2..{MAX_COMPARED} runs to compare, got {len(runs)}")
+        raise MlflowSkillError(f"give 1..{MAX_COMPARED} runs, got {len(runs)}")
     found = [resolve_run(skill.client, r) for r in runs]
     if len({r.info.run_id for r in found}) < len(found):
         raise MlflowSkillError("two of the given references name the same run; give distinct runs")
@@ -195,7 +185,3 @@ def _experiment_name(client: MlflowClient, experiment_id: str) -> str:
 
 def _cut(value: str) -> str:
     return value if len(value) <= PARAM_CHARS else value[:PARAM_CHARS] + "…"
-
-
-def _list(names: dict[str, str]) -> str:
-    return ", ".join(sorted(names.values())) or "(none)"

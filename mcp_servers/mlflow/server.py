@@ -12,13 +12,14 @@ from .errors import ERRORS, tool_message
 from .skill import MlflowSkill
 
 TOOLS = Tools(
-    read_only=[runs.search_runs, runs.get_run, summary.metric_summary, runs.compare_runs],
+    # get_run is compare_runs of one run: every tool costs the model its schema each turn.
+    read_only=[runs.search_runs, summary.metric_summary, runs.compare_runs],
     # A plot writes a new PNG for the chat; it changes nothing in MLflow.
     write=[plots.plot_metrics],
 )
 
 
 def build_server(skill: MlflowSkill) -> MCPServer:
-    server = CompactMCPServer("mlflow", instructions="Read-only MLflow runs and metrics.")
+    server = CompactMCPServer("mlflow")
     register(server, skill, TOOLS, errors=ERRORS, describe=tool_message)
     return server

@@ -38,9 +38,9 @@ def metric_summary(
     run: RunArg,
     metric: str,
     goal: Annotated[Goal, Field(description="which is better")] = "min",
-    window_steps: Annotated[int | None, Field(description="default: last 10%")] = None,
+    window_steps: int | None = None,  # default: the last 10 % of the steps
 ) -> MetricSummary:
-    """A metric's first, last and best values, and its trend over a trailing window."""
+    """A metric's first, last and best values and recent trend."""
     if goal not in ("min", "max"):
         raise MlflowSkillError(
             f"goal must be 'min' (losses, errors) or 'max' (accuracy, mAP), got {goal!r}"

@@ -21,8 +21,7 @@ FOREVER = "import time; time.sleep(120)"
 REPORT_ENV = "import os; print(os.environ.get('MLFLOW_TRACKING_URI'), os.environ['MLOPS_JOB'])"
 TOOLS = {
     "list_jobs": (True, False),
-    "get_job": (True, False),
-    "tail_logs": (True, False),
+    "tail_logs": (True, False),  # also what get_job says (one schema fewer on every turn)
     "queue_overview": (True, False),
     "submit_job": (False, False),
     "requeue_job": (False, False),
@@ -30,20 +29,16 @@ TOOLS = {
     # The sweep tools, exercised in tests/sweeps/test_sweep_server.py.
     "start_sweep": (False, False),
     "next_trial": (False, False),
-    "report_trial": (False, False),
-    "report_progress": (False, False),
+    "report_trial": (False, False),  # also a running trial's progress
     "prune_trial": (False, True),
     "sweep_status": (True, False),
     "control_sweep": (False, False),
 }
 # Parameters whose name and type leave the model guessing: each must carry a description.
+# (An unknown job is refused with the recent ones; turn_id's is the brief's to say once.)
 DESCRIBED = {
-    "list_jobs": {"state", "name", "label"},
-    "get_job": {"job"},
-    "tail_logs": {"job"},
-    "submit_job": {"from_job", "name", "params"},
-    "requeue_job": {"job"},
-    "cancel_job": {"job", "turn_id", "proposal_id"},
+    "list_jobs": {"state", "label"},
+    "submit_job": {"params"},
 }
 
 
@@ -106,7 +101,7 @@ async def test_reads_list_filter_get_and_tail(skill: AiquSkill):
         by_label = await call(client, "list_jobs", label="trial=7")
         by_name = await call(client, "list_jobs", name="V2")
         failed = await call(client, "list_jobs", state="failed")
-        detail = await call(client, "get_job", job="cust/pcb-v3")
+        detail = await call(client, "tail_logs", job="cust/pcb-v3")
         tail = await call(client, "tail_logs", job=people.id, lines=1)
 
     assert [r["name"] for r in everything["jobs"]] == ["cust/pcb-v3", "cust/pcb-v2"]
@@ -156,7 +151,7 @@ async def test_refusals_reach_the_model_as_tool_errors(skill: AiquSkill):
     job = skill.scheduler.submit(spec("team/a", FOREVER, labels={"submitted_by": "ann"}))
     async with mcp.Client(build_server(skill)) as client:
         refused = await client.call_tool("cancel_job", {"job": job.id})
-        unknown = await client.call_tool("get_job", {"job": "no-such-job"})
+        unknown = await client.call_tool("tail_logs", {"job": "no-such-job"})
         bad_filter = await client.call_tool("list_jobs", {"label": "submitted_by"})
     assert refused.is_error and "needs a human's confirmation" in refused.content[0].text
     assert unknown.is_error and "recent jobs: team/a (id 1)" in unknown.content[0].text
@@ -198,7 +193,7 @@ async def test_over_stdio_as_opencode_runs_it(state_dir: Path):
             async with mcp.Client(params) as client:
                 submitted = await call(client, "submit_job", from_job=base.id, name="team/agent-1")
                 job_id = submitted["job"]["id"]
-                while (await call(client, "get_job", job=job_id))["state"] != "succeeded":
+                while (await call(client, "tail_logs", job=job_id))["state"] != "succeeded":
                     await anyio.sleep(0.1)
                 listed = await call(client, "list_jobs", label="submitted_by=agent")
                 tail = await call(client, "tail_logs", job=job_id)

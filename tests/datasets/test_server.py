@@ -11,13 +11,11 @@ import mcp
 
 from mcp_servers.datasets import DatasetStore, build_server
 
-TOOLS = {"list_datasets", "version_stats", "diff_versions", "check_labels"}
+# version_stats is list_datasets of one version (one schema fewer on every turn).
+TOOLS = {"list_datasets", "diff_versions", "check_labels"}
 # Parameters whose name and type leave the model guessing: each must carry a description.
-DESCRIBED = {
-    "version_stats": {"dataset", "version"},
-    "diff_versions": {"dataset"},
-    "check_labels": {"dataset", "version", "max_examples"},
-}
+# (A wrong dataset or version is refused with the names there are.)
+DESCRIBED: dict[str, set[str]] = {}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,9 +33,16 @@ async def test_tools_are_listed_read_only_with_described_parameters(root: Path) 
         assert DESCRIBED.get(tool.name, set()) <= described, tool.name
 
 
-async def test_version_stats_returns_structured_content(root: Path) -> None:
+async def test_one_versions_stats_return_structured_content(root: Path) -> None:
     async with mcp.Client(build_server(DatasetStore(root))) as client:
-        result = await client.call_tool("version_stats", {"dataset": "pcb", "version": "v1"})
+        listed = await client.call_tool("list_datasets", {})
+        result = await client.call_tool("list_datasets", {"dataset": "pcb", "version": "v1"})
+        half = await client.call_tool("list_datasets", {"dataset": "pcb"})
+    assert listed.structured_content is not None and result.structured_content is not None
+    # Two shapes from one tool: MCP wraps the structured content; the text is the object.
+    assert "pcb" in [d["name"] for d in listed.structured_content["result"]["datasets"]]
+    assert half.is_error and "both dataset and version" in str(half.content)
+    result.structured_content = result.structured_content["result"]
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["images"] == 4
@@ -63,7 +68,7 @@ async def test_diff_and_check_over_mcp(root: Path) -> None:
 
 async def test_refusal_reaches_the_model_as_a_tool_error(root: Path) -> None:
     async with mcp.Client(build_server(DatasetStore(root))) as client:
-        result = await client.call_tool("version_stats", {"dataset": "../outside", "version": "v1"})
+        result = await client.call_tool("list_datasets", {"dataset": "../outside", "version": "v1"})
     assert result.is_error
     text = result.content[0].text  # type: ignore[union-attr]
     assert "'..' is not allowed in the dataset name" in text
@@ -87,5 +92,5 @@ async def test_over_stdio(root: Path) -> None:
         async with mcp.Client(params, read_timeout_seconds=30) as client:
             listing = await client.call_tool("list_datasets", {})
     assert listing.structured_content is not None
-    names = [d["name"] for d in listing.structured_content["datasets"]]
+    names = [d["name"] for d in listing.structured_content["result"]["datasets"]]
     assert names == ["pcb", "traffic"]

@@ -231,7 +231,7 @@ async def test_unknown_job_comes_back_as_an_error_naming_valid_jobs(
     service: Service, model: ScriptedModel, slack: FakeSlack
 ) -> None:
     script = OneToolCall.of(
-        "aiqu_get_job",
+        "aiqu_tail_logs",
         {"job": "cust-s/no-such-job"},
         lambda result: "I could not find it: " + tool_text(result)[:300],
     )

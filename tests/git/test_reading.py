@@ -25,7 +25,7 @@ def test_an_unknown_repo_names_the_configured_ones(skill: GitSkill) -> None:
 @pytest.mark.parametrize("rev", ["--output=/tmp/x", "-p", "HEAD; rm", ""])
 def test_revisions_that_look_like_options_are_refused(skill: GitSkill, rev: str) -> None:
     with pytest.raises(GitSkillError, match="revision .* is invalid"):
-        reading.diff(skill, "vision", rev)
+        reading.read_file(skill, "vision", "configs/train.yaml", rev=rev)
 
 
 @pytest.mark.parametrize(
@@ -56,10 +56,19 @@ def test_log_filters_by_path_and_counts(skill: GitSkill) -> None:
     assert everything.entries[0].author == "Dana Dev"
 
 
-def test_diff_between_revisions(skill: GitSkill) -> None:
-    result = reading.diff(skill, "vision", "origin/main~1", path="configs")
-    assert "-image_size: 640\n+image_size: 1280\n" in result.diff
-    assert "src/train.py" not in result.diff
+def test_log_with_patch_shows_each_commits_changes_to_the_path(skill: GitSkill) -> None:
+    entries = reading.log(skill, "vision", path="configs", patch=True).entries
+    assert "-image_size: 640\n+image_size: 1280\n" in (entries[0].patch or "")
+    assert all("src/train.py" not in (e.patch or "") for e in entries)
+    assert reading.log(skill, "vision").entries[0].patch is None  # only when asked
+
+
+def test_read_file_with_find_searches_a_file_or_a_folder(skill: GitSkill) -> None:
+    in_folder = reading.read_file(skill, "vision", "configs", find="image_size")
+    in_file = reading.read_file(skill, "vision", "configs/train.yaml", find="image_size")
+    for found in (in_folder, in_file):
+        assert isinstance(found, reading.GrepResult)
+        assert [(m.path, m.line) for m in found.matches] == [("configs/train.yaml", 2)]
 
 
 def test_grep_finds_lines_with_a_glob_and_a_dash_pattern(skill: GitSkill, remote: Remote) -> None:

@@ -55,9 +55,34 @@ def test_one_provider_with_the_model_and_its_limits(tmp_path: Path) -> None:
     assert config["enabled_providers"] == ["local"]
     local = config["provider"]["local"]  # type: ignore[index]
     assert local["npm"] == "@ai-sdk/openai-compatible"
-    assert local["options"] == {"baseURL": "http://127.0.0.1:8000/v1", "apiKey": "sk-local"}
+    assert local["options"]["baseURL"] == "http://127.0.0.1:8000/v1"
+    assert local["options"]["apiKey"] == "sk-local"
     assert local["models"]["qwen3-32b"]["limit"] == {"context": 32_768, "output": 4_096}
     assert local["models"]["qwen3-32b"]["tool_call"] is True
+
+
+def test_a_model_request_may_take_as_long_as_its_turn(tmp_path: Path) -> None:
+    """opencode's own 300 s limits on the response headers and between stream chunks would
+    cancel a CPU model's first prompt and send it again; each comes from the turn's time."""
+    config = build_config(
+        base_url="http://127.0.0.1:8000/v1",
+        model_id="m",
+        api_key="none",
+        context=16_384,
+        max_output=1_024,
+        prompt_file=tmp_path / "brief.md",
+        mcp_servers=[],
+        temperature=0.1,
+        request_timeout_s=930,
+    )
+    options = config["provider"]["local"]["options"]  # type: ignore[index]
+    assert (options["timeout"], options["headerTimeout"], options["chunkTimeout"]) == (
+        930_000,
+        930_000,
+        930_000,
+    )
+    assert config["agent"][AGENT_NAME]["temperature"] == 0.1  # type: ignore[index]
+    assert config["provider"]["local"]["models"]["m"]["limit"]["output"] == 1_024  # type: ignore[index]
 
 
 def test_mcp_servers_are_local_commands(tmp_path: Path) -> None:

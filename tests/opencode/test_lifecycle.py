@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.model.prompt import stable_system
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
 from agent.opencode.runtime import OpencodeRuntime
 from core.lifetime import group_members
@@ -168,3 +169,30 @@ async def test_stop_ends_opencode_and_its_mcp_servers(
     await _until(lambda: _async(group_members(pid) == []), 3)
     assert not await rt.ready()
     assert time.monotonic() - started < 6.0
+
+
+async def test_each_start_hands_over_the_prompt_every_turn_will_send(
+    model: ScriptedModel, brief_file: Path, tmp_path: Path
+) -> None:
+    """The warm-up turn's request carries the system prompt and tools of every real turn:
+    the embedded model reads them ahead (agent.service), not in the first turn."""
+    handed: list[dict] = []
+
+    async def keep(body: dict) -> None:
+        handed.append(body)
+
+    rt = make_runtime(model, tmp_path / "state", brief_file, on_prompt=keep)
+    await rt.start()
+    try:
+        await _until(lambda: _async(bool(handed)), 10)
+        session = await rt.ensure_session("a real turn")
+        await rt.run_turn(session, "status?", timeout_s=60)
+    finally:
+        await rt.stop()
+    (body,) = handed
+    real = model.requests[-1]
+    system = [m for m in body["messages"] if m["role"] == "system"]
+    # The same after the model path's cut of opencode's model line and <env> block.
+    assert stable_system(str(system[0]["content"])) == stable_system(real.system)
+    assert body["tools"] == real.raw["tools"]
+    assert model.requests == [real]  # the warm-up never reached the real model

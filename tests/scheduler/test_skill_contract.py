@@ -38,7 +38,7 @@ async def test_agent_starts_watches_and_stops_its_own_job_only(
         async with mcp.Client(server) as client:
             started = await call(client, "submit_job", from_job=base.id, name="team/agent-trial")
             job_id = started["job"]["id"]
-            while (await call(client, "get_job", job=job_id))["state"] != "running":
+            while (await call(client, "tail_logs", job=job_id))["state"] != "running":
                 await anyio.sleep(0.2)
             overview = await call(client, "queue_overview")
             mine = await call(client, "list_jobs", label="submitted_by=agent")

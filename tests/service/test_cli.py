@@ -58,20 +58,33 @@ async def test_invalid_setting_fails_at_start_naming_the_variable(tmp_path: Path
     assert code == 2 and "MLOPS_TIMEZONE" in err and "IANA" in err
 
 
-async def test_serve_without_model_says_exactly_what_to_set(tmp_path: Path) -> None:
+async def test_serve_without_the_embedded_model_says_how_to_install_it(tmp_path: Path) -> None:
     code, _, err = await cli("serve", env=clean_env(), cwd=tmp_path)
     assert code == 2
-    for needed in ("MLOPS_MODEL_BASE_URL", "MLOPS_MODEL", "vLLM", "Ollama", "llama.cpp"):
+    assert "Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M) is not installed in .models" in err
+    for needed in ("make run", "python -m agent.model install embedded", "MLOPS_MODEL_BASE_URL"):
         assert needed in err
 
 
-async def test_doctor_fails_on_a_fresh_machine_one_line_per_check(tmp_path: Path) -> None:
+async def test_serve_refuses_a_model_name_without_its_endpoint(tmp_path: Path) -> None:
+    code, _, err = await cli("serve", env=clean_env(MLOPS_MODEL="qwen2.5:32b"), cwd=tmp_path)
+    assert code == 2
+    assert "MLOPS_MODEL=qwen2.5:32b needs MLOPS_MODEL_BASE_URL" in err
+    assert "embedded or embedded-small" in err
+
+
+async def test_doctor_on_a_fresh_machine_fails_only_for_the_missing_model(tmp_path: Path) -> None:
+    """Nothing configured, nothing installed: the web page is the chat (no Slack needed) and
+    the default datasets root may not exist yet; only the model `make run` installs is missing."""
     code, out, _ = await cli("doctor", env=clean_env(MLOPS_STATE_DIR=str(tmp_path)), cwd=tmp_path)
     assert code == 1
     lines = {line.split()[1]: line for line in out.splitlines()}
-    assert lines["model"].startswith("FAIL") and "MLOPS_MODEL_BASE_URL" in lines["model"]
-    assert lines["slack"].startswith("FAIL") and "SLACK_BOT_TOKEN" in lines["slack"]
-    assert lines["opencode"].startswith("ok")
+    assert lines["model"].startswith("FAIL") and "not installed" in lines["model"]
+    assert "python -m agent.model install embedded" in lines["model"]
+    failed = [line for name, line in lines.items() if name != "model" and line.startswith("FAIL")]
+    assert failed == []
+    assert "the web page is the chat" in lines["slack"]
+    assert "does not exist yet" in lines["datasets"]
 
 
 async def test_doctor_passes_when_everything_answers(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Tool schemas sent to the model drop pydantic's name-echo titles, nothing else."""
+"""Tool schemas sent to the model drop pydantic's name-echo titles and what the tool checks
+itself (bounds, defaults), nothing else; calls are still checked against the full schema."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ def test_titles_and_optional_nulls_go_but_a_property_called_title_stays() -> Non
                 "default": None,
                 "description": "optional",
             },
+            "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 30},
+            "value": {"anyOf": [{"type": "number"}, {"type": "null"}], "description": "or null"},
+            "goal": {"enum": ["min", "max"], "type": "string"},
+            "params": {"type": "object", "additionalProperties": {"type": "number"}},
+            "rows": {"type": "array", "items": {"type": "object", "additionalProperties": {}}},
         },
         "required": ["title"],
     }
@@ -28,8 +34,13 @@ def test_titles_and_optional_nulls_go_but_a_property_called_title_stays() -> Non
         "type": "object",
         "properties": {
             "title": {"type": "string", "description": "a run's title"},
-            "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]},  # required: kept as is
+            "n": {"type": ["integer", "null"]},  # required and nullable
             "k": {"type": "string", "description": "optional"},
+            "limit": {"type": "integer"},
+            "value": {"description": "or null", "type": ["number", "null"]},
+            "goal": {"enum": ["min", "max"]},
+            "params": {"type": "object"},
+            "rows": {"type": "array", "items": {"type": "object"}},
         },
         "required": ["title"],
     }
@@ -42,7 +53,7 @@ async def test_listed_tools_are_compact_and_calls_still_validate() -> None:
     @server.tool()
     def plot(
         run: str = Field(description="run id or name"),
-        points: int = 10,
+        points: int = Field(10, ge=1, le=100),
         metric: str | None = None,
     ) -> dict:
         """Plot a run."""
@@ -55,8 +66,11 @@ async def test_listed_tools_are_compact_and_calls_still_validate() -> None:
             "description": "run id or name",
             "type": "string",
         }
+        assert tool.input_schema["properties"]["points"] == {"type": "integer"}
         bad = await client.call_tool("plot", {"run": "r1", "points": "many"})
         assert bad.is_error
+        out_of_range = await client.call_tool("plot", {"run": "r1", "points": 1000})
+        assert out_of_range.is_error and "100" in out_of_range.content[0].text
         assert tool.input_schema["properties"]["metric"] == {"type": "string"}
         ok = await client.call_tool("plot", {"run": "r1", "points": 3, "metric": None})
         assert not ok.is_error and '"points": 3' in ok.content[0].text

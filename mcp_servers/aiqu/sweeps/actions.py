@@ -67,14 +67,14 @@ Space = Annotated[dict[str, dict[str, Any]], WithJsonSchema({"type": "object"})]
 def start_sweep(
     skill: AiquSkill,
     sweep: str,
-    base_job: Annotated[str, Field(description="job id or name each trial clones")],
-    objective: Annotated[str, Field(description="metric, e.g. val_loss")],
+    base_job: Annotated[str, Field(description="the job each trial clones")],
+    objective: Annotated[str, Field(description="e.g. val_loss")],
     direction: Literal["minimize", "maximize"],
     space: Annotated[
         Space,
         Field(
             description='e.g. {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": true},'
-            ' "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}; int as float'
+            ' "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}'
         ),
     ],
     max_trials: Annotated[int, Field(ge=1, le=1000), INTEGER],
@@ -88,7 +88,7 @@ def start_sweep(
     ] = None,
     turn_id: TurnId = None,
 ) -> SweepStatus:
-    """Create a hyperparameter sweep (Optuna); next_trial starts its jobs."""
+    """Create a sweep; next_trial starts its jobs."""
     book = skill.sweeps
     check_sweep_id(sweep)
     parsed = parse_space(space)
@@ -134,7 +134,7 @@ def start_sweep(
 
 
 def next_trial(skill: AiquSkill, sweep: SweepId) -> TrialStarted:
-    """Start the sweep's next trial as a job, within its limits."""
+    """Start the sweep's next trial."""
     book = skill.sweeps
     with book.lock:
         record = book.record(sweep)
@@ -229,7 +229,20 @@ def report_trial(
     skill: AiquSkill,
     sweep: SweepId,
     trial: TrialNo,
-    value: Annotated[float | None, Field(description="objective; null if none")],
+    value: Annotated[float | None, Field(description="null if none")],
+    step: Annotated[int | None, Field(description="while it runs")] = None,
+) -> TrialClosed | ProgressAdvice:
+    """A sweep trial's objective: when it ends, or with step while it runs."""
+    # One tool for both (the model reads every tool's schema on every turn).
+    if step is not None:
+        if value is None:
+            raise InvalidRequest("a running trial's report needs its value at that step")
+        return report_progress(skill, sweep, trial, step, value)
+    return close_trial(skill, sweep, trial, value)
+
+
+def close_trial(
+    skill: AiquSkill, sweep: SweepId, trial: TrialNo, value: float | None
 ) -> TrialClosed:
     """Record an ended trial's objective."""
     # None marks the trial failed (no objective). The job may still be exiting: its
@@ -256,7 +269,7 @@ def prune_trial(
     trial: TrialNo,
     reason: Annotated[str, Field(description="with the numbers")],
 ) -> TrialClosed:
-    """Early-stop a trial: cancel its job, record it pruned."""
+    """Early-stop a trial (cancel its job)."""
     # The job is stopped only if it still runs, and only if the agent started it.
     book = skill.sweeps
     reason = reason.strip()[:MAX_NOTE_CHARS]
@@ -331,7 +344,7 @@ def control_sweep(
     action: Literal["pause", "resume", "stop"],
     note: Annotated[str | None, Field(description="who asked")] = None,
 ) -> SweepStatus:
-    """Pause or stop a sweep's new trials (running ones go on), or resume it."""
+    """Pause, resume or stop a sweep's new trials (running ones go on)."""
     book = skill.sweeps
     with book.lock:
         record = book.record(sweep)
@@ -345,7 +358,7 @@ def control_sweep(
 
 
 def sweep_status(skill: AiquSkill, sweep: SweepId | None = None) -> SweepStatus | SweepList:
-    """A sweep's trials, best, limits and pruner advice; without sweep, every sweep."""
+    """A sweep's trials, best and pruner advice; no sweep: all sweeps."""
     if sweep is None:
         return _list_sweeps(skill.sweeps)
     return read_status(skill, sweep)
