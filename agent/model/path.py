@@ -74,7 +74,12 @@ class ModelPath:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # A caller that goes away (opencode killed, a turn aborted) cancels its handler at
+        # once, and with it the model's request: the endpoint stops working for nobody, and
+        # an answer nobody reads is not taken from it.
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
         self.port = self._runner.addresses[0][1]
