@@ -24,7 +24,8 @@ from tests.fakes.model import ModelRequest, Reply, ScriptedModel
 
 pytestmark = pytest.mark.e2e
 
-# Two other issues' brief lines and tools must still fit: see docs/evals/README.md.
+# The issue's budget for system prompt + tool schemas: a small model on a CPU reads it
+# in tens of seconds, and every turn pays it once its cache is gone.
 LIMIT = 12_000
 
 
