@@ -297,7 +297,7 @@ class Playthrough:
         seconds = row["ended"] - row["started"] if row.get("ended") else None
         return TurnRecord(
             row["turn_id"], row["conversation"], row["source"], row["outcome"], row["reason"],
-            seconds, calls, tool_uses(row["turn_id"], calls),
+            seconds, calls, tool_uses(row["turn_id"], calls), row.get("detail"),
         )  # fmt: skip
 
     def _learn_root(self, record: StepRecord) -> None:

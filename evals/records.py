@@ -69,6 +69,7 @@ class TurnRecord:
     seconds: float | None
     calls: list[ModelCall]
     tools: list[ToolUse]
+    detail: str | None = None  # the turn log's why, for a failed turn (the model's error)
 
     @property
     def input(self) -> str:
@@ -90,6 +91,7 @@ class TurnRecord:
             "source": self.source,
             "outcome": self.outcome,
             "reason": self.reason,
+            "detail": clip(self.detail),
             "seconds": self.seconds,
             "model_saw": clip(self.input),
             "tool_calls": [t.as_json() for t in self.tools],

@@ -1,19 +1,26 @@
-"""A turn that asks for the same failing tool call again and again is stopped.
+"""Repeated tool calls: once within a reply, and a turn that keeps failing is stopped.
 
-A small model that gets an error back may send the very same call again, and
-again (seen: a 0.5B model four times in one turn, minutes each on CPU).
-opencode's own "doom loop" check looks only inside one model step, and these
-come one call per step. So the model path checks each reply: a call that
-repeats, with the same arguments, a call of this turn that already failed
-`ATTEMPTS_BEFORE_STOP` times in a row with the same error is not run; the reply
-becomes a short note instead, and the turn ends there.
+A small model may write one call many times in one reply (seen: a 0.5B model,
+the same `cancel_job` until its output limit): the model path keeps each
+(tool, arguments) of a reply once (`distinct`). Running it twice at once is
+never what was meant, and opencode would ask a person before the third.
+
+A model that gets an error back may also send the very same call again, and
+again, one call per step (seen: a 0.5B model four times in one turn, minutes
+each on CPU). So the model path checks each reply: a call that repeats, with the
+same arguments, a call of this turn that already failed `ATTEMPTS_BEFORE_STOP`
+times in a row with the same error is not run; the reply becomes a short note
+instead, and the turn ends there.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+C = TypeVar("C")
 
 ATTEMPTS_BEFORE_STOP = 2
 STOPPED = "Turn stopped by the service:"
@@ -74,6 +81,19 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return json.dumps(content)
+
+
+def distinct(calls: list[C], key: Callable[[C], tuple[str, str]]) -> list[C]:
+    """`calls` with each (name, arguments) once, in the order first written; `key` gives a
+    call's name and arguments (JSON text, compared as canonical JSON)."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for call in calls:
+        name, arguments = key(call)
+        if (name, canonical(arguments)) not in seen:
+            seen.add((name, canonical(arguments)))
+            kept.append(call)
+    return kept
 
 
 def repeated_failure(attempts: list[Attempt], name: str, arguments: str) -> Attempt | None:

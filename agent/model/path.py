@@ -11,8 +11,9 @@ mechanical work a small or slow model needs on the way:
   away (an aborted turn) is noticed: the model's request is then closed too;
 - tool calls written as text become real `tool_calls` (`toolcalls`), when
   `repair_tool_text` is on (the embedded model; `MLOPS_MODEL_TOOL_TEXT` for others);
-- a call that would repeat a failing call a third time is replaced by a note
-  that ends the turn (`loops`), when `stop_repeats` is on.
+- a call written twice in one reply runs once, and a call that would repeat a
+  failing call a third time is replaced by a note that ends the turn (`loops`),
+  when `stop_repeats` is on.
 
 It judges nothing: what the model says passes on as it said it.
 """
@@ -236,6 +237,10 @@ class ModelPath:
                 self.repaired += 1
                 metrics.MODEL_REPAIRED_CALLS.inc(len(found.calls))
         if self.stop_repeats and reply.calls:
+            written = len(reply.calls)
+            reply.calls = loops.distinct(reply.calls, key=lambda c: (c.name, c.arguments))
+            if len(reply.calls) < written:
+                log.info("a reply wrote %d calls, %d of them different", written, len(reply.calls))
             attempts = loops.turn_attempts(list(body.get("messages") or []))
             for call in reply.calls:
                 if (

@@ -61,6 +61,10 @@ def build_config(
     timeout_ms = int(request_timeout_s * 1000)
     permission: dict[str, str] = {"*": "deny"}
     permission.update({f"{name}_*": "allow" for name in names})
+    # opencode asks a person before a third identical call in one step; nobody is there to
+    # answer a headless turn, and the refusal ended the turn as an error. The model path
+    # stops repeated calls instead (agent/model/loops.py). The last matching rule wins.
+    permission["doom_loop"] = "allow"
     return {
         "$schema": "https://opencode.ai/config.json",
         "provider": {

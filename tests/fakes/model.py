@@ -51,6 +51,8 @@ class Reply:
     retry_after_ms: int | None = None
     # Reported as usage.prompt_tokens (opencode compacts on it); None: estimated.
     prompt_tokens: int | None = None
+    # The finish reason sent; None: "tool_calls" with calls, else "stop" ("length": cut off).
+    finish: str | None = None
 
     @classmethod
     def text(cls, content: str, *, prompt_tokens: int | None = None) -> Reply:
@@ -309,7 +311,7 @@ class ScriptedModel:
                 chunks.append(
                     delta({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
                 )
-        chunks.append(delta({}, "tool_calls" if reply.calls else "stop"))
+        chunks.append(delta({}, reply.finish or ("tool_calls" if reply.calls else "stop")))
         chunks.append(self._envelope(choices=[], usage=usage))
         return chunks
 
@@ -324,7 +326,7 @@ class ScriptedModel:
                 }
                 for c in reply.calls
             ]
-        finish = "tool_calls" if reply.calls else "stop"
+        finish = reply.finish or ("tool_calls" if reply.calls else "stop")
         return {
             **self._envelope(object="chat.completion"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],

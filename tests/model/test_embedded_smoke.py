@@ -65,7 +65,9 @@ def test_one_scenario_against_the_embedded_model(tmp_path: Path) -> None:
     turns = [t for step in scenario["steps"] for t in step["transcript"]]
     assert turns, "no turn reached the model"
     for turn in turns:
-        assert turn["outcome"] in ("posted", "silent"), turn  # not failed: no error, no timeout
+        # Not failed: no error, no timeout (the turn log's why, and what the model saw).
+        why = f"{turn['outcome']}/{turn['reason']}: {turn['detail']}; saw {turn['model_saw']!r}"
+        assert turn["outcome"] in ("posted", "silent"), why
         for call in turn["tool_calls"]:
             assert call["tool"] in offered and isinstance(call["arguments"], dict), call
     reached = [g for step in scenario["steps"] for g in step["gate"] if g["kind"] == "reached"]

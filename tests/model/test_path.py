@@ -171,6 +171,30 @@ async def test_an_unreachable_endpoint_is_a_502_naming_it() -> None:
     assert status == 502 and "127.0.0.1:9" in lines[0]
 
 
+async def test_a_call_written_many_times_in_one_reply_runs_once(
+    model: ScriptedModel, repairing: ModelPath
+) -> None:
+    same, other = ("aiqu_list_jobs", {"state": "active"}), ("aiqu_list_jobs", {"state": "done"})
+    model.push(Reply.tool_calls(same, other, same, same))
+    _, lines = await chat(repairing.url, request())
+    written = [json.loads(c["function"]["arguments"]) for c in tool_calls(lines)]
+    assert written == [{"state": "active"}, {"state": "done"}]
+    assert [c["index"] for c in tool_calls(lines)] == [0, 1]
+
+
+async def test_a_call_written_as_text_until_the_output_limit_runs_once(
+    model: ScriptedModel, repairing: ModelPath
+) -> None:
+    # The 0.5B's shape: one call over and over, its keys in any order, cut off mid-call.
+    again = json.dumps({"arguments": {"state": "active"}, "name": "aiqu_list_jobs"})
+    model.push(Reply(content=f"{CALL_AS_TEXT}\n{again}\n" * 5 + CALL_AS_TEXT[:20], finish="length"))
+    _, lines = await chat(repairing.url, request())
+    (call,) = tool_calls(lines)
+    assert json.loads(call["function"]["arguments"]) == {"state": "active"}
+    finishes = [c["finish_reason"] for e in events(lines) for c in e.get("choices", [])]
+    assert finishes[-1] == "tool_calls" and text(lines) == ""
+
+
 async def test_a_repeated_failing_call_becomes_the_note(model: ScriptedModel) -> None:
     model.reset()
     path = ModelPath(model.base_url)

@@ -92,6 +92,25 @@ async def test_a_call_written_as_text_runs_as_a_call(
     assert not any(leak in post.text for leak in LEAKS)
 
 
+async def test_a_call_written_until_the_output_limit_runs_once(
+    service: Service, model: ScriptedModel, slack: FakeSlack
+) -> None:
+    # Seen from the 0.5B: the recorded call written over and over in one reply until the
+    # output limit cut it. opencode asked a person before the third and failed the turn.
+    job, (recorded,) = "rec/call-many", CALLS
+
+    def handler(request: ModelRequest) -> Reply:
+        if request.tool_results:
+            return Reply.text(f"Checked {job}: done.")
+        return Reply(content=(recorded["text"] + "\n") * 12 + recorded["text"][:9], finish="length")
+
+    model.handler = handler
+    row = await a_turn(service, model, job)
+    assert (row["outcome"], row["reason"]) == ("posted", "ok")
+    assert len(tool_results(model.requests[1])) == 1
+    await slack.wait_for_post(lambda p: f"Checked {job}" in p.text, timeout=30)
+
+
 @pytest.mark.parametrize("recorded", PROTOCOL, ids=ids(PROTOCOL))
 async def test_protocol_written_as_a_reply_is_never_posted(
     service: Service, model: ScriptedModel, slack: FakeSlack, recorded: dict[str, Any]

@@ -53,6 +53,21 @@ async def test_tool_call_turn_lists_the_calls(
     assert "no such job" in results[1]["content"]
 
 
+async def test_the_same_call_three_times_in_one_step_is_not_a_turn_error(
+    runtime: OpencodeRuntime, model: ScriptedModel
+) -> None:
+    # opencode asks a person before a third identical call in one step (its "doom loop"
+    # check); a headless turn has nobody to answer, and the refusal ended the whole turn
+    # as an error. Repeats are the model path's to stop (agent/model/loops.py).
+    session = await runtime.ensure_session("the same call thrice")
+    model.push(Reply.tool_calls(*[("echo_say", {"text": "again"})] * 3), Reply.text("said"))
+
+    result = await runtime.run_turn(session, "say it", timeout_s=30)
+
+    assert result.error is None and result.text == "said"
+    assert [c.status for c in result.tool_calls] == ["completed"] * 3
+
+
 async def test_tool_calls_of_earlier_turns_are_not_reported(
     runtime: OpencodeRuntime, model: ScriptedModel
 ) -> None:
