@@ -90,8 +90,9 @@ def distinct(calls: list[C], key: Callable[[C], tuple[str, str]]) -> list[C]:
     kept = []
     for call in calls:
         name, arguments = key(call)
-        if (name, canonical(arguments)) not in seen:
-            seen.add((name, canonical(arguments)))
+        written = (name, canonical(arguments))
+        if written not in seen:
+            seen.add(written)
             kept.append(call)
     return kept
 
