@@ -96,7 +96,12 @@ class MlflowServer:
         # `agent` must import from wherever the service itself was started.
         root = str(Path(__file__).resolve().parent.parent)
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, "PYTHONPATH": path, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": path,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",  # offline; see mcp_servers/aiqu/jobenv.py
+        }
         with self.log_path.open("ab") as log_file:
             # Own process group: stop() reaches anything MLflow itself may fork.
             self._process = subprocess.Popen(

@@ -45,6 +45,9 @@ def skill_environment(
         {
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+            # No telemetry: offline sites, and its thread races MLflow's reads of
+            # os.environ (mcp_servers/aiqu/jobenv.py says what it broke in a job).
+            "MLFLOW_DISABLE_TELEMETRY": "true",
         }
     )
     return SkillEnvironment(

@@ -35,13 +35,20 @@ def route_env(skill_env: SkillEnvironment, name: str, labels: Mapping[str, str])
 
 
 def reporting_env(skill_env: SkillEnvironment) -> dict[str, str]:
-    """Where a job's reporter sends its events and metrics."""
+    """Where a job's reporter sends its events and metrics, and how."""
     given = {
         "MLFLOW_TRACKING_URI": skill_env.tracking_uri,
         "MLOPS_URL": skill_env.service_url,
         "MLOPS_WEBHOOK_SECRET": skill_env.webhook_secret,
     }
-    return {key: value for key, value in given.items() if value is not None}
+    return {key: value for key, value in given.items() if value is not None} | MLFLOW_OFFLINE
+
+
+# MLflow's telemetry thread reaches for the internet (these sites have none) and, when it
+# gives up, deletes a variable from os.environ while the job's own MLflow calls read it:
+# seen on a loaded machine, a trial's first `log_params` failed with KeyError
+# '_MLFLOW_TELEMETRY_SESSION_ID' and the trial died. A job's own `env` may turn it back on.
+MLFLOW_OFFLINE = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def job_env(

@@ -69,6 +69,7 @@ def test_job_environment_carries_identity_and_pass_through(
     assert json.loads(env["MLOPS_LABELS"]) == {"submitted_by": "alice", "sweep": "s1"}
     for key in ("MLFLOW_TRACKING_URI", "MLOPS_URL", "MLOPS_WEBHOOK_SECRET"):
         assert env[key] == skill_env[key]
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"  # its thread races the job's reads
     assert "MLOPS_MODEL_API_KEY" not in env
     assert "SLACK_BOT_TOKEN" not in env
 

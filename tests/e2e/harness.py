@@ -99,11 +99,13 @@ def turns(state_dir: Path, conversation: str | None = None) -> list[dict[str, An
 
 
 def job_events(state_dir: Path, job: str) -> list[dict[str, Any]]:
-    """The events of one job that reached the inbox, in arrival order."""
+    """The events of one job that reached the inbox, in arrival order (not the scheduler
+    watcher's items: on a loaded machine a job may end before its last event arrives)."""
     conn = sqlite3.connect(state_dir / "service.sqlite")
     try:
         rows = conn.execute(
-            "SELECT payload FROM inbox WHERE conversation = ? ORDER BY id", (f"job:{job}",)
+            "SELECT payload FROM inbox WHERE kind = 'event' AND conversation = ? ORDER BY id",
+            (f"job:{job}",),
         ).fetchall()
     finally:
         conn.close()

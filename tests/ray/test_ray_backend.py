@@ -135,6 +135,7 @@ def test_the_submission_carries_its_labels_and_where_to_report(
     assert sent["runtime_env"]["env_vars"] == {
         "MLOPS_URL": "http://127.0.0.1:8080",
         "MLOPS_WEBHOOK_SECRET": SITE,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
         "OWN": "1",
         "MLOPS_JOB": "cust/x",
         "MLOPS_ATTEMPT": "1",
