@@ -24,6 +24,7 @@ from types import TracebackType
 import httpx
 
 from agent.children import die_with_parent, forget_child, record_child
+from core.skill_env import MLFLOW_OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class MlflowServer:
             **os.environ,
             "PYTHONPATH": path,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "MLFLOW_DISABLE_TELEMETRY": "true",  # offline; see mcp_servers/aiqu/jobenv.py
+            **MLFLOW_OFFLINE,
         }
         with self.log_path.open("ab") as log_file:
             # Own process group: stop() reaches anything MLflow itself may fork.

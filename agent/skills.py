@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.opencode.config import McpServerSpec
 from agent.settings import Settings
-from core.skill_env import SkillEnvironment
+from core.skill_env import MLFLOW_OFFLINE, SkillEnvironment
 
 SKILLS = ("aiqu", "mlflow", "datasets", "git")
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
@@ -45,9 +45,7 @@ def skill_environment(
         {
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-            # No telemetry: offline sites, and its thread races MLflow's reads of
-            # os.environ (mcp_servers/aiqu/jobenv.py says what it broke in a job).
-            "MLFLOW_DISABLE_TELEMETRY": "true",
+            **MLFLOW_OFFLINE,
         }
     )
     return SkillEnvironment(

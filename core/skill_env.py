@@ -172,3 +172,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "timezone": ("MLOPS_TIMEZONE", _text),
     "clock_file": (CLOCK_FILE_VARIABLE, Path),
 }
+
+
+# What every process the service starts runs with, jobs included (a job's own `env` may
+# turn it back on). MLflow's telemetry thread reaches for the internet (these sites have
+# none) and, when it gives up, deletes a variable from os.environ while MLflow calls on
+# another thread read it: seen on a loaded machine, a sweep trial's first `log_params`
+# failed with KeyError '_MLFLOW_TELEMETRY_SESSION_ID' and the trial died.
+MLFLOW_OFFLINE = {"MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from core.skill_env import SkillEnvironment
+from core.skill_env import MLFLOW_OFFLINE, SkillEnvironment
 from core.webhook_secrets import skill_job_secret
 
 # The service's own settings and chat tokens stay out of jobs unless passed on below.
@@ -42,13 +42,6 @@ def reporting_env(skill_env: SkillEnvironment) -> dict[str, str]:
         "MLOPS_WEBHOOK_SECRET": skill_env.webhook_secret,
     }
     return {key: value for key, value in given.items() if value is not None} | MLFLOW_OFFLINE
-
-
-# MLflow's telemetry thread reaches for the internet (these sites have none) and, when it
-# gives up, deletes a variable from os.environ while the job's own MLflow calls read it:
-# seen on a loaded machine, a trial's first `log_params` failed with KeyError
-# '_MLFLOW_TELEMETRY_SESSION_ID' and the trial died. A job's own `env` may turn it back on.
-MLFLOW_OFFLINE = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def job_env(
