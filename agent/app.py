@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from agent.intake import TrainingHook
+from agent.intake.webhook import TrainingHook
 
 
 def build_app(

@@ -238,7 +238,7 @@ def cmd_doctor(_: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from agent.audit import AuditQueryError, audit_report
+    from agent.engine.audit import AuditQueryError, audit_report
     from agent.settings import SettingsError, load_settings
 
     try:
@@ -257,7 +257,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_web_user(args: argparse.Namespace) -> int:
-    from agent.chat.web.command import WebUserError, web_user
+    from agent.web.command import WebUserError, web_user
 
     try:
         for line in web_user(args):

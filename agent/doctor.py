@@ -43,7 +43,7 @@ def check_opencode(s: Settings) -> tuple[bool, str]:
 
 
 def check_brief(s: Settings) -> tuple[bool, str]:
-    from agent.brief import BriefError, load_brief
+    from agent.engine.brief import BriefError, load_brief
 
     try:
         brief = load_brief(s.brief_dir, s.silence_marker)

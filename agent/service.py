@@ -18,33 +18,33 @@ from typing import IO, Any
 import httpx
 import uvicorn
 
-from agent.brief import BriefWatch
 from agent.chat.base import ChatBridge
-from agent.chat.intake import ChatIntake
-from agent.chat.web import WEB_CHANNEL
-from agent.chat.web.bridge import WebBridge
 from agent.children import claim_state_dir, stop_stale_children
-from agent.conversations import Conversations
-from agent.db import Database
-from agent.hub import Hub
-from agent.inbox import Inbox
-from agent.intake import Signers, TrainingHook
+from agent.engine.brief import BriefWatch
+from agent.engine.conversations import Conversations
+from agent.engine.db import Database
+from agent.engine.hub import Hub
+from agent.engine.inbox import Inbox
+from agent.engine.outbox import Outbox
+from agent.engine.routing import Routing
+from agent.engine.schedule import Schedule
+from agent.engine.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolAudit
+from agent.engine.transcript import Transcript
+from agent.engine.turn_log import TurnLog
+from agent.engine.turns import TurnEngine
+from agent.intake.chat import ChatIntake
+from agent.intake.webhook import Signers, TrainingHook
 from agent.model.embedded import EmbeddedModel
 from agent.model.path import ModelPath
 from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
-from agent.outbox import Outbox
-from agent.routing import Routing
-from agent.schedule import Schedule
 from agent.settings import Settings
 from agent.skills import skill_environment, skill_specs
-from agent.steps import Approvals, Attachments, ProposalCards, RouteNotes, ToolAudit
-from agent.transcript import Transcript
-from agent.turn_log import TurnLog
-from agent.turns import TurnEngine
 from agent.watch.facts import WatchConfig
 from agent.watch.probe import SchedulerProbe
 from agent.watch.watcher import Watcher
+from agent.web import WEB_CHANNEL
+from agent.web.bridge import WebBridge
 from core.clock import Clock, parse_hhmm, parse_zone
 from core.ledger import Ledger, create_key
 from core.skill_env import LEDGER_FILE, LEDGER_KEY_FILE
@@ -95,7 +95,7 @@ class Service:
         self._state_lock: IO[str] | None = None
         self.chat: ChatBridge | None = None
         self.web: WebBridge | None = None  # the web page's side, when it runs
-        self.page: Any = None  # agent.chat.web.page.WebPage, imported only when it runs
+        self.page: Any = None  # agent.web.page.WebPage, imported only when it runs
         self.sign_in_urls: dict[str, str] = {}  # the one-time web sign-in link printed at start
         self._made_operator = False
         self.hub = Hub()
@@ -114,7 +114,7 @@ class Service:
         self._state_lock = claim_state_dir(self.state_dir)  # StateDirBusy if not ours alone
         stop_stale_children(self.state_dir)  # a killed instance's MLflow, opencode and skills
         if self.settings.web_enabled:
-            from agent.chat.web.page import with_first_operator
+            from agent.web.page import with_first_operator
 
             # Before anything reads who may talk or approve: a fresh machine's operator.
             self._made_operator = not self.settings.web_users
@@ -393,7 +393,7 @@ class Service:
     async def _page_routes(self) -> list[Any]:
         if self.web is None:
             return []
-        from agent.chat.web.page import WebPage, page_routes
+        from agent.web.page import WebPage, page_routes
 
         self.page = WebPage(
             settings=self.settings,
@@ -412,8 +412,8 @@ class Service:
     async def _announce_page(self) -> None:
         if self.page is None:
             return
-        from agent.chat.web.accounts import OPERATOR
-        from agent.chat.web.page import exposure_warning
+        from agent.web.accounts import OPERATOR
+        from agent.web.page import exposure_warning
 
         if not self.people_url.startswith("https://") and (
             warning := exposure_warning(self.settings.host)

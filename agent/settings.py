@@ -24,9 +24,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from agent.chat.web import web_user
-from agent.chat.web.accounts import WebUser, parse_users, read_users_file
 from agent.model.weights import DEFAULT_EMBEDDED, EMBEDDED, Weights
+from agent.web import web_user
+from agent.web.accounts import WebUser, parse_users, read_users_file
 from core.clock import QuietHours, parse_hhmm, parse_zone
 from core.routes import Routes, RoutesError
 from core.skill_env import DEFAULT_PROPOSAL_TTL_S, split_users
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     slack_api_url: str | None = None
     slack_mode: Literal["socket", "http"] = "socket"
     confirm_phrases: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONFIRM_PHRASES
-    # The web page's people (JSON, see agent.chat.web.accounts), merged with the users file's.
+    # The web page's people (JSON, see agent.web.accounts), merged with the users file's.
     web_users: Annotated[dict[str, WebUser], NoDecode] = Field(default_factory=dict)
     web_users_file: Path | None = None  # None: <state_dir>/web_users.json
     slack_bot_token: str | None = Field(

@@ -75,9 +75,9 @@ async def serve_real(port: int, state: Path, secret: str, timings: dict | None) 
     import uvicorn
 
     from agent.app import build_app
-    from agent.db import Database
-    from agent.inbox import Inbox
-    from agent.intake import TrainingHook
+    from agent.engine.db import Database
+    from agent.engine.inbox import Inbox
+    from agent.intake.webhook import TrainingHook
 
     db = Database(state / "service.sqlite")
     if timings is not None:

@@ -26,7 +26,7 @@ from datetime import UTC
 from datetime import time as clock_time
 from typing import Any
 
-from agent.schedule import Schedule
+from agent.engine.schedule import Schedule
 from agent.watch.facts import WatchConfig
 from agent.watch.watcher import Watcher
 from evals.bridge import Post

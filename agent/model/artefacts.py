@@ -24,7 +24,7 @@ _TAG_BLOCKS = re.compile(
 )
 _TEMPLATE_TOKENS = re.compile(r"<\|(?:im_start|im_end|endoftext)\|>(?:system|user|assistant|tool)?")
 _TURN_HEADER = re.compile(r"^\s*\[turn_id=[^\]\n]*\]\s*$", re.MULTILINE)
-# A turn's item as the service renders one (agent.render): its first line, then the
+# A turn's item as the service renders one (agent.engine.render): its first line, then the
 # paragraph it heads. `HH:MM:SSZ` is the service's clock; no message of the model's
 # starts a paragraph with it.
 _ITEM = re.compile(

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent.db import Database
-from agent.inbox import Inbox
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox
 from agent.watch import memory
 from agent.watch.facts import Fact, JobSeen, WatchConfig, observe
 from agent.watch.probe import ProbeError, SchedulerProbe

@@ -26,8 +26,8 @@ import pytest
 import pytest_asyncio
 from mlflow import MlflowClient
 
+from agent.engine.schedule import Schedule
 from agent.mlflow_server import MlflowServer
-from agent.schedule import Schedule
 from agent.service import Service
 from agent.settings import Settings
 from core.skill_env import SkillEnvironment

@@ -186,7 +186,7 @@ def parse_item(text: str) -> Item:
     if found := EVENT_HEAD.match(first):
         return Item("event", text, found["type"], found["job"], parse_fields(rest))
     if found := MESSAGE_HEAD.match(first):
-        # A person's words come indented (agent.render): the body is them as written.
+        # A person's words come indented (agent.engine.render): the body is them as written.
         body = "\n".join(line.removeprefix("  ") for line in rest.split("\n"))
         return Item("message", text, user=found["user"], body=body)
     if first.startswith("button "):

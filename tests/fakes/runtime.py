@@ -1,4 +1,4 @@
-"""A scripted stand-in for the opencode runtime (`agent.turns.Runtime`), for engine unit tests.
+"""A scripted stand-in for the opencode runtime (`agent.engine.turns.Runtime`), for engine tests.
 
 The engine's end-to-end behaviour is tested with the real opencode binary; this
 fake answers turns in-process so the engine's mechanics (serial conversations,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.audit import AuditQueryError, audit_report, parse_when
+from agent.engine.audit import AuditQueryError, audit_report, parse_when
 from core.ledger import Ledger
 from tests.ledger.conftest import Clock
 

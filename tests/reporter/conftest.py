@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agent.intake import IntakeRejected, verify_event
+from agent.intake.webhook import IntakeRejected, verify_event
 from mlops_reporter import Reporter
 from tests.conftest import ROOT, free_port
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from agent.brief import BriefError, BriefWatch, load_brief
+from agent.engine.brief import BriefError, BriefWatch, load_brief
 
 MARKER = "<silent/>"
 

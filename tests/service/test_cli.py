@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 
 from agent.app import build_app
-from agent.brief import load_brief
-from agent.db import Database
-from agent.inbox import Inbox
-from agent.intake import TrainingHook
+from agent.engine.brief import load_brief
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox
+from agent.intake.webhook import TrainingHook
 from agent.settings import SettingsError, load_settings, new_webhook_secret
 from tests.conftest import ROOT, free_port
 from tests.fakes import slack as fake_slack

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from agent.db import Database
-from agent.inbox import Inbox, event_conversation
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox, event_conversation
 
 
 async def open_inbox(path: Path) -> Inbox:

@@ -18,9 +18,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from agent.app import build_app
-from agent.db import Database
-from agent.inbox import Inbox
-from agent.intake import Signers, TrainingHook
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox
+from agent.intake.webhook import Signers, TrainingHook
 from agent.settings import new_webhook_secret
 
 SECRET = new_webhook_secret()

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import unicodedata
 
-from agent.brief import build_prompt, is_silent
-from agent.inbox import Item
-from agent.render import render_turn
+from agent.engine.brief import build_prompt, is_silent
+from agent.engine.inbox import Item
+from agent.engine.render import render_turn
+from agent.engine.steps.approvals import is_confirmation
 from agent.settings import DEFAULT_CONFIRM_PHRASES
-from agent.steps.approvals import is_confirmation
 
 
 def test_event_is_rendered_compactly_with_header_and_traceback() -> None:

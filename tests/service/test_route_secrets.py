@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.inbox import Inbox
-from agent.intake import Signers
+from agent.engine.inbox import Inbox
+from agent.intake.webhook import Signers
 from agent.settings import new_webhook_secret
 from core.routes import Routes, RoutesError
 from core.skill_env import SkillEnvironment

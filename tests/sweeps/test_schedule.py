@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 
-from agent.db import Database
-from agent.inbox import Inbox
-from agent.schedule import Schedule
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox
+from agent.engine.schedule import Schedule
 from core.routes import Route, Routes
 from mcp_servers.aiqu.sweeps import index as sweep_index
 

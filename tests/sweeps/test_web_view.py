@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.chat.web.sweeps import read_sweep_views
+from agent.web.sweeps import read_sweep_views
 from mcp_servers.aiqu.backends.base import Job
 from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps import actions as act

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from agent.conversations import Conversations
-from agent.db import Database
-from agent.inbox import Inbox
-from agent.outbox import Outbox
-from agent.steps.base import TurnStep
-from agent.turn_log import TurnLog
-from agent.turns import TurnEngine
+from agent.engine.conversations import Conversations
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox
+from agent.engine.outbox import Outbox
+from agent.engine.steps.base import TurnStep
+from agent.engine.turn_log import TurnLog
+from agent.engine.turns import TurnEngine
 from core.ledger import Ledger, create_key
 from tests.fakes.chat import RecordingChat
 from tests.fakes.runtime import FakeRuntime

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agent.engine.outbox import Outbox
+from agent.engine.steps.attachments import Attachments
+from agent.engine.steps.base import TurnContext
+from agent.engine.steps.tool_audit import OUTPUT_LIMIT, ToolAudit
 from agent.opencode.client import ToolCallRecord, TurnResult
-from agent.outbox import Outbox
-from agent.steps.attachments import Attachments
-from agent.steps.base import TurnContext
-from agent.steps.tool_audit import OUTPUT_LIMIT, ToolAudit
 from core.ledger import Ledger
 from tests.fakes.chat import RecordingChat
 from tests.turns.conftest import NOTIFY

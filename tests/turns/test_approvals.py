@@ -3,9 +3,9 @@ and only on the proposals it names, in this turn."""
 
 from __future__ import annotations
 
-from agent.inbox import Item
-from agent.steps.approvals import Approvals
-from agent.steps.base import TurnContext
+from agent.engine.inbox import Item
+from agent.engine.steps.approvals import Approvals
+from agent.engine.steps.base import TurnContext
 from core.approvers import Deciders
 from core.ledger import Ledger
 from core.routes import Route

@@ -3,11 +3,11 @@ when its proposal is applied or rejected."""
 
 from __future__ import annotations
 
-from agent.db import Database
+from agent.engine.db import Database
+from agent.engine.outbox import Outbox
+from agent.engine.steps.base import TurnContext
+from agent.engine.steps.cards import ProposalCards
 from agent.opencode.client import TurnResult
-from agent.outbox import Outbox
-from agent.steps.base import TurnContext
-from agent.steps.cards import ProposalCards
 from core.ledger import Ledger
 from tests.chat.test_card_blocks import diffs
 from tests.fakes.chat import RecordingChat

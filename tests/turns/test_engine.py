@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.inbox import Inbox
+from agent.engine.inbox import Inbox
+from agent.engine.outbox import Outbox
+from agent.engine.steps.base import TurnContext, TurnStep
+from agent.engine.turns import MAX_RESTART_RETRIES
 from agent.model_watch import ModelWatch
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
-from agent.outbox import Outbox
-from agent.steps.base import TurnContext, TurnStep
-from agent.turns import MAX_RESTART_RETRIES
 from tests.fakes.runtime import Answer
 from tests.turns.conftest import NOTIFY, SILENCE, StartEngine, eventually
 
@@ -326,7 +326,7 @@ async def test_the_engine_keeps_turning_after_a_failed_look_at_the_inbox(
     rig = await start_engine()
     other = sqlite3.connect(store_dir / "service.sqlite", isolation_level=None)
     try:
-        with caplog.at_level(logging.ERROR, logger="agent.turns"):
+        with caplog.at_level(logging.ERROR, logger="agent.engine.turns"):
             other.execute("ALTER TABLE inbox RENAME TO inbox_away")  # every look now fails
             await eventually(lambda: _logged(caplog, "could not look for waiting items"))
             other.execute("ALTER TABLE inbox_away RENAME TO inbox")

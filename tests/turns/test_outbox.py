@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from agent.conversations import Conversations
-from agent.outbox import Outbox
+from agent.engine.conversations import Conversations
+from agent.engine.outbox import Outbox
 from tests.fakes.chat import RecordingChat
 from tests.turns.conftest import NOTIFY
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from agent.chat.card import Card
-from agent.chat.web import WEB_CHANNEL
-from agent.chat.web.bridge import WebBridge
-from agent.conversations import Conversations
-from agent.db import Database
-from agent.hub import Change, Hub
-from agent.inbox import Inbox
-from agent.outbox import Outbox
-from agent.transcript import Transcript
-from agent.turn_log import TurnLog
+from agent.engine.conversations import Conversations
+from agent.engine.db import Database
+from agent.engine.hub import Change, Hub
+from agent.engine.inbox import Inbox
+from agent.engine.outbox import Outbox
+from agent.engine.transcript import Transcript
+from agent.engine.turn_log import TurnLog
+from agent.web import WEB_CHANNEL
+from agent.web.bridge import WebBridge
 from core.ledger import Ledger
 from tests.fakes.chat import RecordingChat
 from tests.turns.conftest import ALICE, NOTIFY

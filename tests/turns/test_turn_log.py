@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from agent.db import Database
-from agent.inbox import Item
-from agent.turn_log import DETAIL_LIMIT, TurnLog, turn_sender, turn_source
+from agent.engine.db import Database
+from agent.engine.inbox import Item
+from agent.engine.turn_log import DETAIL_LIMIT, TurnLog, turn_sender, turn_source
 from core.ledger import Ledger
 
 CONV = "job:cust/pcb"

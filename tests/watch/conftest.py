@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from agent.db import Database
-from agent.inbox import Inbox
+from agent.engine.db import Database
+from agent.engine.inbox import Inbox
 from agent.watch.facts import WatchConfig
 from agent.watch.probe import SchedulerProbe
 from agent.watch.watcher import Watcher

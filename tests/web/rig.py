@@ -16,17 +16,17 @@ from typing import Any
 import httpx
 
 from agent.chat.card import Card
-from agent.chat.intake import ChatIntake
-from agent.chat.web.bridge import WebBridge
-from agent.chat.web.page import WebPage
-from agent.chat.web.passwords import hash_password
-from agent.conversations import Conversations
-from agent.db import Database
-from agent.hub import Hub
-from agent.inbox import Inbox
-from agent.outbox import Outbox
+from agent.engine.conversations import Conversations
+from agent.engine.db import Database
+from agent.engine.hub import Hub
+from agent.engine.inbox import Inbox
+from agent.engine.outbox import Outbox
+from agent.engine.transcript import Transcript
+from agent.intake.chat import ChatIntake
 from agent.settings import Settings, load_settings
-from agent.transcript import Transcript
+from agent.web.bridge import WebBridge
+from agent.web.page import WebPage
+from agent.web.passwords import hash_password
 from core.ledger import Ledger, Proposal, create_key
 
 BASE = "http://127.0.0.1:8080"

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from agent import cli
-from agent.chat.web.accounts import (
+from agent.settings import SettingsError, load_settings
+from agent.web.accounts import (
     OPERATOR,
     WebUser,
     hash_password,
     read_users_file,
     verify_password,
 )
-from agent.chat.web.page import exposure_warning, with_first_operator
-from agent.settings import SettingsError, load_settings
+from agent.web.page import exposure_warning, with_first_operator
 
 
 def settings(tmp_path: Path, **values: object):

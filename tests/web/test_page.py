@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from agent.chat.web import WEB_CHANNEL
+from agent.web import WEB_CHANNEL
 from tests.web.rig import PageRig, page_rig
 
 JOB = "job:cust-b/x"

@@ -25,7 +25,7 @@ import pytest
 import pytest_asyncio
 
 from agent import cli
-from agent.hub import Change
+from agent.engine.hub import Change
 from agent.service import Service
 from tests.aiqu.conftest import kill_leftovers
 from tests.conftest import ROOT

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from agent.chat.web.timeline import title_of
-from agent.turn_log import TurnLog
+from agent.engine.turn_log import TurnLog
+from agent.web.timeline import title_of
 from tests.web.rig import PageRig, page_rig
 
 JOB = "job:cust-b/x"

@@ -1,0 +1,1 @@
+"""What comes in: training jobs' webhook and people's chat messages, both into the inbox."""
