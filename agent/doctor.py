@@ -10,6 +10,8 @@ from pathlib import Path
 from agent.settings import Settings, SettingsError, load_settings
 from agent.skills import skill_environment
 from core.skill_env import LEDGER_KEY_FILE, SkillEnvironment
+from mcp_servers.plugin import Skill
+from mcp_servers.registry import SKILLS
 
 Check = tuple[str, Callable[[Settings], tuple[bool, str]]]
 
@@ -131,38 +133,19 @@ def check_matrix(s: Settings) -> tuple[bool, str]:
     return doctor.check(s)
 
 
-def check_scheduler(s: Settings) -> tuple[bool, str]:
-    from mcp_servers.aiqu import health
-
-    return health.check(_skill_environment(s))
-
-
-def check_mlflow(s: Settings) -> tuple[bool, str]:
-    if s.mlflow_tracking_uri is None:
-        return True, "embedded: `serve` starts a local MLflow server in the state dir"
-    from mcp_servers.mlflow import health
-
-    return health.check(_skill_environment(s))
+def skill_checks() -> list[Check]:
+    """One line per skill, from its own health check (`mcp_servers.registry`)."""
+    return [(skill.label, _skill_check(skill)) for skill in SKILLS]
 
 
-def check_datasets(s: Settings) -> tuple[bool, str]:
-    from mcp_servers.datasets import health
+def _skill_check(skill: Skill) -> Callable[[Settings], tuple[bool, str]]:
+    def check(s: Settings) -> tuple[bool, str]:
+        if skill.name == "mlflow" and s.mlflow_tracking_uri is None:
+            # No team server given: `serve` runs its own, so there is nothing to reach yet.
+            return True, "embedded: `serve` starts a local MLflow server in the state dir"
+        return skill.check(_skill_environment(s))
 
-    root = s.resolved_datasets_root
-    if s.datasets_root is None and not root.exists():
-        # The default place, on a machine that has no datasets yet: nothing is wrong.
-        return (
-            True,
-            f"{root} (the default) does not exist yet: put datasets there as <name>/<version>/",
-        )
-
-    return health.check(_skill_environment(s))
-
-
-def check_git(s: Settings) -> tuple[bool, str]:
-    from mcp_servers.git import health
-
-    return health.check(_skill_environment(s))
+    return check
 
 
 def _skill_environment(s: Settings) -> SkillEnvironment:
@@ -183,8 +166,5 @@ CHECKS: list[Check] = [
     ("model", check_model),
     ("slack", check_slack),
     ("matrix", check_matrix),
-    ("scheduler", check_scheduler),
-    ("mlflow", check_mlflow),
-    ("datasets", check_datasets),
-    ("git", check_git),
+    *skill_checks(),
 ]

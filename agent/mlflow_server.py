@@ -24,7 +24,7 @@ from types import TracebackType
 import httpx
 
 from agent.children import die_with_parent, forget_child, record_child
-from core.skill_env import MLFLOW_OFFLINE
+from mcp_servers.registry import environment as skills_environment
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class MlflowServer:
             **os.environ,
             "PYTHONPATH": path,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            **MLFLOW_OFFLINE,
+            **skills_environment(),  # telemetry off, as in every process the service starts
         }
         with self.log_path.open("ab") as log_file:
             # Own process group: stop() reaches anything MLflow itself may fork.

@@ -154,7 +154,7 @@ class Service:
         self.runtime = OpencodeRuntime.from_settings(
             s,
             prompt_file=prompt_file,
-            mcp_servers=skill_specs(s, env),
+            mcp_servers=skill_specs(env),
             prompt=self.brief,
             model_url=self.model_path.url,
             model_id=model_id,

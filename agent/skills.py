@@ -1,7 +1,8 @@
 """Which skills (MCP servers) the agent gets, and the environment each one runs with.
 
-A skill is registered when its package exists. Each gets the skill environment
-contract (`core.skill_env`) and only what it needs besides:
+The skills are the plugins `mcp_servers.registry` lists. Each gets the skill
+environment contract (`core.skill_env`), the skills' own settings as variables,
+and only what it needs besides:
 the model's API key, the Slack tokens and the web users' password hashes never
 reach a skill. Operators'
 `MLOPS_*`, `SLURM_*` and `GIT_*` variables pass through, so a backend is one
@@ -10,7 +11,6 @@ setting away (e.g. `MLOPS_SCHEDULER=slurm`).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Mapping
@@ -18,15 +18,14 @@ from pathlib import Path
 
 from agent.opencode.config import McpServerSpec
 from agent.settings import Settings
-from core.skill_env import MLFLOW_OFFLINE, SkillEnvironment
+from core.skill_env import SkillEnvironment
+from mcp_servers.registry import SKILLS
+from mcp_servers.registry import environment as skills_environment
 
-SKILLS = ("aiqu", "mlflow", "datasets", "git")
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
 NEVER_PASSED = {"MLOPS_MODEL_API_KEY", "MLOPS_MODEL_API_KEY_FILE", "MLOPS_WEB_USERS"}
-
-
-def skill_exists(name: str) -> bool:
-    return importlib.util.find_spec(f"mcp_servers.{name}.__main__") is not None
+SETTINGS_PREFIX = "MLOPS_"
+TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"  # where MLflow is: the service may run its own
 
 
 def skill_environment(
@@ -38,21 +37,16 @@ def skill_environment(
     ledger_key_file: Path,
     clock_file: Path | None = None,
 ) -> SkillEnvironment:
-    """The contract every skill is started with (`core.skill_env`)."""
+    """The contract every skill is started with (`core.skill_env`), the skills' own
+    settings as the operator gave them to the service (variables, `.env`, files) in
+    `extra`, and the variables each skill's processes run with."""
     state = settings.state_dir.resolve()
     extra = _pass_through(os.environ)
-    extra.update(
-        {
-            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-            **MLFLOW_OFFLINE,
-        }
-    )
+    extra.update(skill_settings(settings, tracking_uri))
+    extra.update(skills_environment())
+    extra["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     return SkillEnvironment(
         state_dir=state,
-        scheduler=settings.scheduler,
-        local_gpus=settings.local_gpus,
-        datasets_root=settings.resolved_datasets_root,
         attachments_dir=state / "attachments",
         ledger_key_file=ledger_key_file,
         # Who may approve a write: the skills' gate checks each confirmation against it.
@@ -61,36 +55,41 @@ def skill_environment(
         service_url=service_url,
         # Jobs the scheduler starts sign their events with it.
         webhook_secret=webhook_secret,
-        tracking_uri=tracking_uri,
-        git_repos=settings.git_repos,
-        git_author=extra.get("MLOPS_GIT_AUTHOR"),
-        agent_max_jobs=settings.agent_max_jobs,
-        agent_gpu_hours=settings.agent_gpu_hours,
-        agent_default_time_limit_min=settings.agent_default_time_limit_min,
         routes_file=settings.routes.resolve() if settings.routes else None,
-        quiet_hours=settings.quiet_hours,
         timezone=settings.timezone,
         clock_file=clock_file,  # a virtual clock: the eval harness's scenario time
         extra={k: v for k, v in extra.items() if k not in NEVER_PASSED},
     )
 
 
-def skill_specs(settings: Settings, environment: SkillEnvironment) -> list[McpServerSpec]:
+def skill_settings(settings: Settings, tracking_uri: str | None) -> dict[str, str]:
+    """Each variable a skill declares (`mcp_servers/<name>/settings.py`) that the service's
+    settings hold, by the same name (`MLOPS_GIT_REPOS` is `Settings.git_repos`); where
+    MLflow is, as the service decided (the team's, or the one it runs itself)."""
+    values: dict[str, str] = {}
+    for skill in SKILLS:
+        for variable, _ in skill.variables.values():
+            field = variable.removeprefix(SETTINGS_PREFIX).lower()
+            value = getattr(settings, field, None) if variable.startswith(SETTINGS_PREFIX) else None
+            if value is not None:
+                values[variable] = str(value.resolve() if isinstance(value, Path) else value)
+    if tracking_uri is not None:
+        values[TRACKING_VARIABLE] = tracking_uri
+    return values
+
+
+def skill_specs(environment: SkillEnvironment) -> list[McpServerSpec]:
+    """The skills the model gets on this site, each as `python -m mcp_servers <name>`."""
     env = environment.to_env()
-    specs = []
-    for name in SKILLS:
-        if not skill_exists(name):
-            continue
-        if name == "git" and not settings.git_repos:
-            continue  # no repos configured: no git tools to show the model
-        specs.append(
-            McpServerSpec(
-                name=name,
-                command=[sys.executable, "-m", f"mcp_servers.{name}"],
-                environment=dict(env),
-            )
+    return [
+        McpServerSpec(
+            name=skill.name,
+            command=[sys.executable, "-m", "mcp_servers", skill.name],
+            environment=dict(env),
         )
-    return specs
+        for skill in SKILLS
+        if skill.enabled(environment)
+    ]
 
 
 def _pass_through(environ: Mapping[str, str]) -> dict[str, str]:

@@ -22,8 +22,6 @@ from typing import Any
 
 from core.routes import DEFAULT, Route, Routes
 
-GIT_CHANGE = "git_change"
-JOB_KINDS = frozenset({"aiqu_cancel", "aiqu_requeue"})
 # The file names a unified diff's headers give (our diffs use the a/ and b/ prefixes).
 _DIFF_PATH = re.compile(r"^(?:---|\+\+\+) [ab]/(.+)$", re.MULTILINE)
 
@@ -47,23 +45,23 @@ class Deciders:
         return f"an approver of {routes} ({who})"
 
 
-def touched_routes(routes: Routes, kind: str, payload: Mapping[str, Any]) -> tuple[Route, ...]:
-    """The routes that own what a proposal would change."""
-    if kind == GIT_CHANGE:
+def touched_routes(routes: Routes, payload: Mapping[str, Any]) -> tuple[Route, ...]:
+    """The routes that own what a proposal would change, as its payload names it: a `repo`
+    (with its `path` and the files a `diff` touches) or a `job`; otherwise the default
+    route's. Any skill's proposal is decided this way, whatever its kind."""
+    if "repo" in payload:
         repo = str(payload.get("repo", ""))
         paths = {str(payload.get("path", ""))} | set(_DIFF_PATH.findall(payload.get("diff", "")))
         return _unique(r for path in sorted(paths) for r in routes.owners_of_path(repo, path))
-    if kind in JOB_KINDS:
+    if "job" in payload:
         return (routes.for_job(str(payload.get("job", ""))),)
     return (routes.default,)
 
 
-def deciders(
-    routes: Routes, kind: str, payload: Mapping[str, Any], conversation_route: Route
-) -> Deciders:
-    """Who may approve or reject a proposal of `kind` with `payload`, made in a conversation
-    of `conversation_route`."""
-    involved = list(touched_routes(routes, kind, payload))
+def deciders(routes: Routes, payload: Mapping[str, Any], conversation_route: Route) -> Deciders:
+    """Who may approve or reject a proposal with `payload`, made in a conversation of
+    `conversation_route`."""
+    involved = list(touched_routes(routes, payload))
     if conversation_route.name != DEFAULT and conversation_route not in involved:
         involved.append(conversation_route)
     people = frozenset.intersection(*(r.approvers for r in involved))

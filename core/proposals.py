@@ -1,6 +1,6 @@
 """A skill's side of the write gate: file proposals, act on one only once a person approved it.
 
-Used by every gated action (git's apply, aiqu's cancel of someone else's job),
+Used by every gated action (a commit, a cancel of someone else's job),
 so the flow is written once: `propose` stores the action for a person to
 approve; `approved` says whether *this* turn may act on it now (read-only);
 `spend` checks again and consumes the approval in one transaction right before
@@ -11,8 +11,9 @@ from the ledger, never from what the model says.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from core.approvers import Deciders, deciders
@@ -21,8 +22,8 @@ from core.routes import Route, Routes, RoutesError
 from core.skill_env import SkillEnvironment
 from core.sweeps import base_jobs
 
-# How a refusal names a kind of proposal to the model.
-KIND_WORDS = {"git_change": "git change", "aiqu_cancel": "job cancel", "aiqu_requeue": "requeue"}
+# No kind declared: every proposal is refused as unknown (a skill built without its gate).
+NO_KINDS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,20 @@ class GatedProposals:
         approvers: frozenset[str],
         routes: Routes | None = None,
         sweep_base_job: Callable[[str], str | None] = lambda _: None,
+        *,
+        kinds: Mapping[str, str],
     ) -> None:
         """`approvers`: everyone who may approve at all. With `routes`, a proposal is decided
-        by an approver of each route it involves (`core.approvers`); without, by any of them."""
+        by an approver of each route it involves (`core.approvers`); without, by any of them.
+        `kinds`: every kind of proposal the skills declare, and how a refusal names it."""
+        self.kinds = dict(kinds)
         self.ledger = ledger
         self.approvers = approvers
         self.routes = routes or Routes.load(None, allowed_users=approvers, default_channel=None)
         self.sweep_base_job = sweep_base_job
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment) -> GatedProposals:
+    def from_env(cls, env: SkillEnvironment, kinds: Mapping[str, str]) -> GatedProposals:
         """The ledger the service made in the state dir; LedgerError when there is none
         (the service creates the ledger and its key; a skill never makes its own)."""
         if not env.ledger_path.exists():
@@ -59,14 +64,16 @@ class GatedProposals:
         except ValueError as exc:
             raise LedgerError(str(exc)) from None
         if env.routes_file is None:
-            return cls(ledger, env.allowed_users)
+            return cls(ledger, env.allowed_users, kinds=kinds)
         try:
             routes = Routes.load(
                 env.routes_file, allowed_users=env.allowed_users, default_channel=None
             )
         except RoutesError as exc:
             raise LedgerError(str(exc)) from None
-        return cls(ledger, env.allowed_users, routes, lambda s: base_jobs(env.state).get(s))
+        return cls(
+            ledger, env.allowed_users, routes, lambda s: base_jobs(env.state).get(s), kinds=kinds
+        )
 
     def route_of(self, conversation: str) -> Route:
         """The conversation's route (the default one on a site without a routes file)."""
@@ -77,7 +84,7 @@ class GatedProposals:
         return self.route_of(turn.conversation) if turn is not None else None
 
     def deciders(self, kind: str, payload: dict[str, Any], conversation: str) -> Deciders:
-        return deciders(self.routes, kind, payload, self.route_of(conversation))
+        return deciders(self.routes, payload, self.route_of(conversation))
 
     def approvers_of(self, proposal_id: str) -> frozenset[str]:
         """Who may approve this proposal: an approver of every route it involves."""
@@ -96,6 +103,8 @@ class GatedProposals:
     def propose(self, turn_id: str, kind: str, payload: dict[str, Any], summary: str) -> Proposal:
         """File a proposal, unless no one could ever approve it (it spans routes that share
         no approver): then GateRefused says how to split it."""
+        if kind not in self.kinds:
+            raise LedgerError(f"unknown proposal kind {kind!r}; valid: {sorted(self.kinds)}")
         turn = self.ledger.turn(turn_id)
         if turn is not None:
             who = self.deciders(kind, payload, turn.conversation)
@@ -114,9 +123,9 @@ class GatedProposals:
         confirmation = self.ledger.gate(proposal_id, turn_id, self.approvers_of(proposal_id))
         proposal = self.ledger.proposal(proposal_id)
         if proposal is None or proposal.kind != kind:
-            found = KIND_WORDS.get(proposal.kind, proposal.kind) if proposal else "unknown"
+            found = self.kinds.get(proposal.kind, proposal.kind) if proposal else "unknown"
             raise GateRefused(
-                f"proposal {proposal_id} is a {found} proposal, not a {KIND_WORDS.get(kind, kind)}"
+                f"proposal {proposal_id} is a {found} proposal, not a {self.kinds.get(kind, kind)}"
             )
         return Approval(proposal, confirmation)
 

@@ -2,8 +2,11 @@
 
 The supervisor builds one `SkillEnvironment` from its settings and hands it to
 each skill process as variables (`to_env()`); every skill reads it back with
-`from_env()`. A variable's name, default and parsing live here and nowhere
-else, so the two sides cannot drift. A skill started by hand (a test, `doctor`)
+`from_env()`. Only what every skill shares is here: where state lives, who may
+approve, where jobs report, the routes, the clock. A skill's own settings are
+its own (`mcp_servers/<name>/settings.py`): they travel in `extra` and the skill
+reads them with `read_variables`, through the same parsers, so a bad value is
+named the same way on both sides. A skill started by hand (a test, `doctor`)
 gets the same defaults the service would give it.
 """
 
@@ -36,23 +39,13 @@ def split_users(raw: str) -> frozenset[str]:
 @dataclass(frozen=True)
 class SkillEnvironment:
     state_dir: Path | None = None  # None: not given; `state` is then ./state
-    scheduler: str = "local"
-    local_gpus: int | None = None  # None: what `nvidia-smi -L` lists
-    datasets_root: Path | None = None  # None: <state_dir>/datasets
     attachments_dir: Path | None = None  # None: <state_dir>/attachments
     ledger_key_file: Path | None = None  # None: <state_dir>/ledger.key
     allowed_users: frozenset[str] = frozenset()
     proposal_ttl_s: float = DEFAULT_PROPOSAL_TTL_S
     service_url: str | None = None  # where jobs report (MLOPS_URL)
     webhook_secret: str | None = None  # what jobs sign with
-    tracking_uri: str | None = None  # MLflow
-    git_repos: str | None = None  # JSON, see mcp_servers.git
-    git_author: str | None = None  # "Name <email>"
-    agent_max_jobs: int = 2
-    agent_gpu_hours: float = 8.0
-    agent_default_time_limit_min: int = 60
     routes_file: Path | None = None  # MLOPS_ROUTES: per-route channels and approvers
-    quiet_hours: str | None = None  # e.g. 22:00-06:00
     timezone: str | None = None  # IANA name; None: the machine's zone
     clock_file: Path | None = None  # a virtual clock (evals only; core.clock.Clock)
     extra: dict[str, str] = field(default_factory=dict, compare=False)
@@ -69,10 +62,6 @@ class SkillEnvironment:
     @property
     def key_file(self) -> Path:
         return self.ledger_key_file or self.state / LEDGER_KEY_FILE
-
-    @property
-    def datasets(self) -> Path:
-        return self.datasets_root or self.state / "datasets"
 
     @property
     def attachments(self) -> Path:
@@ -94,15 +83,7 @@ class SkillEnvironment:
 
         `extra` keeps every other variable (e.g. `SLURM_CONF`, `MLOPS_SLURM_*`), so a
         backend's own settings travel with it."""
-        values: dict[str, Any] = {}
-        for name, (variable, parse) in _VARIABLES.items():
-            raw = env.get(variable)
-            if raw is None or raw.strip() == "":
-                continue
-            try:
-                values[name] = parse(raw.strip())
-            except (TypeError, ValueError) as exc:
-                raise SkillEnvironmentError(f"{variable}={raw!r}: {exc}") from None
+        values = read_variables(_VARIABLES, env)
         known = {variable for variable, _ in _VARIABLES.values()}
         values["extra"] = {k: v for k, v in env.items() if k not in known}
         return cls(**values)
@@ -111,7 +92,25 @@ class SkillEnvironment:
         return dataclasses.replace(self, **changes)
 
 
-def _count(raw: str) -> int:
+Variables = Mapping[str, tuple[str, Callable[[str], Any]]]  # field: (variable, parser)
+
+
+def read_variables(variables: Variables, env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields `env` sets, parsed; blanks are unset. Raises SkillEnvironmentError
+    naming the variable and its value."""
+    values: dict[str, Any] = {}
+    for name, (variable, parse) in variables.items():
+        raw = env.get(variable)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            values[name] = parse(raw.strip())
+        except (TypeError, ValueError) as exc:
+            raise SkillEnvironmentError(f"{variable}={raw!r}: {exc}") from None
+    return values
+
+
+def count(raw: str) -> int:
     value = int(raw) if raw.isdigit() else -1
     if value < 0:
         raise ValueError("must be a whole number >= 0, e.g. 2")
@@ -125,58 +124,40 @@ def _number(raw: str) -> float:
         return math.nan
 
 
-def _amount(raw: str) -> float:
+def amount(raw: str) -> float:
     value = _number(raw)
     if not value >= 0:
         raise ValueError("must be a number >= 0, e.g. 8")
     return value
 
 
-def _positive(raw: str) -> float:
+def positive_seconds(raw: str) -> float:
     value = _number(raw)
     if not value > 0:
         raise ValueError("must be a number of seconds > 0, e.g. 86400")
     return value
 
 
-def _minutes(raw: str) -> int:
-    value = _count(raw)
+def minutes(raw: str) -> int:
+    value = count(raw)
     if value == 0:
         raise ValueError("must be a whole number of minutes > 0, e.g. 60")
     return value
 
 
-def _text(raw: str) -> str:
+def text(raw: str) -> str:
     return raw
 
 
-_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+_VARIABLES: Variables = {
     "state_dir": ("MLOPS_STATE_DIR", Path),
-    "scheduler": ("MLOPS_SCHEDULER", _text),
-    "local_gpus": ("MLOPS_LOCAL_GPUS", _count),
-    "datasets_root": ("MLOPS_DATASETS_ROOT", Path),
     "attachments_dir": ("MLOPS_ATTACHMENTS_DIR", Path),
     "ledger_key_file": ("MLOPS_LEDGER_KEY_FILE", Path),
     "allowed_users": ("MLOPS_ALLOWED_USERS", split_users),
-    "proposal_ttl_s": ("MLOPS_PROPOSAL_TTL_S", _positive),
-    "service_url": ("MLOPS_URL", _text),
-    "webhook_secret": ("MLOPS_WEBHOOK_SECRET", _text),
-    "tracking_uri": ("MLFLOW_TRACKING_URI", _text),
-    "git_repos": ("MLOPS_GIT_REPOS", _text),
-    "git_author": ("MLOPS_GIT_AUTHOR", _text),
-    "agent_max_jobs": ("MLOPS_AGENT_MAX_JOBS", _count),
-    "agent_gpu_hours": ("MLOPS_AGENT_GPU_HOURS", _amount),
-    "agent_default_time_limit_min": ("MLOPS_AGENT_DEFAULT_TIME_LIMIT_MIN", _minutes),
+    "proposal_ttl_s": ("MLOPS_PROPOSAL_TTL_S", positive_seconds),
+    "service_url": ("MLOPS_URL", text),
+    "webhook_secret": ("MLOPS_WEBHOOK_SECRET", text),
     "routes_file": ("MLOPS_ROUTES", Path),
-    "quiet_hours": ("MLOPS_QUIET_HOURS", _text),
-    "timezone": ("MLOPS_TIMEZONE", _text),
+    "timezone": ("MLOPS_TIMEZONE", text),
     "clock_file": (CLOCK_FILE_VARIABLE, Path),
 }
-
-
-# What every process the service starts runs with, jobs included (a job's own `env` may
-# turn it back on). MLflow's telemetry thread reaches for the internet (these sites have
-# none) and, when it gives up, deletes a variable from os.environ while MLflow calls on
-# another thread read it: seen on a loaded machine, a sweep trial's first `log_params`
-# failed with KeyError '_MLFLOW_TELEMETRY_SESSION_ID' and the trial died.
-MLFLOW_OFFLINE = {"MLFLOW_DISABLE_TELEMETRY": "true"}

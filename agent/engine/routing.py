@@ -45,9 +45,7 @@ class Routing:
 
     def deciders(self, proposal: Proposal) -> Deciders:
         """Who may approve or reject `proposal` (`core.approvers`)."""
-        return deciders(
-            self.routes, proposal.kind, proposal.payload, self.route(proposal.conversation)
-        )
+        return deciders(self.routes, proposal.payload, self.route(proposal.conversation))
 
     def mentionable(self, allowed_users: frozenset[str]) -> frozenset[str]:
         """Who a post may mention: the allowlist and the people map."""

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 TurnSource = Literal["event", "chat", "click", "tick"]
-ProposalKind = Literal["git_change", "aiqu_cancel", "aiqu_requeue"]
+ProposalKind = str  # declared by the skill that proposes it (`mcp_servers.plugin`)
 ProposalStatus = Literal["open", "applied", "rejected", "expired"]
 DecisionKind = Literal["approve", "reject"]
 How = Literal["button", "text"]
 
 TURN_SOURCES: frozenset[str] = frozenset({"event", "chat", "click", "tick"})
-PROPOSAL_KINDS: frozenset[str] = frozenset({"git_change", "aiqu_cancel", "aiqu_requeue"})
 HOWS: frozenset[str] = frozenset({"button", "text"})
 
 

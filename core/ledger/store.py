@@ -20,7 +20,6 @@ from core.ledger import signing
 from core.ledger.gate import check_gate
 from core.ledger.records import (
     HOWS,
-    PROPOSAL_KINDS,
     TURN_SOURCES,
     AuditRow,
     Confirmation,
@@ -77,8 +76,6 @@ class Ledger:
 
     def propose(self, turn_id: str, kind: str, payload: dict[str, Any], summary: str) -> Proposal:
         """Store a gated action for a person to approve in a later turn of the same conversation."""
-        if kind not in PROPOSAL_KINDS:
-            raise LedgerError(f"unknown proposal kind {kind!r}; valid: {sorted(PROPOSAL_KINDS)}")
         with self._db.write() as conn:
             turn = self._db.turn(conn, turn_id)
             if turn is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from core.clock import now
 from core.skill_env import SkillEnvironment
 from core.sqlite import connect, immediate
+from mcp_servers.aiqu.settings import AiquSettings
 
 from .errors import BudgetExceeded
 
@@ -50,7 +51,8 @@ class BudgetLimits:
 
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> BudgetLimits:
-        return cls(env.agent_max_jobs, env.agent_gpu_hours, env.agent_default_time_limit_min)
+        s = AiquSettings.from_env(env)
+        return cls(s.agent_max_jobs, s.agent_gpu_hours, s.agent_default_time_limit_min)
 
 
 @dataclass(frozen=True)

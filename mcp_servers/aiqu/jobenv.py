@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from core.skill_env import MLFLOW_OFFLINE, SkillEnvironment
+from core.skill_env import SkillEnvironment
 from core.webhook_secrets import skill_job_secret
+from mcp_servers.aiqu.settings import AiquSettings
+from mcp_servers.mlflow.settings import MLFLOW_OFFLINE
 
 # The service's own settings and chat tokens stay out of jobs unless passed on below.
 PRIVATE_PREFIXES = ("MLOPS_", "SLACK_")
@@ -37,7 +39,7 @@ def route_env(skill_env: SkillEnvironment, name: str, labels: Mapping[str, str])
 def reporting_env(skill_env: SkillEnvironment) -> dict[str, str]:
     """Where a job's reporter sends its events and metrics, and how."""
     given = {
-        "MLFLOW_TRACKING_URI": skill_env.tracking_uri,
+        "MLFLOW_TRACKING_URI": AiquSettings.from_env(skill_env).tracking_uri,
         "MLOPS_URL": skill_env.service_url,
         "MLOPS_WEBHOOK_SECRET": skill_env.webhook_secret,
     }

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.ledger import LedgerError
-from core.proposals import GatedProposals
+from core.proposals import NO_KINDS, GatedProposals
 from core.skill_env import SkillEnvironment
+from mcp_servers.aiqu.settings import AiquSettings
 
 from .backends.base import Health, Scheduler, SchedulerError
 from .backends.local import LocalScheduler
@@ -45,15 +47,16 @@ class AiquSkill:
     book: SweepBook | None = None
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment) -> AiquSkill:
+    def from_env(cls, env: SkillEnvironment, kinds: Mapping[str, str] = NO_KINDS) -> AiquSkill:
         """The configured backend, the budget ledger in `<state_dir>/aiqu/`, the service's
-        guard ledger when there is one, and the state dir's sweeps."""
+        guard ledger when there is one, and the state dir's sweeps. `kinds`: every
+        proposal kind the skills declare (`mcp_servers.registry.proposal_words`)."""
         from .sweeps.book import SweepBook  # Optuna: only once a skill is really built
 
         return cls(
             make_scheduler(env),
             AgentBudget(env.state, BudgetLimits.from_env(env)),
-            cancel_gate(env),
+            cancel_gate(env, kinds),
             SweepBook.from_env(env),
         )
 
@@ -95,23 +98,22 @@ class AiquSkill:
 
 def make_scheduler(env: SkillEnvironment) -> Scheduler:
     """`MLOPS_SCHEDULER` = local (default) | slurm | ray."""
-    if env.scheduler == "local":
+    backend = AiquSettings.from_env(env).scheduler
+    if backend == "local":
         return LocalScheduler.from_env(env)
-    if env.scheduler in REMOTE:
+    if backend in REMOTE:
         # Imported only when chosen: the local default needs nothing of Slurm or Ray.
-        module, cls = REMOTE[env.scheduler]
+        module, cls = REMOTE[backend]
         scheduler: Scheduler = getattr(importlib.import_module(module), cls).from_env(env)
         return scheduler
-    raise SchedulerError(
-        f"MLOPS_SCHEDULER must be one of {', '.join(BACKENDS)}; got {env.scheduler!r}"
-    )
+    raise SchedulerError(f"MLOPS_SCHEDULER must be one of {', '.join(BACKENDS)}; got {backend!r}")
 
 
-def cancel_gate(env: SkillEnvironment) -> GatedProposals | None:
+def cancel_gate(env: SkillEnvironment, kinds: Mapping[str, str]) -> GatedProposals | None:
     """The write gate on the ledger the service made; None when there is none (then
     someone else's job is simply refused)."""
     try:
-        return GatedProposals.from_env(env)
+        return GatedProposals.from_env(env, kinds)
     except LedgerError as exc:
         log.warning("%s; cancelling others' jobs is refused", exc)
         return None

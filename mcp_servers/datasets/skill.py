@@ -22,6 +22,7 @@ from mcp_servers.datasets.errors import DatasetError
 from mcp_servers.datasets.issues import IssueLog
 from mcp_servers.datasets.paths import is_inside, read_bytes, resolve_child
 from mcp_servers.datasets.scan import Layout, VersionScan, cross_check, scan_images
+from mcp_servers.datasets.settings import DatasetsSettings
 from mcp_servers.datasets.yolo import scan_yolo_labels
 
 _SMALL_FILE = 1 << 20  # data.yaml, classes.txt and manifests are read up to 1 MiB
@@ -36,7 +37,7 @@ class DatasetStore:
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> DatasetStore:
         """MLOPS_DATASETS_ROOT, else $MLOPS_STATE_DIR/datasets, else state/datasets."""
-        return cls(env.datasets)
+        return cls(DatasetsSettings.from_env(env).root)
 
     def real_root(self) -> str:
         real = os.path.realpath(self.root)

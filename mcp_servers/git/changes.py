@@ -21,6 +21,7 @@ from pydantic import Field
 from core.globs import matches
 
 from .errors import ERRORS, GitSkillError
+from .kinds import GIT_CHANGE
 from .models import ApplyResult, ProposalResult
 from .params import Replace, ReplaceEdit, Repo, RepoPath, TurnId
 from .patches import DiffDoesNotApply, commit_diff, make_diff, push
@@ -30,7 +31,6 @@ from .skill import GitSkill
 
 __all__ = ["ReplaceEdit", "apply_change", "propose_change"]
 
-GIT_CHANGE = "git_change"  # the proposal kind in the guard ledger
 
 MAX_DIFF_CHARS = 64_000
 # A commit message may not carry our own trailers: only the gate writes who confirmed.

@@ -9,13 +9,15 @@ from core.skill_env import SkillEnvironment
 from .config import parse_repos
 from .errors import ConfigError, GitSkillError
 from .repos import NO_PROMPT, GitRepos, stderr_of
+from .settings import GitSettings
 
 
 def check(env: SkillEnvironment) -> tuple[bool, str]:
-    if not env.git_repos:
+    configured = GitSettings.from_env(env).repos
+    if not configured:
         return True, "no repos configured (MLOPS_GIT_REPOS): git tools are off"
     try:
-        repos = GitRepos(parse_repos(env.git_repos))
+        repos = GitRepos(parse_repos(configured))
     except ConfigError as exc:
         return False, str(exc)
     problems = []

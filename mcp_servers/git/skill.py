@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.proposals import GatedProposals
+from core.proposals import NO_KINDS, GatedProposals
 from core.skill_env import SkillEnvironment
 
 from .config import DEFAULT_AUTHOR, REPOS_EXAMPLE, parse_author, parse_repos
 from .errors import ConfigError
 from .repos import GitRepos
+from .settings import GitSettings
 
 
 @dataclass(frozen=True)
@@ -19,13 +21,14 @@ class GitSkill:
     author: tuple[str, str] = parse_author(DEFAULT_AUTHOR)
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment) -> GitSkill:
+    def from_env(cls, env: SkillEnvironment, kinds: Mapping[str, str] = NO_KINDS) -> GitSkill:
         """ConfigError naming a missing or invalid variable; LedgerError when the service's
         ledger is not there (the service creates it and its key; a skill never makes its own)."""
-        if not env.git_repos:
+        settings = GitSettings.from_env(env)
+        if not settings.repos:
             raise ConfigError(f"MLOPS_GIT_REPOS is not set; e.g. {REPOS_EXAMPLE}")
         if env.state_dir is None:
             raise ConfigError("MLOPS_STATE_DIR is not set: the directory holding ledger.sqlite")
-        author = parse_author(env.git_author or DEFAULT_AUTHOR)
-        repos = parse_repos(env.git_repos)
-        return cls(GitRepos(repos), GatedProposals.from_env(env), author)
+        author = parse_author(settings.author or DEFAULT_AUTHOR)
+        repos = parse_repos(settings.repos)
+        return cls(GitRepos(repos), GatedProposals.from_env(env, kinds), author)

@@ -8,11 +8,14 @@ import httpx
 
 from core.skill_env import SkillEnvironment
 
+from .settings import MlflowSettings
+
 
 def check(env: SkillEnvironment) -> tuple[bool, str]:
-    if env.tracking_uri is None:
+    tracking_uri = MlflowSettings.from_env(env).tracking_uri
+    if tracking_uri is None:
         return False, "MLFLOW_TRACKING_URI is not set"
-    return health(env.tracking_uri)
+    return health(tracking_uri)
 
 
 def health(tracking_uri: str, timeout_s: float = 3.0) -> tuple[bool, str]:

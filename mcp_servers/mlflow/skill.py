@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from core.skill_env import SkillEnvironment
 
 from .errors import MlflowSkillError
+from .settings import MlflowSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class MlflowSkill:
     def from_env(cls, env: SkillEnvironment) -> MlflowSkill:
         """MLFLOW_TRACKING_URI (required); MLOPS_ATTACHMENTS_DIR, else
         $MLOPS_STATE_DIR/attachments."""
-        if not env.tracking_uri:
+        tracking_uri = MlflowSettings.from_env(env).tracking_uri
+        if not tracking_uri:
             raise MlflowSkillError("MLFLOW_TRACKING_URI is not set (e.g. http://127.0.0.1:5000)")
-        return cls(MlflowClient(env.tracking_uri), env.attachments.resolve())
+        return cls(MlflowClient(tracking_uri), env.attachments.resolve())

@@ -11,12 +11,13 @@ from core.skill_env import SkillEnvironment, SkillEnvironmentError
 from mcp_servers.aiqu.backends.base import Health, Scheduler, SchedulerError
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import detect_gpus
+from mcp_servers.aiqu.settings import AiquSettings
 from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.skill import health as skill_health
 from mcp_servers.aiqu.skill import make_scheduler as scheduler_of
 
 
-# Each takes the variables as `python -m mcp_servers.aiqu` reads them.
+# Each takes the variables as `python -m mcp_servers aiqu` reads them.
 def make_scheduler(env: dict[str, str]) -> Scheduler:
     return scheduler_of(SkillEnvironment.from_env(env))
 
@@ -83,11 +84,12 @@ def test_health_reports_the_local_backend(state_dir: Path):
 
 
 def test_health_turns_a_bad_setting_into_a_failed_check(state_dir: Path):
-    # A malformed number is refused by the contract itself, naming the variable ...
+    # A malformed number is refused by the skill's own settings, naming the variable ...
+    env = {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_AGENT_GPU_HOURS": "lots"}
     with pytest.raises(SkillEnvironmentError, match="MLOPS_AGENT_GPU_HOURS"):
-        health({"MLOPS_STATE_DIR": str(state_dir), "MLOPS_AGENT_GPU_HOURS": "lots"})
+        AiquSettings.from_env(SkillEnvironment.from_env(env))
     # ... and a well-formed setting the skill cannot use is a failed check, not a traceback.
-    report = skill_health(SkillEnvironment(state_dir=state_dir, scheduler="k8s"))
+    report = skill_health(SkillEnvironment(state_dir=state_dir, extra={"MLOPS_SCHEDULER": "k8s"}))
     assert not report.ok
     assert "MLOPS_SCHEDULER" in report.detail
 

@@ -18,6 +18,7 @@ from mcp_servers.aiqu.backends.base import JobState
 from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman
 from mcp_servers.aiqu.server import build_server
 from mcp_servers.aiqu.skill import AiquSkill, cancel_gate
+from mcp_servers.registry import proposal_words
 from tests.ledger.conftest import Clock
 
 from .conftest import spec, wait_state
@@ -35,7 +36,7 @@ def ledger(state_dir: Path) -> Ledger:
 
 @pytest.fixture
 def gate(ledger: Ledger) -> GatedProposals:
-    return GatedProposals(ledger, frozenset({ALICE}))
+    return GatedProposals(ledger, frozenset({ALICE}), kinds=proposal_words())
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from mcp_servers.aiqu import actions
 from mcp_servers.aiqu.backends.base import JobState
 from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman
 from mcp_servers.aiqu.skill import AiquSkill
+from mcp_servers.registry import proposal_words
 from tests.ledger.conftest import Clock
 
 from .conftest import spec, wait_state
@@ -46,7 +47,7 @@ def skill(make_skill: Callable[..., AiquSkill], ledger: Ledger, tmp_path: Path) 
     (tmp_path / "routes.yaml").write_text(ROUTES)
     allowed = frozenset({ANN, BO})
     routes = Routes.load(tmp_path / "routes.yaml", allowed_users=allowed, default_channel="CN")
-    return make_skill(proposals=GatedProposals(ledger, allowed, routes))
+    return make_skill(proposals=GatedProposals(ledger, allowed, routes, kinds=proposal_words()))
 
 
 def turn(ledger: Ledger, conversation: str, sender: str = BO) -> str:

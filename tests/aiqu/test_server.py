@@ -184,7 +184,7 @@ async def test_over_stdio_as_opencode_runs_it(state_dir: Path):
     }
     params = mcp.StdioServerParameters(
         command=sys.executable,
-        args=["-m", "mcp_servers.aiqu"],
+        args=["-m", "mcp_servers", "aiqu"],
         env=env,
         cwd=str(Path(__file__).resolve().parents[2]),
     )

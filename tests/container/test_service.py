@@ -158,7 +158,7 @@ async def test_secrets_arrive_only_as_files(
     assert any("opencode" in p["cmd"] for p in processes)
     for p in processes:
         held = {name for name, value in secrets_.values.items() if value in p["env"]}
-        allowed = {"MLOPS_WEBHOOK_SECRET"} if "-m mcp_servers." in p["cmd"] else set()
+        allowed = {"MLOPS_WEBHOOK_SECRET"} if "-m mcp_servers" in p["cmd"] else set()
         assert held <= allowed, (p["cmd"], held)
 
     # The model sees none; its own key only as the bearer token, read from its file.

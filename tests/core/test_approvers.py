@@ -45,8 +45,8 @@ def change(path: str) -> dict[str, str]:
     return {"repo": "training", "path": path, "diff": f"--- a/{path}\n+++ b/{path}\n"}
 
 
-def who(routes: Routes, payload: dict[str, str], conversation: str, kind: str = "git_change"):
-    return deciders(routes, kind, payload, routes.for_conversation(conversation))
+def who(routes: Routes, payload: dict[str, str], conversation: str):
+    return deciders(routes, payload, routes.for_conversation(conversation))
 
 
 def test_a_path_belongs_to_the_route_that_lists_it_wherever_it_is_proposed(
@@ -67,7 +67,7 @@ def test_an_unlisted_path_is_the_default_route_s_and_its_approvers_decide(
 
 
 def test_the_default_route_never_owns_a_listed_path(routes: Routes) -> None:
-    owners = touched_routes(routes, "git_change", change("configs/customer-a/train.yaml"))
+    owners = touched_routes(routes, change("configs/customer-a/train.yaml"))
     assert DEFAULT not in [r.name for r in owners]
 
 
@@ -91,11 +91,10 @@ def test_a_path_two_routes_list_needs_an_approver_of_each(routes: Routes) -> Non
 
 def test_a_job_proposal_belongs_to_the_job_s_route(routes: Routes) -> None:
     job = {"job_id": "7", "job": "customer-a/weld", "attempt": 1, "owner": "ann"}
-    for kind in ("aiqu_cancel", "aiqu_requeue"):
-        found = who(routes, job, "chat:D0BO:1.1", kind)
-        assert found.people == {ANN}
-        assert found.describe(lambda p: f"<@{p}>") == "an approver of customer-a (<@UANN>)"
-    unrouted = who(routes, {**job, "job": "internal/x"}, "chat:D0BO:1.1", "aiqu_cancel")
+    found = who(routes, job, "chat:D0BO:1.1")
+    assert found.people == {ANN}
+    assert found.describe(lambda p: f"<@{p}>") == "an approver of customer-a (<@UANN>)"
+    unrouted = who(routes, {**job, "job": "internal/x"}, "chat:D0BO:1.1")
     assert [r.name for r in unrouted.routes] == [DEFAULT]
 
 

@@ -86,7 +86,7 @@ async def test_out_of_range_examples_are_refused_by_the_schema(root: Path) -> No
 async def test_over_stdio(root: Path) -> None:
     env = {"PATH": os.environ["PATH"], "MLOPS_DATASETS_ROOT": str(root)}
     params = mcp.StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_servers.datasets"], env=env, cwd=str(REPO)
+        command=sys.executable, args=["-m", "mcp_servers", "datasets"], env=env, cwd=str(REPO)
     )
     with anyio.fail_after(60):  # the server process ends with the client
         async with mcp.Client(params, read_timeout_seconds=30) as client:

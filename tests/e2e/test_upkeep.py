@@ -59,7 +59,7 @@ def fresh_model(model: ScriptedModel) -> None:
 
 def skill_pid(service: Service, name: str) -> int | None:
     for pid in children(service.runtime.pid):
-        if (command_line(pid) or [])[-2:] == ["-m", f"mcp_servers.{name}"]:
+        if (command_line(pid) or [])[-3:] == ["-m", "mcp_servers", name]:
             return pid
     return None
 

@@ -14,6 +14,7 @@ from core.proposals import GatedProposals
 from mcp_servers.git.config import RepoConfig
 from mcp_servers.git.repos import GitRepos
 from mcp_servers.git.skill import GitSkill
+from mcp_servers.registry import proposal_words
 from tests.ledger.conftest import Clock
 
 ALICE, MALLORY = "U_ALICE", "U_MALLORY"
@@ -99,7 +100,10 @@ def ledger(state_dir: Path, clock: Clock) -> Ledger:
 
 def make_skill(remote: Remote, ledger: Ledger, **repo: object) -> GitSkill:
     cfg = RepoConfig.model_validate({"path": remote.clone, "allow": ["configs/**"], **repo})
-    return GitSkill(GitRepos({"vision": cfg}), GatedProposals(ledger, frozenset({ALICE})))
+    return GitSkill(
+        GitRepos({"vision": cfg}),
+        GatedProposals(ledger, frozenset({ALICE}), kinds=proposal_words()),
+    )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ REPOS = '{"vision": {"path": "/srv/vision", "allow": ["configs/**"]}}'
 
 
 def skill_from(env: dict[str, str]) -> GitSkill:
-    """The skill as `python -m mcp_servers.git` builds it from its environment."""
+    """The skill as `python -m mcp_servers git` builds it from its environment."""
     return GitSkill.from_env(SkillEnvironment.from_env(env))
 
 

@@ -11,7 +11,7 @@ from tests.git.conftest import Remote
 
 
 def health(**repos: dict[str, object]) -> tuple[bool, str]:
-    return check(SkillEnvironment(git_repos=json.dumps(repos)))
+    return check(SkillEnvironment(extra={"MLOPS_GIT_REPOS": json.dumps(repos)}))
 
 
 def test_a_visible_branch_is_healthy(remote: Remote) -> None:

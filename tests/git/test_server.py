@@ -98,7 +98,7 @@ async def test_over_stdio_with_settings_from_the_environment(
         "MLOPS_GIT_REPOS": f'{{"vision": {{"path": "{remote.clone}", "allow": ["configs/**"]}}}}',
     }
     params = mcp.StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_servers.git"], env=env, cwd=str(ROOT)
+        command=sys.executable, args=["-m", "mcp_servers", "git"], env=env, cwd=str(ROOT)
     )
     t1 = conv.turn("event", "training")
     with anyio.fail_after(60):

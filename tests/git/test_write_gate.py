@@ -20,6 +20,7 @@ from mcp_servers.git.models import ProposalResult
 from mcp_servers.git.repos import GitRepos
 from mcp_servers.git.safety import GitSkillError
 from mcp_servers.git.skill import GitSkill
+from mcp_servers.registry import proposal_words
 from tests.git.conftest import ALICE, MALLORY, Conversation, Remote, git, make_skill
 from tests.ledger.conftest import Clock
 
@@ -300,7 +301,10 @@ def test_a_gate_refusal_is_audited(
 
 def routed_skill(remote: Remote, ledger: Ledger, routes: Routes) -> GitSkill:
     cfg = RepoConfig.model_validate({"path": remote.clone, "allow": ["configs/**"]})
-    return GitSkill(GitRepos({"vision": cfg}), GatedProposals(ledger, frozenset({ALICE}), routes))
+    return GitSkill(
+        GitRepos({"vision": cfg}),
+        GatedProposals(ledger, frozenset({ALICE}), routes, kinds=proposal_words()),
+    )
 
 
 BO = "UBO"

@@ -119,7 +119,7 @@ async def test_stdio_server_reads_its_env_and_keeps_stdout_clean(
         "MLOPS_STATE_DIR": str(tmp_path / "state"),
     }
     params = mcp.StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_servers.mlflow"], env=env, cwd=str(ROOT)
+        command=sys.executable, args=["-m", "mcp_servers", "mlflow"], env=env, cwd=str(ROOT)
     )
     async with mcp.Client(params, read_timeout_seconds=60) as c:
         summary = await c.call_tool(

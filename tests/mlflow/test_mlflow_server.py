@@ -96,7 +96,7 @@ def test_the_server_listens_on_loopback_only(mlflow_server: MlflowServer) -> Non
 
 def test_skill_without_tracking_uri_fails_at_start_naming_it() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mcp_servers.mlflow"],
+        [sys.executable, "-m", "mcp_servers", "mlflow"],
         env={"PATH": os.environ["PATH"]},
         cwd=ROOT,
         capture_output=True,

@@ -124,7 +124,7 @@ class Backend:
     connect: Callable[[], Scheduler]  # the skill's scheduler; again = the skill restarted
     forget_job: Callable[[str], None]  # make the cluster itself forget an ended job
     submit_outside: Callable[[str, str], str] | None  # (name, sh script) -> id, not via aiqu
-    settings: dict[str, str]  # what `python -m mcp_servers.aiqu` needs to reach this cluster
+    settings: dict[str, str]  # what `python -m mcp_servers aiqu` needs to reach this cluster
     made: list[Scheduler] = field(default_factory=list)
 
     def start(self) -> Scheduler:

@@ -32,7 +32,7 @@ async def test_agent_starts_watches_and_stops_its_own_job_only(
     theirs = backend.submit_outside("bob-run", "sleep 60") if backend.submit_outside else None
     env = {"PATH": os.environ["PATH"], **backend.settings}
     server = mcp.StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_servers.aiqu"], env=env, cwd=str(ROOT)
+        command=sys.executable, args=["-m", "mcp_servers", "aiqu"], env=env, cwd=str(ROOT)
     )
     with anyio.fail_after(180):
         async with mcp.Client(server) as client:

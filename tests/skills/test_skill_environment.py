@@ -1,4 +1,5 @@
-"""The one contract between the supervisor and the skills: `core.skill_env`."""
+"""The one contract between the supervisor and the skills: `core.skill_env`, and a
+skill's own settings read back through it."""
 
 from __future__ import annotations
 
@@ -7,23 +8,30 @@ from pathlib import Path
 import pytest
 
 from core.skill_env import SkillEnvironment, SkillEnvironmentError
+from mcp_servers.aiqu.settings import AiquSettings
+from mcp_servers.datasets.settings import DatasetsSettings
 
 
 def test_what_the_supervisor_writes_a_skill_reads_back() -> None:
     written = SkillEnvironment(
         state_dir=Path("/srv/state"),
-        scheduler="slurm",
-        local_gpus=0,
         allowed_users=frozenset({"U2", "U1"}),
         proposal_ttl_s=600.0,
         service_url="http://127.0.0.1:8080",
-        agent_gpu_hours=1.5,
-        extra={"SLURM_CONF": "/etc/slurm/slurm.conf", "PATH": "/usr/bin"},
+        extra={
+            "SLURM_CONF": "/etc/slurm/slurm.conf",
+            "PATH": "/usr/bin",
+            "MLOPS_SCHEDULER": "slurm",
+            "MLOPS_LOCAL_GPUS": "0",
+            "MLOPS_AGENT_GPU_HOURS": "1.5",
+        },
     )
     env = written.to_env()
     assert env["MLOPS_ALLOWED_USERS"] == "U1,U2"
     assert SkillEnvironment.from_env(env) == written
     assert SkillEnvironment.from_env(env).extra == written.extra
+    aiqu = AiquSettings.from_env(SkillEnvironment.from_env(env))
+    assert (aiqu.scheduler, aiqu.local_gpus, aiqu.agent_gpu_hours) == ("slurm", 0, 1.5)
 
 
 def test_a_skill_started_by_hand_gets_the_service_s_defaults() -> None:
@@ -33,8 +41,9 @@ def test_a_skill_started_by_hand_gets_the_service_s_defaults() -> None:
         Path("state/ledger.sqlite"),
         Path("state/ledger.key"),
     )
-    assert (env.datasets, env.attachments) == (Path("state/datasets"), Path("state/attachments"))
-    assert (env.agent_max_jobs, env.agent_gpu_hours, env.proposal_ttl_s) == (2, 8.0, 86400.0)
+    datasets, aiqu = DatasetsSettings.from_env(env), AiquSettings.from_env(env)
+    assert (datasets.root, env.attachments) == (Path("state/datasets"), Path("state/attachments"))
+    assert (aiqu.agent_max_jobs, aiqu.agent_gpu_hours, env.proposal_ttl_s) == (2, 8.0, 86400.0)
     assert "MLOPS_STATE_DIR" not in env.to_env()  # not given, so not handed on as given
 
 
@@ -57,5 +66,5 @@ def test_a_bad_value_names_the_variable_and_a_valid_one(
     variable: str, raw: str, valid: str
 ) -> None:
     with pytest.raises(SkillEnvironmentError) as refused:
-        SkillEnvironment.from_env({variable: raw})
+        AiquSettings.from_env(SkillEnvironment.from_env({variable: raw}))
     assert str(refused.value) == f"{variable}={raw!r}: {valid}"

@@ -43,7 +43,9 @@ def script_cluster(
 def doctor(cluster: SlurmCluster, state_dir: Path) -> tuple[bool, str]:
     """`mlops-agent doctor`'s aiqu line, with the environment serve would hand the skill."""
     extra = {"PATH": os.environ["PATH"], **cluster.env()}
-    return health.check(SkillEnvironment(state_dir=state_dir, scheduler="slurm", extra=extra))
+    return health.check(
+        SkillEnvironment(state_dir=state_dir, extra={**extra, "MLOPS_SCHEDULER": "slurm"})
+    )
 
 
 def test_a_forgotten_job_is_read_from_the_jobcomp_script_log(

@@ -16,6 +16,7 @@ from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps import actions as act
 from mcp_servers.aiqu.sweeps.book import SweepBook, SweepLimitReached
 from mcp_servers.aiqu.sweeps.quiet import QuietHours, QuietHoursRefused
+from mcp_servers.registry import proposal_words
 from tests.aiqu.conftest import wait_state
 
 LR = {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
@@ -136,7 +137,7 @@ def test_prune_refuses_a_job_the_agent_did_not_submit(
     # With the service's ledger, cancel_job would offer a proposal; pruning never does.
     ledger = Ledger(state_dir / "ledger.sqlite", Ledger.create_key(state_dir / "ledger.key"))
     if gated:
-        skill.proposals = GatedProposals(ledger, frozenset({"U_ALICE"}))
+        skill.proposals = GatedProposals(ledger, frozenset({"U_ALICE"}), kinds=proposal_words())
     start(skill, base_job)
     trial = book.study("s1").ask(act.distributions(act.spec_of(book.record("s1")).space))
     # A person's job that claims to be trial 0: the sweep adopts it, but may not stop it.

@@ -30,7 +30,9 @@ from tests.conftest import ROOT
 def skill_env(state_dir: Path, **kw: Any) -> SkillEnvironment:
     keep = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR") if k in os.environ}
     return SkillEnvironment(
-        state_dir=state_dir, local_gpus=2, extra={**keep, "PYTHONPATH": str(ROOT)}, **kw
+        state_dir=state_dir,
+        extra={**keep, "PYTHONPATH": str(ROOT), "MLOPS_LOCAL_GPUS": "2"},
+        **kw,
     )
 
 

@@ -118,7 +118,7 @@ async def test_old_ends_from_before_the_first_pass_are_not_news(
 async def test_a_scheduler_that_cannot_be_read_is_an_error_of_the_pass_not_an_item(
     state_dir: Path,
 ) -> None:
-    broken = skill_env(state_dir).replace(scheduler="pbs").to_env()
+    broken = {**skill_env(state_dir).to_env(), "MLOPS_SCHEDULER": "pbs"}
     async with open_world(state_dir, broken) as world:
         watcher = world.watcher(FAST)
 

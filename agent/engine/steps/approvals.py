@@ -45,7 +45,7 @@ class Approvals(TurnStep):
         self.allowed_users = allowed_users
         if deciders_of is None:
             alone = Routes.load(None, allowed_users=allowed_users, default_channel=None)
-            deciders_of = lambda p: deciders(alone, p.kind, p.payload, alone.default)  # noqa: E731
+            deciders_of = lambda p: deciders(alone, p.payload, alone.default)  # noqa: E731
         self.deciders_of = deciders_of
 
     async def proposal_conversation(self, proposal_id: str) -> str | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from core.clock import now
 from core.lifetime import process_start_time
 from core.skill_env import SkillEnvironment
+from mcp_servers.aiqu.settings import AiquSettings
 
 from ..jobenv import identity_env, job_env, route_env
 from . import local_store as store
@@ -83,7 +84,8 @@ class LocalScheduler:
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> LocalScheduler:
         """`MLOPS_STATE_DIR` (default ./state), `MLOPS_LOCAL_GPUS` (default: nvidia-smi -L)."""
-        gpus = detect_gpus() if env.local_gpus is None else env.local_gpus
+        configured = AiquSettings.from_env(env).local_gpus
+        gpus = detect_gpus() if configured is None else configured
         return cls(env.state, gpus, env=env)
 
     # -- lifecycle ---------------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from mcp_servers.aiqu.backends.processes import detect_gpus
+from mcp_servers.aiqu.settings import AiquSettings
 from mcp_servers.aiqu.submit.request import queue
 
 CLUSTER_TOOLS = {"slurm": "sbatch", "ray": "ray job submit"}
@@ -18,19 +19,20 @@ CLUSTER_TOOLS = {"slurm": "sbatch", "ray": "ray job submit"}
 def main() -> int:
     try:
         env = SkillEnvironment.from_env(os.environ)
+        settings = AiquSettings.from_env(env)
     except ValueError as exc:  # SkillEnvironmentError names the variable
         answer: dict[str, object] = {"ok": False, "error": str(exc)}
     else:
-        if env.scheduler != "local":
-            tool = CLUSTER_TOOLS.get(env.scheduler, "its own tool")
+        if settings.scheduler != "local":
+            tool = CLUSTER_TOOLS.get(settings.scheduler, "its own tool")
             answer = {
                 "ok": False,
-                "error": f"MLOPS_SCHEDULER={env.scheduler}: mlops-agent submit queues on the"
+                "error": f"MLOPS_SCHEDULER={settings.scheduler}: mlops-agent submit queues on the"
                 f" embedded local scheduler only; submit with the cluster's own tool ({tool}),"
                 " and the agent watches the job once it reports",
             }
         else:
-            gpus = detect_gpus() if env.local_gpus is None else env.local_gpus
+            gpus = detect_gpus() if settings.local_gpus is None else settings.local_gpus
             # Queue only: the service's processes start it, with the service's environment.
             with LocalScheduler(env.state, gpus, env=env, launches=False) as scheduler:
                 answer = queue(scheduler, sys.stdin.read())

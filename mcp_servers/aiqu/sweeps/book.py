@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from core.clock import QuietHours, now
 from core.skill_env import SkillEnvironment
+from mcp_servers.aiqu.settings import AiquSettings
 
 from ..backends.base import Job
 from ..errors import InvalidRequest, Refused
@@ -78,7 +79,8 @@ class SweepBook:
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> SweepBook:
         """The state dir's sweeps, with the quiet hours in the operator's zone."""
-        return cls(env.state, QuietHours.parse(env.quiet_hours, env.timezone))
+        quiet = AiquSettings.from_env(env).quiet_hours
+        return cls(env.state, QuietHours.parse(quiet, env.timezone))
 
     @cached_property
     def index(self) -> sqlite3.Connection:
