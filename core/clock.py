@@ -2,7 +2,7 @@
 
 `Clock` is the one place the product's time-based rules read the time (see its
 docstring for who reads it). `HH:MM` times (the morning digest), IANA zones, and
-quiet hours such as `22:00-06:00` (may wrap midnight): the aiqu skill starts no
+quiet hours such as `22:00-06:00` (may wrap midnight): the job scheduler skill starts no
 new work inside them, and the supervisor validates the same setting at start.
 """
 

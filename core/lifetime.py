@@ -1,6 +1,6 @@
 """Process lifetimes: a child dies with its parent, and a pid is known by its start time.
 
-The supervisor starts opencode and MLflow in process groups of their own (so
+The supervisor starts opencode and its embedded tracking server in process groups of their own (so
 stopping one takes its children along); opencode starts the skills. Nothing
 in that chain outlives its parent, even one that is SIGKILLed, because every
 level arms Linux's parent-death signal: the supervisor for its children

@@ -12,18 +12,28 @@ from the ledger, never from what the model says.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from core.approvers import Deciders, deciders
 from core.ledger import Confirmation, GateRefused, Ledger, LedgerError, Proposal
 from core.routes import Route, Routes, RoutesError
 from core.skill_env import SkillEnvironment
-from core.sweeps import base_jobs
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """What one skill's gate knows of every skill (`mcp_servers.registry.gate_context`):
+    each proposal kind they declare with how a refusal names it, and each sweep's base
+    job by sweep id (a sweep's conversation is routed by its base job)."""
+
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    sweep_base_jobs: Callable[[Path], Mapping[str, str]] = lambda _state: {}
+
 
 # No kind declared: every proposal is refused as unknown (a skill built without its gate).
-NO_KINDS: Mapping[str, str] = MappingProxyType({})
+NO_CONTEXT = GateContext()
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ class GatedProposals:
         self.sweep_base_job = sweep_base_job
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment, kinds: Mapping[str, str]) -> GatedProposals:
+    def from_env(cls, env: SkillEnvironment, context: GateContext) -> GatedProposals:
         """The ledger the service made in the state dir; LedgerError when there is none
         (the service creates the ledger and its key; a skill never makes its own)."""
         if not env.ledger_path.exists():
@@ -64,15 +74,20 @@ class GatedProposals:
         except ValueError as exc:
             raise LedgerError(str(exc)) from None
         if env.routes_file is None:
-            return cls(ledger, env.allowed_users, kinds=kinds)
+            return cls(ledger, env.allowed_users, kinds=context.kinds)
         try:
             routes = Routes.load(
                 env.routes_file, allowed_users=env.allowed_users, default_channel=None
             )
         except RoutesError as exc:
             raise LedgerError(str(exc)) from None
+        state = env.state
         return cls(
-            ledger, env.allowed_users, routes, lambda s: base_jobs(env.state).get(s), kinds=kinds
+            ledger,
+            env.allowed_users,
+            routes,
+            lambda sweep: context.sweep_base_jobs(state).get(sweep),
+            kinds=context.kinds,
         )
 
     def route_of(self, conversation: str) -> Route:

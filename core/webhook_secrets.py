@@ -4,18 +4,15 @@ A route may name a `secret_file` (`core.routes`): its jobs get that secret in
 `MLOPS_WEBHOOK_SECRET` when the scheduler starts them, and the webhook accepts
 an event for one of its jobs only when it is signed with it. Everything else,
 and every job of a site without route secrets, uses `MLOPS_WEBHOOK_SECRET`.
-`job_webhook_secret` is the one place that decides it: the intake, the aiqu
-skill's job environment and any other starter of jobs ask it.
+`job_webhook_secret` is the one place that decides it: the intake, the job
+environment a scheduler skill builds and any other starter of jobs ask it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from core.routes import Routes
-from core.skill_env import SkillEnvironment
-from core.sweeps import base_jobs
 
 
 def job_webhook_secret(
@@ -33,21 +30,3 @@ def all_secrets(routes: Routes, site_secret: str | None) -> list[str]:
     """Every secret an event may be signed with on this site."""
     found = [r.secret for r in routes.routes if r.secret]
     return found + ([site_secret] if site_secret else [])
-
-
-_CACHE: dict[tuple[Path, float], Routes] = {}
-
-
-def skill_job_secret(env: SkillEnvironment, job: str, labels: Mapping[str, str]) -> str | None:
-    """`job_webhook_secret` from a skill's environment: the routes file it names (read once
-    per version of the file) and the sweeps in its state dir."""
-    if env.routes_file is None:
-        return env.webhook_secret
-    path = Path(env.routes_file)
-    key = (path, path.stat().st_mtime)
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = Routes.load(path, allowed_users=env.allowed_users, default_channel=None)
-    return job_webhook_secret(
-        _CACHE[key], env.webhook_secret, job, labels, lambda s: base_jobs(env.state).get(s)
-    )

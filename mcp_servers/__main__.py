@@ -13,7 +13,7 @@ import sys
 from core.lifetime import follow_parent
 from core.skill_env import SkillEnvironment
 from mcp_servers.plugin import StartupError
-from mcp_servers.registry import named, proposal_words
+from mcp_servers.registry import gate_context, named
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr, level=logging.INFO, format=f"{skill.name} %(levelname)s %(message)s"
     )
     try:
-        skill.serve(SkillEnvironment.from_env(os.environ), proposal_words())
+        skill.serve(SkillEnvironment.from_env(os.environ), gate_context())
     except StartupError as exc:
         print(f"{skill.name}: {exc}", file=sys.stderr)
         return 2

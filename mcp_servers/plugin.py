@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from core.proposals import GateContext
 from core.skill_env import SkillEnvironment, Variables
+from mcp_servers.sweep_views import SweepsReader
 
 
 class StartupError(Exception):
@@ -31,10 +33,10 @@ class Skill:
     name: str
     # Its own settings (`<name>/settings.py`): the variables the supervisor passes on.
     variables: Variables
-    # Builds the MCP server and serves it over stdio until the client goes away; gets every
-    # proposal kind the skills declare, with its words. Raises StartupError (printed as
-    # one line, exit 2) when its settings are wrong.
-    serve: Callable[[SkillEnvironment, Mapping[str, str]], None]
+    # Builds the MCP server and serves it over stdio until the client goes away; its gate
+    # gets what it must know of the other skills. Raises StartupError (printed as one
+    # line, exit 2) when its settings are wrong.
+    serve: Callable[[SkillEnvironment, GateContext], None]
     # `mlops-agent doctor`'s line for it: (ok, detail), never raising for a known failure.
     check: Callable[[SkillEnvironment], tuple[bool, str]]
     check_name: str = ""  # the doctor line's label; the skill's name when empty
@@ -44,6 +46,7 @@ class Skill:
     environment: Mapping[str, str] = field(default_factory=dict)
     environment_defaults: Mapping[str, str] = field(default_factory=dict)
     proposal_kinds: tuple[ProposalKind, ...] = ()
+    sweeps: SweepsReader | None = None  # the sweeps it keeps, for the supervisor to read
 
     @property
     def label(self) -> str:

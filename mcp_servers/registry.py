@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from core.proposals import GateContext
 from mcp_servers.aiqu.plugin import SKILL as AIQU
 from mcp_servers.datasets.plugin import SKILL as DATASETS
 from mcp_servers.git.plugin import SKILL as GIT
 from mcp_servers.mlflow.plugin import SKILL as MLFLOW
 from mcp_servers.plugin import Skill
+from mcp_servers.sweep_views import SweepRecord, SweepView
 
 SKILLS: tuple[Skill, ...] = (AIQU, MLFLOW, DATASETS, GIT)
 
@@ -28,3 +32,25 @@ def proposal_words(skills: tuple[Skill, ...] = SKILLS) -> dict[str, str]:
 def environment(skills: tuple[Skill, ...] = SKILLS) -> dict[str, str]:
     """What every process the service starts runs with: each skill's `environment`."""
     return {name: value for skill in skills for name, value in skill.environment.items()}
+
+
+def sweep_records(state_dir: Path, skills: tuple[Skill, ...] = SKILLS) -> list[SweepRecord]:
+    """Every sweep the skills keep in `state_dir`, newest first."""
+    found = [r for skill in skills if skill.sweeps for r in skill.sweeps.records(state_dir)]
+    return sorted(found, key=lambda r: r.created, reverse=True)
+
+
+def sweep_views(state_dir: Path, skills: tuple[Skill, ...] = SKILLS) -> list[SweepView]:
+    """Every sweep with its trials, newest first."""
+    found = [v for skill in skills if skill.sweeps for v in skill.sweeps.views(state_dir)]
+    return sorted(found, key=lambda v: v.record.created, reverse=True)
+
+
+def sweep_base_jobs(state_dir: Path, skills: tuple[Skill, ...] = SKILLS) -> dict[str, str]:
+    """Each sweep's base job name, by sweep id: a sweep's route is its base job's."""
+    return {r.id: str(r.spec.get("base_job_name") or "") for r in sweep_records(state_dir, skills)}
+
+
+def gate_context(skills: tuple[Skill, ...] = SKILLS) -> GateContext:
+    """What each skill's gate must know of all of them."""
+    return GateContext(proposal_words(skills), lambda state: sweep_base_jobs(state, skills))

@@ -3,7 +3,7 @@ its writes, and whom its job's owner is in chat.
 
 The routes themselves (`core.routes`) come from the operator's `MLOPS_ROUTES`
 file, validated at start; a sweep's conversation follows its base job, read
-from the sweeps table the aiqu skill keeps.
+from the sweeps the skills keep (`mcp_servers.registry`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from core.approvers import Deciders, deciders
 from core.ledger import Proposal
 from core.routes import Route, Routes
-from core.sweeps import base_jobs
+from mcp_servers.registry import sweep_base_jobs
 
 
 class Routing:
@@ -23,14 +23,14 @@ class Routing:
 
     def base_job(self, sweep: str) -> str | None:
         """The base job of a sweep (its route is the base job's)."""
-        return base_jobs(self.state_dir).get(sweep)
+        return sweep_base_jobs(self.state_dir).get(sweep)
 
     def route(self, conversation: str) -> Route:
         sweeps: dict[str, str] | None = None
 
         def base_job(sweep: str) -> str | None:
             nonlocal sweeps
-            sweeps = base_jobs(self.state_dir) if sweeps is None else sweeps
+            sweeps = sweep_base_jobs(self.state_dir) if sweeps is None else sweeps
             return sweeps.get(sweep)
 
         return self.routes.for_conversation(conversation, base_job)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from agent.engine.inbox import Inbox
 from core.routes import Routes
-from core.sweeps import SweepRecord, read_sweeps
+from mcp_servers.registry import sweep_records
+from mcp_servers.sweep_views import SweepRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Schedule:
     async def run_once(self) -> list[str]:
         """One pass; returns the conversations that got a new item."""
         now = self.clock()
-        sweeps = await asyncio.to_thread(read_sweeps, self.state_dir)
+        sweeps = await asyncio.to_thread(sweep_records, self.state_dir)
         queued = [c for c in await self._ticks(now, sweeps) + await self._digest(now, sweeps) if c]
         if queued:
             self.wake()

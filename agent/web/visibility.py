@@ -17,7 +17,7 @@ from agent.engine.conversations import Conversations
 from agent.engine.routing import Routing
 from agent.web.guard import Viewer
 from core.routes import Routes
-from core.sweeps import base_jobs
+from mcp_servers.registry import sweep_base_jobs
 
 
 class Visibility:
@@ -38,7 +38,7 @@ class Visibility:
         starts = await self.conversations.starts([k for k in named if k.startswith("chat:")])
         sweeps: dict[str, str] = {}
         if any(k.startswith("sweep:") for k in named):
-            sweeps = await asyncio.to_thread(base_jobs, self.routing.state_dir)
+            sweeps = await asyncio.to_thread(sweep_base_jobs, self.routing.state_dir)
         routes: Routes = self.routing.routes
         seen: set[str | None] = {None} if None in keys else set()
         for key in named:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 
+from core.routes import Routes
 from core.skill_env import SkillEnvironment
-from core.webhook_secrets import skill_job_secret
+from core.webhook_secrets import job_webhook_secret
 from mcp_servers.aiqu.settings import AiquSettings
+from mcp_servers.aiqu.sweeps.table import sweep_base_jobs
 from mcp_servers.mlflow.settings import MLFLOW_OFFLINE
 
 # The service's own settings and chat tokens stay out of jobs unless passed on below.
@@ -27,6 +30,23 @@ def identity_env(job_id: str, name: str, attempt: int, labels: Mapping[str, str]
         "MLOPS_JOB_ID": job_id,
         "MLOPS_LABELS": json.dumps(dict(labels), sort_keys=True),
     }
+
+
+_ROUTES: dict[tuple[Path, float], Routes] = {}
+
+
+def skill_job_secret(env: SkillEnvironment, job: str, labels: Mapping[str, str]) -> str | None:
+    """`core.webhook_secrets.job_webhook_secret` from the skill's environment: the routes
+    file it names (read once per version of the file) and the sweeps in its state dir."""
+    if env.routes_file is None:
+        return env.webhook_secret
+    path = Path(env.routes_file)
+    key = (path, path.stat().st_mtime)
+    if key not in _ROUTES:
+        _ROUTES.clear()
+        _ROUTES[key] = Routes.load(path, allowed_users=env.allowed_users, default_channel=None)
+    base_jobs = sweep_base_jobs(env.state)
+    return job_webhook_secret(_ROUTES[key], env.webhook_secret, job, labels, base_jobs.get)
 
 
 def route_env(skill_env: SkillEnvironment, name: str, labels: Mapping[str, str]) -> dict[str, str]:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from core.proposals import GateContext
 from core.skill_env import SkillEnvironment
 from mcp_servers.plugin import ProposalKind, Skill, StartupError
+from mcp_servers.sweep_views import SweepsReader
 
 from .backends.base import SchedulerError
 from .ownership import CANCEL_KIND, REQUEUE_KIND
 from .settings import VARIABLES
+from .sweeps import table
 
 
-def serve(env: SkillEnvironment, kinds: Mapping[str, str]) -> None:
+def serve(env: SkillEnvironment, context: GateContext) -> None:
     from .server import build_server
     from .skill import AiquSkill
 
     try:
-        skill = AiquSkill.from_env(env, kinds)
+        skill = AiquSkill.from_env(env, context)
     except (SchedulerError, ValueError) as exc:  # ValueError: a setting, quiet hours
         raise StartupError(str(exc)) from None
     try:
@@ -43,4 +44,5 @@ SKILL = Skill(
         ProposalKind(CANCEL_KIND, "job cancel"),
         ProposalKind(REQUEUE_KIND, "requeue"),
     ),
+    sweeps=SweepsReader(records=table.read_sweeps, views=table.read_views),
 )

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.ledger import LedgerError
-from core.proposals import NO_KINDS, GatedProposals
+from core.proposals import NO_CONTEXT, GateContext, GatedProposals
 from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.settings import AiquSettings
 
@@ -47,16 +46,16 @@ class AiquSkill:
     book: SweepBook | None = None
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment, kinds: Mapping[str, str] = NO_KINDS) -> AiquSkill:
+    def from_env(cls, env: SkillEnvironment, context: GateContext = NO_CONTEXT) -> AiquSkill:
         """The configured backend, the budget ledger in `<state_dir>/aiqu/`, the service's
-        guard ledger when there is one, and the state dir's sweeps. `kinds`: every
-        proposal kind the skills declare (`mcp_servers.registry.proposal_words`)."""
+        guard ledger when there is one, and the state dir's sweeps. `context`: what
+        its gate knows of the other skills (`mcp_servers.registry.gate_context`)."""
         from .sweeps.book import SweepBook  # Optuna: only once a skill is really built
 
         return cls(
             make_scheduler(env),
             AgentBudget(env.state, BudgetLimits.from_env(env)),
-            cancel_gate(env, kinds),
+            cancel_gate(env, context),
             SweepBook.from_env(env),
         )
 
@@ -109,11 +108,11 @@ def make_scheduler(env: SkillEnvironment) -> Scheduler:
     raise SchedulerError(f"MLOPS_SCHEDULER must be one of {', '.join(BACKENDS)}; got {backend!r}")
 
 
-def cancel_gate(env: SkillEnvironment, kinds: Mapping[str, str]) -> GatedProposals | None:
+def cancel_gate(env: SkillEnvironment, context: GateContext) -> GatedProposals | None:
     """The write gate on the ledger the service made; None when there is none (then
     someone else's job is simply refused)."""
     try:
-        return GatedProposals.from_env(env, kinds)
+        return GatedProposals.from_env(env, context)
     except LedgerError as exc:
         log.warning("%s; cancelling others' jobs is refused", exc)
         return None

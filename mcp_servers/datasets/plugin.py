@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
+from core.proposals import GateContext
 from core.skill_env import SkillEnvironment, SkillEnvironmentError
 from mcp_servers.plugin import Skill, StartupError
 
 from .settings import VARIABLES, DatasetsSettings
 
 
-def serve(env: SkillEnvironment, _kinds: Mapping[str, str]) -> None:
+def serve(env: SkillEnvironment, _context: GateContext) -> None:
     from .server import build_server
     from .skill import DatasetStore
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from core.ledger import LedgerError
+from core.proposals import GateContext
 from core.skill_env import SkillEnvironment
 from mcp_servers.plugin import ProposalKind, Skill, StartupError
 
@@ -13,12 +13,12 @@ from .kinds import GIT_CHANGE
 from .settings import VARIABLES, GitSettings
 
 
-def serve(env: SkillEnvironment, kinds: Mapping[str, str]) -> None:
+def serve(env: SkillEnvironment, context: GateContext) -> None:
     from .server import build_server
     from .skill import GitSkill
 
     try:
-        skill = GitSkill.from_env(env, kinds)
+        skill = GitSkill.from_env(env, context)
     except (ValueError, LedgerError) as exc:  # ConfigError, SkillEnvironmentError: ValueErrors
         raise StartupError(str(exc)) from None
     if not skill.proposals.approvers:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.proposals import NO_KINDS, GatedProposals
+from core.proposals import NO_CONTEXT, GateContext, GatedProposals
 from core.skill_env import SkillEnvironment
 
 from .config import DEFAULT_AUTHOR, REPOS_EXAMPLE, parse_author, parse_repos
@@ -21,7 +20,7 @@ class GitSkill:
     author: tuple[str, str] = parse_author(DEFAULT_AUTHOR)
 
     @classmethod
-    def from_env(cls, env: SkillEnvironment, kinds: Mapping[str, str] = NO_KINDS) -> GitSkill:
+    def from_env(cls, env: SkillEnvironment, context: GateContext = NO_CONTEXT) -> GitSkill:
         """ConfigError naming a missing or invalid variable; LedgerError when the service's
         ledger is not there (the service creates it and its key; a skill never makes its own)."""
         settings = GitSettings.from_env(env)
@@ -31,4 +30,4 @@ class GitSkill:
             raise ConfigError("MLOPS_STATE_DIR is not set: the directory holding ledger.sqlite")
         author = parse_author(settings.author or DEFAULT_AUTHOR)
         repos = parse_repos(settings.repos)
-        return cls(GitRepos(repos), GatedProposals.from_env(env, kinds), author)
+        return cls(GitRepos(repos), GatedProposals.from_env(env, context), author)

@@ -6,15 +6,14 @@ them when it loads), so `serve` imports everything it needs itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from core.proposals import GateContext
 from core.skill_env import SkillEnvironment, SkillEnvironmentError
 from mcp_servers.plugin import Skill, StartupError
 
 from .settings import MLFLOW_OFFLINE, VARIABLES
 
 
-def serve(env: SkillEnvironment, _kinds: Mapping[str, str]) -> None:
+def serve(env: SkillEnvironment, _context: GateContext) -> None:
     from .slim import keep_data_science_stack_out
 
     keep_data_science_stack_out()  # before anything imports mlflow

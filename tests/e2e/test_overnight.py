@@ -31,9 +31,9 @@ from agent.mlflow_server import MlflowServer
 from agent.service import Service
 from agent.settings import Settings
 from core.skill_env import SkillEnvironment
-from core.sweeps import read_sweeps, sweeps_db
 from mcp_servers.aiqu.backends.base import JobSpec
 from mcp_servers.aiqu.backends.local import LocalScheduler
+from mcp_servers.aiqu.sweeps.table import read_sweeps, sweeps_db
 from mcp_servers.mlflow.skill import MlflowSkill
 from mcp_servers.mlflow.summary import metric_summary
 from tests.aiqu.conftest import kill_leftovers

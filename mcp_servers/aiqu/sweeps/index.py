@@ -1,4 +1,4 @@
-"""The sweeps table's writer side (its shape and the read-only reader are `core.sweeps`).
+"""The sweeps table's writer side (its shape and the read-only readers are `table`).
 
 Optuna keeps trials, parameters and values; this table keeps what Optuna has
 no place for — the sweep's spec (base job, limits) and its status (active,
@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from core.sweeps import COLUMNS, SCHEMA, STATUSES, SweepRecord, all_sweeps, sweeps_db
+from .table import COLUMNS, SCHEMA, STATUSES, SweepRecord, all_sweeps, sweeps_db
 
 __all__ = ["SweepRecord", "all_sweeps", "connect", "get", "insert", "set_status", "sweeps_db"]
 
