@@ -2,8 +2,9 @@
 
 Errors become one clear message and a non-zero exit here, at the boundary.
 `emit` needs only the reporter (the base distribution); the other commands
-import the service lazily, and `eval` the harness in `evals/`, which parses its
-own options.
+import the service lazily. Commands from outside `agent/` arrive as plugins (the
+`mlops_agent.commands` entry points): `eval`, the harness in `evals/`, which parses
+its own options.
 """
 
 from __future__ import annotations
@@ -12,16 +13,52 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from agent.cli_plugins import CliError, plugin_commands
+
+if TYPE_CHECKING:
+    from agent.cli_plugins import Subparsers
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, commands: Iterable[EntryPoint] | None = None) -> int:
+    """`commands`: the plugin commands' entry points; by default the installed ones."""
     parser = argparse.ArgumentParser(prog="mlops-agent", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_builtin_commands(sub)
+    plugins = plugin_commands(sub, commands)
 
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command not in plugins:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        if args.command in plugins:
+            return int(plugins[args.command](rest) or 0)
+        return int(COMMANDS[args.command](args) or 0)
+    except CliError as exc:
+        print(f"mlops-agent {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _add_builtin_commands(sub: Subparsers) -> None:
     sub.add_parser("serve", help="run the service (settings from the environment and .env)")
+    _add_emit(sub)
+    _add_submit(sub)
+    sub.add_parser("doctor", help="check settings and every dependency, one line each")
+    audit = sub.add_parser("audit", help="print the audit log")
+    audit.add_argument("--job", help="only this job's conversation and rows naming it")
+    audit.add_argument("--conversation", help="only this conversation, e.g. job:customer-b/x")
+    audit.add_argument("--since", help="ISO time, e.g. 2026-11-26T08:00")
+    audit.add_argument("--until", help="ISO time")
+    _add_web_user(sub)
 
+
+def _add_emit(sub: Subparsers) -> None:
     emit = sub.add_parser("emit", help="send one signed training event")
     emit.add_argument("--job", required=True, help="logical job name, e.g. customer-b/pcb-v2")
     emit.add_argument("--type", required=True, help="event type, e.g. started, epoch, crashed")
@@ -53,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         help="webhook secret (default: $MLOPS_WEBHOOK_SECRET or state/webhook_secret)",
     )
 
+
+def _add_submit(sub: Subparsers) -> None:
     submit = sub.add_parser(
         "submit",
         help="queue a job on the embedded local scheduler: mlops-agent submit [--name N]"
@@ -69,14 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run"
     )
 
-    sub.add_parser("doctor", help="check settings and every dependency, one line each")
 
-    audit = sub.add_parser("audit", help="print the audit log")
-    audit.add_argument("--job", help="only this job's conversation and rows naming it")
-    audit.add_argument("--conversation", help="only this conversation, e.g. job:customer-b/x")
-    audit.add_argument("--since", help="ISO time, e.g. 2026-11-26T08:00")
-    audit.add_argument("--until", help="ISO time")
-
+def _add_web_user(sub: Subparsers) -> None:
     web_user = sub.add_parser(
         "web-user", help="add a web page user, or set their password and role, in the users file"
     )
@@ -96,28 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print a one-time sign-in link instead of setting a password",
     )
-
-    sub.add_parser(
-        "eval",
-        help="evaluate a model and the brief on scenario suites (mlops-agent eval --help)",
-        add_help=False,
-    )
-
-    args, rest = parser.parse_known_args(argv)
-    if rest and args.command != "eval":
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    args.rest = rest
-    try:
-        return int(COMMANDS[args.command](args) or 0)
-    except CliError as exc:
-        print(f"mlops-agent {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-class CliError(Exception):
-    pass
 
 
 def cmd_serve(_: argparse.Namespace) -> int:
@@ -309,16 +320,6 @@ def _saved_secret() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    try:
-        from evals.cli import main as eval_main
-    except ModuleNotFoundError as exc:
-        # The service image carries no eval harness: it runs from a checkout.
-        raise CliError(f"eval needs a checkout of mlops-agent with evals/ ({exc})") from None
-
-    return eval_main(args.rest)
-
-
 COMMANDS = {
     "serve": cmd_serve,
     "emit": cmd_emit,
@@ -326,7 +327,6 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "audit": cmd_audit,
     "web-user": cmd_web_user,
-    "eval": cmd_eval,
 }
 
 if __name__ == "__main__":
