@@ -10,8 +10,8 @@ from pathlib import Path
 from agent.settings import Settings, SettingsError, load_settings
 from agent.skills import skill_environment
 from core.skill_env import LEDGER_KEY_FILE, SkillEnvironment
+from mcp_servers import registry
 from mcp_servers.plugin import Skill
-from mcp_servers.registry import SKILLS
 
 Check = tuple[str, Callable[[Settings], tuple[bool, str]]]
 
@@ -24,7 +24,7 @@ def run_checks() -> int:
         return 1
     print("ok   settings     loaded")
     failed = 0
-    for name, check in CHECKS:
+    for name, check in [*CHECKS, *skill_checks()]:
         try:
             ok, detail = check(settings)
         except Exception as exc:  # a check must never crash the doctor
@@ -135,7 +135,7 @@ def check_matrix(s: Settings) -> tuple[bool, str]:
 
 def skill_checks() -> list[Check]:
     """One line per skill, from its own health check (`mcp_servers.registry`)."""
-    return [(skill.label, _skill_check(skill)) for skill in SKILLS]
+    return [(skill.label, _skill_check(skill)) for skill in registry.SKILLS]
 
 
 def _skill_check(skill: Skill) -> Callable[[Settings], tuple[bool, str]]:
@@ -160,11 +160,11 @@ def _skill_environment(s: Settings) -> SkillEnvironment:
     )
 
 
+# The service's own checks; each skill's follows (`skill_checks`).
 CHECKS: list[Check] = [
     ("opencode", check_opencode),
     ("brief", check_brief),
     ("model", check_model),
     ("slack", check_slack),
     ("matrix", check_matrix),
-    *skill_checks(),
 ]

@@ -19,8 +19,7 @@ from pathlib import Path
 from agent.opencode.config import McpServerSpec
 from agent.settings import Settings
 from core.skill_env import SkillEnvironment
-from mcp_servers.registry import SKILLS
-from mcp_servers.registry import environment as skills_environment
+from mcp_servers import registry
 
 PASS_THROUGH_PREFIXES = ("MLOPS_", "SLURM_", "GIT_")
 NEVER_PASSED = {"MLOPS_MODEL_API_KEY", "MLOPS_MODEL_API_KEY_FILE", "MLOPS_WEB_USERS"}
@@ -43,7 +42,7 @@ def skill_environment(
     state = settings.state_dir.resolve()
     extra = _pass_through(os.environ)
     extra.update(skill_settings(settings, tracking_uri))
-    extra.update(skills_environment())
+    extra.update(registry.environment())
     extra["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     return SkillEnvironment(
         state_dir=state,
@@ -67,7 +66,7 @@ def skill_settings(settings: Settings, tracking_uri: str | None) -> dict[str, st
     settings hold, by the same name (`MLOPS_GIT_REPOS` is `Settings.git_repos`); where
     MLflow is, as the service decided (the team's, or the one it runs itself)."""
     values: dict[str, str] = {}
-    for skill in SKILLS:
+    for skill in registry.SKILLS:
         for variable, _ in skill.variables.values():
             field = variable.removeprefix(SETTINGS_PREFIX).lower()
             value = getattr(settings, field, None) if variable.startswith(SETTINGS_PREFIX) else None
@@ -87,7 +86,7 @@ def skill_specs(environment: SkillEnvironment) -> list[McpServerSpec]:
             command=[sys.executable, "-m", "mcp_servers", skill.name],
             environment=dict(env),
         )
-        for skill in SKILLS
+        for skill in registry.SKILLS
         if skill.enabled(environment)
     ]
 

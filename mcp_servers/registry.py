@@ -1,5 +1,6 @@
 """The skills this build ships: one line each. Adding a skill is its own folder (with a
-`plugin.py` exporting `SKILL`) plus its line here."""
+`plugin.py` exporting `SKILL`) plus its line in `SKILLS`; everything below, the
+supervisor and `doctor` read the list when they run."""
 
 from __future__ import annotations
 
@@ -16,41 +17,41 @@ from mcp_servers.sweep_views import SweepRecord, SweepView
 SKILLS: tuple[Skill, ...] = (AIQU, MLFLOW, DATASETS, GIT)
 
 
-def named(name: str, skills: tuple[Skill, ...] = SKILLS) -> Skill:
+def named(name: str) -> Skill:
     """The skill called `name`; ValueError listing the valid names."""
-    for skill in skills:
+    for skill in SKILLS:
         if skill.name == name:
             return skill
-    raise ValueError(f"no skill {name!r}; valid: {', '.join(s.name for s in skills)}")
+    raise ValueError(f"no skill {name!r}; valid: {', '.join(s.name for s in SKILLS)}")
 
 
-def proposal_words(skills: tuple[Skill, ...] = SKILLS) -> dict[str, str]:
+def proposal_words() -> dict[str, str]:
     """Every gated write's kind, as a refusal names it ("git change", "job cancel")."""
-    return {kind.name: kind.words for skill in skills for kind in skill.proposal_kinds}
+    return {kind.name: kind.words for skill in SKILLS for kind in skill.proposal_kinds}
 
 
-def environment(skills: tuple[Skill, ...] = SKILLS) -> dict[str, str]:
+def environment() -> dict[str, str]:
     """What every process the service starts runs with: each skill's `environment`."""
-    return {name: value for skill in skills for name, value in skill.environment.items()}
+    return {name: value for skill in SKILLS for name, value in skill.environment.items()}
 
 
-def sweep_records(state_dir: Path, skills: tuple[Skill, ...] = SKILLS) -> list[SweepRecord]:
+def sweep_records(state_dir: Path) -> list[SweepRecord]:
     """Every sweep the skills keep in `state_dir`, newest first."""
-    found = [r for skill in skills if skill.sweeps for r in skill.sweeps.records(state_dir)]
+    found = [r for skill in SKILLS if skill.sweeps for r in skill.sweeps.records(state_dir)]
     return sorted(found, key=lambda r: r.created, reverse=True)
 
 
-def sweep_views(state_dir: Path, skills: tuple[Skill, ...] = SKILLS) -> list[SweepView]:
+def sweep_views(state_dir: Path) -> list[SweepView]:
     """Every sweep with its trials, newest first."""
-    found = [v for skill in skills if skill.sweeps for v in skill.sweeps.views(state_dir)]
+    found = [v for skill in SKILLS if skill.sweeps for v in skill.sweeps.views(state_dir)]
     return sorted(found, key=lambda v: v.record.created, reverse=True)
 
 
-def sweep_base_jobs(state_dir: Path, skills: tuple[Skill, ...] = SKILLS) -> dict[str, str]:
+def sweep_base_jobs(state_dir: Path) -> dict[str, str]:
     """Each sweep's base job name, by sweep id: a sweep's route is its base job's."""
-    return {r.id: str(r.spec.get("base_job_name") or "") for r in sweep_records(state_dir, skills)}
+    return {r.id: str(r.spec.get("base_job_name") or "") for r in sweep_records(state_dir)}
 
 
-def gate_context(skills: tuple[Skill, ...] = SKILLS) -> GateContext:
+def gate_context() -> GateContext:
     """What each skill's gate must know of all of them."""
-    return GateContext(proposal_words(skills), lambda state: sweep_base_jobs(state, skills))
+    return GateContext(proposal_words(), sweep_base_jobs)

@@ -2,7 +2,7 @@
 
 `core/` imports neither side and names no skill; `mcp_servers/` never imports
 `agent`; `agent/` reaches a skill only as a process, and knows the skills only
-through their plugin descriptors (`mcp_servers.registry`, `mcp_servers.plugin`);
+through their plugin descriptors (`mcp_servers.registry`, `.plugin`, `.sweep_views`);
 `agent/` never imports the eval harness. A skill process reads its environment
 once, in an entry point. No import cycles, no function over 80 lines, no class
 over 250. No exceptions list.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGIN_ENTRY = re.compile(r"mcp_servers\.(registry|plugin)(\..+)?")
+PLUGIN_ENTRY = re.compile(r"mcp_servers\.(registry|plugin|sweep_views)(\..+)?")
 PACKAGES = ("agent", "core", "mcp_servers", "mlops_reporter", "evals")
 SIZED = ("agent", "core", "mcp_servers")
 MAX_FUNCTION_LINES, MAX_CLASS_LINES = 80, 250
