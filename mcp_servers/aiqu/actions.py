@@ -32,12 +32,10 @@ from .ownership import (
     is_agent_owned,
     job_proposal,
 )
-from .params import Gpus, JobRef, Minutes, ParamValue, TurnId
+from .params import PARAM_KEY, Gpus, JobRef, Minutes, ParamValue, TurnId
 from .route_check import from_another_route, refuse_from_another_route
 from .skill import AiquSkill
 
-# An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
-PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 MAX_PARAMS = 32
 MAX_LABELS = 16

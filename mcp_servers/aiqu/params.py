@@ -3,11 +3,16 @@ name and type leave the model guessing."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, WithJsonSchema
 
 from mcp_servers.compact import INTEGER
+
+# An option name: it cannot start with '-', so `--{key}=` can never become a different flag.
+# (Checked for a job's parameters, actions.py, and a sweep's search space, sweeps/spec.py.)
+PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 JobRef = str  # an id, or a name (its latest attempt)
 Rows = Annotated[int, Field(ge=1, le=200), INTEGER]

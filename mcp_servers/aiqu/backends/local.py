@@ -9,41 +9,30 @@ by pid plus process start time; one whose process vanished without an exit
 code is marked failed with a reason.
 
 Dispatch is a pass over the state (reap finished jobs, enforce time limits and
-stop deadlines, start pending jobs that fit) run by a background thread and at
-the start of every call.
+stop deadlines, start pending jobs that fit; `local_dispatch.py`) run by a
+background thread and at the start of every call.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
 from core.clock import now
-from core.lifetime import process_start_time
 from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.settings import AiquSettings
 
-from ..jobenv import identity_env, job_env, route_env
 from . import local_store as store
 from .base import Health, Job, Jobs, JobSpec, JobState, SchedulerError
-from .processes import (
-    LOG_FILE,
-    detect_gpus,
-    is_alive,
-    signal_group,
-    spawn_runner,
-    tail_file,
-)
-from .runner import EXIT_CODE_FILE
+from .local_dispatch import LocalDispatcher
+from .processes import LOG_FILE, detect_gpus, signal_group, tail_file
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +66,7 @@ class LocalScheduler:
         self._launches = launches
         self._conn = store.connect(self._root / "local.sqlite")
         self._lock = threading.RLock()  # one connection, shared by tool threads and the dispatcher
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._dispatcher = LocalDispatcher(self._jobs_dir, gpus, self._env, cancel_grace_s, clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -121,7 +110,7 @@ class LocalScheduler:
     # -- Scheduler ---------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> Job:
-        spec = self._validated(spec)
+        spec = validated(spec, self._gpus)
         with self._lock, store.write_tx(self._conn) as c:
             (last,) = c.execute(
                 "SELECT COALESCE(MAX(attempt), 0) FROM jobs WHERE name = ?", (spec.name,)
@@ -225,88 +214,8 @@ class LocalScheduler:
     def dispatch(self) -> None:
         """One pass: reap ended jobs, enforce deadlines, start pending jobs that fit."""
         with self._lock, store.write_tx(self._conn) as c:
-            now = self._clock()
-            busy: set[int] = set()
-            running = c.execute("SELECT * FROM jobs WHERE state IN ('starting', 'running')")
-            for row in running.fetchall():
-                if self._check_running(c, row, now):
-                    busy.update(json.loads(row["gpu_ids"] or "[]"))
-            blocked_by: int | None = None
-            pending = c.execute("SELECT * FROM jobs WHERE state = 'pending' ORDER BY id")
-            for row in pending.fetchall():
-                free = [i for i in range(self._gpus) if i not in busy]
-                if blocked_by is None and row["gpus"] <= len(free):
-                    busy.update(free[: row["gpus"]])
-                    self._launch(c, row, free[: row["gpus"]], now)
-                    continue
-                reason = (
-                    f"queued behind job {blocked_by}"
-                    if blocked_by is not None
-                    else f"needs {row['gpus']} GPU(s), {len(free)} of {self._gpus} free"
-                )
-                blocked_by = blocked_by or row["id"]
-                if row["reason"] != reason:
-                    store.update(c, row["id"], reason=reason)
-        # Reap our own finished runners so they do not linger as zombies.
-        self._children = [p for p in self._children if p.poll() is None]
-
-    def _check_running(self, c: sqlite3.Connection, row: sqlite3.Row, now: float) -> bool:
-        """True while the job's process lives; otherwise record how it ended."""
-        exit_file = self._jobs_dir / str(row["id"]) / EXIT_CODE_FILE
-        alive = is_alive(row["pid"], row["pid_start"])
-        if alive and not exit_file.exists():
-            self._enforce_deadlines(c, row, now)
-            return True
-        code = int(exit_file.read_text()) if exit_file.exists() else None
-        state, raw, reason = store.outcome(row, code)
-        store.update(
-            c, row["id"], state=state, raw_state=raw, reason=reason, exit_code=code, ended_at=now
-        )
-        return False
-
-    def _enforce_deadlines(self, c: sqlite3.Connection, row: sqlite3.Row, now: float) -> None:
-        limit_min = store.spec_from_json(row["spec"]).time_limit_min
-        if row["stop_reason"] is None and limit_min and now - row["started_at"] > limit_min * 60:
-            store.update(c, row["id"], stop_reason="timeout", stop_sent_at=now)
-            signal_group(row["pid"], row["pid_start"], signal.SIGTERM)
-        elif row["stop_reason"] is not None and now - row["stop_sent_at"] > self._grace:
-            signal_group(row["pid"], row["pid_start"], signal.SIGKILL)
-
-    def _launch(
-        self, c: sqlite3.Connection, row: sqlite3.Row, gpu_ids: Sequence[int], now: float
-    ) -> None:
-        spec = store.spec_from_json(row["spec"])
-        jobdir = self._jobs_dir / str(row["id"])
-        jobdir.mkdir(parents=True, exist_ok=True)
-        identity = identity_env(str(row["id"]), row["name"], row["attempt"], spec.labels)
-        env = job_env(
-            self._env, spec.env, {**identity, **route_env(self._env, row["name"], spec.labels)}
-        )
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))  # "" hides every GPU
-        try:
-            proc = spawn_runner(jobdir, spec.command, env, spec.workdir)
-        except OSError as exc:
-            store.update(
-                c,
-                row["id"],
-                state="failed",
-                raw_state="not-started",
-                reason=f"could not start: {exc}",
-                ended_at=now,
-            )
-            return
-        self._children.append(proc)
-        store.update(
-            c,
-            row["id"],
-            state="running",
-            raw_state="running",
-            started_at=now,
-            reason=f"on GPU {','.join(map(str, gpu_ids))}" if gpu_ids else None,
-            pid=proc.pid,
-            pid_start=process_start_time(proc.pid),
-            gpu_ids=json.dumps(gpu_ids),
-        )
+            self._dispatcher.run_pass(c)
+        self._dispatcher.reap()
 
     # -- helpers -------------------------------------------------------------
 
@@ -327,22 +236,22 @@ class LocalScheduler:
                 )
             return row
 
-    def _validated(self, spec: JobSpec) -> JobSpec:
-        if not spec.name.strip():
-            raise SchedulerError("job name must not be empty, e.g. 'customer-b/pcb-inspect-v2'")
-        if not spec.command or not all(isinstance(a, str) for a in spec.command):
-            raise SchedulerError("command must be a non-empty list of strings (an argv)")
-        if spec.queue not in (None, store.LOCAL_QUEUE):
-            raise SchedulerError(
-                f"unknown queue {spec.queue!r}; the local backend has one: 'local'"
-            )
-        if not 0 <= spec.gpus <= self._gpus:
-            raise SchedulerError(
-                f"job asks for {spec.gpus} GPU(s); this machine has {self._gpus} (MLOPS_LOCAL_GPUS)"
-            )
-        if spec.time_limit_min is not None and spec.time_limit_min <= 0:
-            raise SchedulerError("time_limit_min must be a positive number of minutes, or None")
-        workdir = Path(spec.workdir or os.getcwd()).resolve()
-        if not workdir.is_dir():
-            raise SchedulerError(f"workdir {workdir} is not a directory")
-        return replace(spec, workdir=str(workdir))
+
+def validated(spec: JobSpec, gpus: int) -> JobSpec:
+    """The spec as it will run (its workdir resolved), or the reason it cannot run here."""
+    if not spec.name.strip():
+        raise SchedulerError("job name must not be empty, e.g. 'customer-b/pcb-inspect-v2'")
+    if not spec.command or not all(isinstance(a, str) for a in spec.command):
+        raise SchedulerError("command must be a non-empty list of strings (an argv)")
+    if spec.queue not in (None, store.LOCAL_QUEUE):
+        raise SchedulerError(f"unknown queue {spec.queue!r}; the local backend has one: 'local'")
+    if not 0 <= spec.gpus <= gpus:
+        raise SchedulerError(
+            f"job asks for {spec.gpus} GPU(s); this machine has {gpus} (MLOPS_LOCAL_GPUS)"
+        )
+    if spec.time_limit_min is not None and spec.time_limit_min <= 0:
+        raise SchedulerError("time_limit_min must be a positive number of minutes, or None")
+    workdir = Path(spec.workdir or os.getcwd()).resolve()
+    if not workdir.is_dir():
+        raise SchedulerError(f"workdir {workdir} is not a directory")
+    return replace(spec, workdir=str(workdir))

@@ -20,6 +20,9 @@ Jobs submitted outside aiqu are listed while active, labelled
 one is still found by its id. Their name is the `MLOPS_JOB` of their runtime env
 (what their reporter says), else their submission id; their GPUs are not known
 (Ray's Jobs API does not say what a job asked for).
+
+Collaborators: the request sent for a submission (`ray_request.py`), one job in the
+shared words (`ray_jobs.py`), looking after our jobs (`ray_keeper.py`).
 """
 
 from __future__ import annotations
@@ -27,35 +30,30 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import shlex
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from orjson import loads
 
 from core.skill_env import SkillEnvironment
 
-from ..jobenv import identity_env, reporting_env, route_env
-from .base import Health, Job, Jobs, JobSpec, JobState, SchedulerError
+from .base import Health, Job, Jobs, JobSpec, SchedulerError
 from .processes import tail_text
 from .ray_api import RayDashboard, read_headers
-from .ray_index import CANCEL, TIMEOUT, RayIndex, Rows
+from .ray_index import CANCEL, RayIndex, Rows
+from .ray_jobs import forgotten, job_of, name_of
+from .ray_keeper import RayKeeper
 from .ray_package import ship
-from .ray_records import FORGOTTEN, Listing, RayRecord, job_output, submission_jobs
-from .spec_checks import check_spec
+from .ray_records import Listing, RayRecord, job_output, submission_jobs
+from .ray_request import entrypoint, submission_request, validate
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ID_PREFIX = "aiqu-"
-OTHERS = "ray"  # `submitted_by` of jobs submitted outside aiqu: ray:<user>
-RESEND_STOP_S = 60.0  # a stop Ray did not carry out is asked again after this
-MANY = 3  # more jobs to look at than this: one listing instead of one call each
 
 
 class RayScheduler:
@@ -78,6 +76,7 @@ class RayScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_failure = ""
+        self._keeper = RayKeeper(self._index, dashboard, clock)
 
     @classmethod
     def from_env(cls, env: SkillEnvironment) -> RayScheduler:
@@ -128,13 +127,14 @@ class RayScheduler:
     # -- Scheduler -------------------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> Job:
-        _validate(spec)
+        validate(spec)
         # Uploaded first: a large workdir must not hold the index's write lock.
         working_dir = ship(self._ray, Path(spec.workdir)) if spec.workdir else None
         job_id = ID_PREFIX + secrets.token_hex(6)
         with self._index.submitting(spec.name) as (attempt, conn):
             self._index.add(conn, job_id, spec, attempt, self._clock())
-            self._ray.submit(self._request(job_id, spec, attempt, working_dir))
+            request = submission_request(self._skill_env, job_id, spec, attempt, working_dir)
+            self._ray.submit(request)
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
@@ -144,7 +144,7 @@ class RayScheduler:
             # Its stop too: a job aiqu stopped ended for aiqu's reason (its time limit, a
             # cancel before it started), whichever pass stored the end.
             final = RayRecord.stored(loads(row["final"]))
-            return self._job(job_id, row, final, self._index.stops(job_id))
+            return job_of(job_id, row, final, self._index.stops(job_id))
         raw = self._ray.job(job_id)
         record = submission_jobs([raw]).get(job_id) if raw else None
         if row is None:
@@ -152,9 +152,9 @@ class RayScheduler:
                 raise self._unknown(job_id)
             row = self._index.row(job_id)  # submitted by another process meanwhile?
             if row is None:
-                return self._job(job_id, None, record, self._index.stops())
+                return job_of(job_id, None, record, self._index.stops())
         # The row was written once Ray had taken the job: if Ray lacks it now, it forgot.
-        return self._jobs_of([row], {job_id: record or _forgotten(job_id)})[0]
+        return self._keeper.jobs_of([row], {job_id: record or forgotten(job_id)})[0]
 
     def list(self, *, include_finished: bool = True) -> list[Job]:
         # Our rows first, then Ray: a job whose row is read was taken by Ray before (so
@@ -162,11 +162,11 @@ class RayScheduler:
         rows = self._index.rows("" if include_finished else "WHERE final IS NULL")
         held = submission_jobs(self._ray.jobs())
         rows += self._late_rows(held, rows, lambda i: include_finished or held.active(i))
-        jobs = self._jobs_of(rows, held)
+        jobs = self._keeper.jobs_of(rows, held)
         ours = {r["id"] for r in rows}
         stops = self._index.stops()
         jobs += [
-            self._job(job_id, None, held[job_id], stops)
+            job_of(job_id, None, held[job_id], stops)
             for job_id in held
             if job_id not in ours and held.active(job_id)
         ]
@@ -230,14 +230,14 @@ class RayScheduler:
         held = submission_jobs(self._ray.jobs())
         recent = partial(held.recent, since=ended_since)
         rows.update((r["id"], r) for r in self._late_rows(held, list(rows.values()), recent))
-        jobs = self._jobs_of(list(rows.values()), held)
+        jobs = self._keeper.jobs_of(list(rows.values()), held)
         stops = self._index.stops()
         for job_id in held:
             if job_id in rows or not (job_id in wanted or recent(job_id)):
                 continue
             record = held[job_id]
-            if job_id in wanted or others is None or others(_name(job_id, record)):
-                jobs.append(self._job(job_id, None, record, stops))
+            if job_id in wanted or others is None or others(name_of(job_id, record)):
+                jobs.append(job_of(job_id, None, record, stops))
         return jobs
 
     def health(self) -> Health:
@@ -261,43 +261,8 @@ class RayScheduler:
     # -- looking after our jobs ----------------------------------------------------
 
     def tend(self) -> None:
-        """The background pass: look at our unfinished jobs that need it (still waiting as
-        last seen, or past their time limit), with one call each, or one listing for many."""
-        now = self._clock()
-        due = [r for r in self._index.rows("WHERE final IS NULL") if _due(r, now)]
-        if not due:
-            return
-        if len(due) > MANY:
-            held = submission_jobs(self._ray.jobs())
-        else:
-            raws = [self._ray.job(r["id"]) for r in due]
-            held = submission_jobs([raw for raw in raws if raw])
-        self._jobs_of(due, {r["id"]: held.get(r["id"]) or _forgotten(r["id"]) for r in due})
-
-    def _jobs_of(self, rows: Rows, held: Mapping[str, RayRecord]) -> Jobs:
-        """Our jobs in `rows`, from the index's final record or what Ray holds, read after
-        the rows (one it lacks, it forgot). Keeps the index up to date and stops the jobs
-        that ran past their time limit."""
-        now = self._clock()
-        seen = {r["id"]: held.get(r["id"]) or _forgotten(r["id"]) for r in rows if not r["final"]}
-        if seen:
-            self._index.observe([(r, seen[r["id"]]) for r in rows if r["id"] in seen], now)
-            fresh = {r["id"]: r for r in self._index.rows_of(seen)}
-            rows = [fresh.get(r["id"], r) for r in rows]
-            self._enforce_time_limits(rows, seen, now)
-        stops = self._index.stops()
-        return [self._job(row["id"], row, _final(row) or seen[row["id"]], stops) for row in rows]
-
-    def _enforce_time_limits(self, rows: Rows, seen: Mapping[str, RayRecord], now: float) -> None:
-        stops = self._index.stops()
-        for row in rows:
-            record = seen.get(row["id"])
-            if record is None or record.status != "RUNNING" or not _overdue(row, now):
-                continue
-            stop = stops.get(row["id"])
-            if stop is None or now - stop[1] > RESEND_STOP_S:
-                self._index.stopping(row["id"], TIMEOUT, now)
-                self._ray.stop(row["id"])
+        """The background pass (see ray_keeper.py)."""
+        self._keeper.tend()
 
     def _late_rows(self, held: Listing, rows: Rows, wanted: Callable[[str], bool]) -> Rows:
         """Rows written after `rows` were read whose jobs are already in `held`, of the jobs
@@ -306,61 +271,7 @@ class RayScheduler:
         late = [i for i in held if i.startswith(ID_PREFIX) and i not in known and wanted(i)]
         return self._index.rows_of(late) if late else []
 
-    # -- one job, in the shared words ------------------------------------------------
-
-    def _job(
-        self,
-        job_id: str,
-        row: sqlite3.Row | None,
-        record: RayRecord,
-        stops: Mapping[str, tuple[str, float]],
-    ) -> Job:
-        stop = stops.get(job_id)
-        state, reason = record.state, record.reason
-        ended_at = record.ended_at
-        if stop is not None and stop[0] == CANCEL:
-            if record.status == "PENDING":
-                # Ray stops it the moment it would start: for everyone else it is over now.
-                state, reason, ended_at = JobState.CANCELLED, "cancelled before it started", stop[1]
-            elif not state.active and record.status != "STOPPED":
-                # It ended while Ray stopped it (a command that ends at once; Ray then fails
-                # its own stop): cancelled, as on the local backend.
-                state, reason = JobState.CANCELLED, f"cancelled as it ended ({reason})"
-        if row is None:
-            return Job(
-                id=job_id,
-                name=_name(job_id, record),
-                attempt=1,
-                state=state,
-                raw_state=record.status,
-                reason=reason,
-                gpus=0,  # Ray's Jobs API does not say what a job asked for
-                queue=None,
-                labels={"submitted_by": f"{OTHERS}:{record.user or 'unknown'}"},
-                submitted_at=record.submitted_at or 0.0,
-                started_at=None if record.status == "PENDING" else record.submitted_at,
-                ended_at=None if state.active else ended_at,
-                exit_code=None if state.active else record.exit_code,
-            )
-        spec = JobSpec(**loads(row["spec"]))
-        if stop is not None and stop[0] == TIMEOUT and not record.state.active:
-            state, reason = JobState.FAILED, f"time limit of {spec.time_limit_min} min reached"
-        return Job(
-            id=job_id,
-            name=row["name"],
-            attempt=row["attempt"],
-            state=state,
-            raw_state=record.status,
-            reason=reason,
-            gpus=spec.gpus,
-            queue=None,
-            labels=loads(row["labels"]),
-            submitted_at=row["submitted_at"],
-            started_at=None if record.status == "PENDING" else row["running_at"],
-            ended_at=None if state.active else ended_at,
-            exit_code=None if state.active else record.exit_code,
-            spec=spec,
-        )
+    # -- helpers -------------------------------------------------------------------
 
     def _entrypoint(self, job_id: str) -> str:
         row = self._index.row(job_id)
@@ -369,73 +280,11 @@ class RayScheduler:
         raw = self._ray.job(job_id) or {}
         return str(raw.get("entrypoint") or "")
 
-    def _request(
-        self, job_id: str, spec: JobSpec, attempt: int, working_dir: str | None
-    ) -> dict[str, Any]:
-        identity = identity_env(job_id, spec.name, attempt, spec.labels)
-        # Where to report, then the job's own env, then who it is and its route's secret,
-        # which nothing may override.
-        env = {
-            **reporting_env(self._skill_env),
-            **spec.env,
-            **identity,
-            **route_env(self._skill_env, spec.name, spec.labels),
-        }
-        runtime_env: dict[str, Any] = {"env_vars": env}
-        if working_dir:
-            runtime_env["working_dir"] = working_dir
-        request: dict[str, Any] = {
-            "submission_id": job_id,
-            "entrypoint": entrypoint(spec.command),
-            "runtime_env": runtime_env,
-            "metadata": {**spec.labels, "mlops_job": spec.name, "mlops_attempt": str(attempt)},
-        }
-        if spec.gpus:
-            request["entrypoint_num_gpus"] = spec.gpus
-        return request
-
     def _unknown(self, job_id: str) -> SchedulerError:
         recent = [r["id"] for r in self._index.rows("ORDER BY submitted_at DESC LIMIT 10")]
         return SchedulerError(
             f"unknown Ray job id {job_id!r}; recent ids: {', '.join(recent) or 'none yet'}"
         )
-
-
-def entrypoint(command: list[str]) -> str:
-    # exec: the command itself gets Ray's stop signal, and its exit code or signal is the
-    # job's, as on the other backends.
-    return "exec " + shlex.join(command)
-
-
-def _due(row: sqlite3.Row, now: float) -> bool:
-    """Whether an unfinished job of ours needs a look: not yet seen running (so its start is
-    caught within a pass), or running past its time limit."""
-    return row["running_at"] is None or _overdue(row, now)
-
-
-def _overdue(row: sqlite3.Row, now: float) -> bool:
-    limit = JobSpec(**loads(row["spec"])).time_limit_min
-    started = row["running_at"]
-    return limit is not None and started is not None and now - started > limit * 60
-
-
-def _final(row: sqlite3.Row) -> RayRecord | None:
-    return RayRecord.stored(loads(row["final"])) if row["final"] else None
-
-
-def _forgotten(job_id: str) -> RayRecord:
-    return RayRecord(
-        job_id,
-        FORGOTTEN,
-        message=(
-            "Ray no longer holds this job and its end was never seen (its head restarted,"
-            " or the job was deleted)"
-        ),
-    )
-
-
-def _name(job_id: str, record: RayRecord) -> str:
-    return record.name or job_id
 
 
 def _check_id(job_id: str) -> None:
@@ -444,11 +293,3 @@ def _check_id(job_id: str) -> None:
         raise SchedulerError(
             f"Ray job ids look like 'aiqu-3f9c2a1b7e4d' or 'raysubmit_Ab12Cd34'; got {job_id!r}"
         )
-
-
-def _validate(spec: JobSpec) -> None:
-    check_spec(spec)
-    if spec.queue is not None:
-        raise SchedulerError(f"Ray has no queues; leave queue unset (got {spec.queue!r})")
-    if spec.workdir is not None and not Path(spec.workdir).is_dir():
-        raise SchedulerError(f"workdir {spec.workdir} is not a directory")

@@ -2,17 +2,19 @@
 
 Slurm forgets a job `MinJobAge` seconds (300 by default) after it ends, and
 it knows nothing of logical names, attempts or labels. So every submission is
-recorded in a small sqlite index (`<state_dir>/aiqu/slurm.sqlite`) keyed by
-the Slurm job id: name, attempt, labels, the spec (for requeue) and the log
-path; the final state is stored there the first time it is seen. A job that
+recorded in a small sqlite index (`<state_dir>/aiqu/slurm.sqlite`,
+`slurm_index.py`) keyed by the Slurm job id: name, attempt, labels, the spec
+(for requeue) and the log path; the final state is stored there the first
+time it is seen. A job that
 ended and was forgotten before anyone looked is read back from the cluster's
 history (`slurm_history.py`: sacct, or a jobcomp log).
 
 Slurm is asked only for what a call needs: active jobs (`--states`), one job
 (`scontrol show job <id> --json` from 23.02, `squeue --json --jobs` before),
 never every finished job it still holds. 22.05's `squeue --json` ignores its
-filters and prints everything; the backend filters that answer itself. The
-JSON is read by `slurm_json.py`, per layout.
+filters and prints everything; the backend filters that answer itself
+(`slurm_cli.py`, Slurm's view through its commands). The JSON is read by
+`slurm_json.py`, per layout; a job is put in the shared words by `slurm_jobs.py`.
 
 Jobs submitted outside this skill are listed while active, labelled
 `submitted_by=slurm:<user>`, so they can never pass for the agent's own; a
@@ -22,58 +24,25 @@ finished one is still found by its id.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sqlite3
-import subprocess
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from core.skill_env import SkillEnvironment
-from core.sqlite import connect, immediate
 
 from ..jobenv import identity_env, job_env, route_env
-from .base import Health, Job, Jobs, JobSpec, JobState, SchedulerError
+from .base import Health, Job, Jobs, JobSpec, SchedulerError
 from .processes import tail_file
-from .slurm_history import ControllerConfig, History, HistoryUnavailable, find_history
-from .slurm_json import JobRecord, read_document
+from .slurm_cli import ACTIVE_FILTER as ACTIVE_FILTER  # read here by bench/bench_slurm.py
+from .slurm_cli import SlurmClient
+from .slurm_index import SlurmIndex
+from .slurm_jobs import job_of, state_of
+from .slurm_json import JobRecord
 from .slurm_tres import requested_gpus
 from .spec_checks import check_spec
-
-Rows = list[sqlite3.Row]
-
-_RAW_STATES = {
-    JobState.PENDING: "PENDING REQUEUED REQUEUE_HOLD REQUEUE_FED RESV_DEL_HOLD SUSPENDED",
-    JobState.STARTING: "CONFIGURING POWER_UP_NODE",
-    JobState.RUNNING: "RUNNING COMPLETING SIGNALING STAGE_OUT RESIZING STOPPED",
-    JobState.SUCCEEDED: "COMPLETED",
-    JobState.FAILED: "FAILED TIMEOUT NODE_FAIL OUT_OF_MEMORY BOOT_FAIL DEADLINE PREEMPTED"
-    " SPECIAL_EXIT REVOKED UNKNOWN",
-    JobState.CANCELLED: "CANCELLED",
-}
-STATES = {raw: state for state, names in _RAW_STATES.items() for raw in names.split()}
-# squeue --states names for every active state (24.11 has no "active" shorthand).
-ACTIVE_FILTER = (
-    "pending,running,suspended,completing,configuring,resizing,requeued,requeue_fed,"
-    "requeue_hold,resv_del_hold,signaling,stage_out,stopped"
-)
-FILTERS_HONOURED = (23, 2)  # 22.05's squeue --json ignores --states and --jobs
-SCONTROL_JSON = (23, 2)  # scontrol show job --json exists from 23.02
-FORGOTTEN = "Slurm forgot this job before its end was seen, and"
-CLIENT_VERSION = re.compile(r"(\d+)\.(\d+)")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,  -- the Slurm job id
-    name TEXT NOT NULL, attempt INTEGER NOT NULL, labels TEXT NOT NULL, spec TEXT NOT NULL,
-    log_path TEXT NOT NULL, submitted_at REAL NOT NULL,
-    final TEXT  -- JSON of the last state once the job ended
-);
-CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name);
-"""
 
 
 class SlurmScheduler:
@@ -90,28 +59,18 @@ class SlurmScheduler:
         command_timeout_s: float = 30.0,
         cancel_wait_s: float = 15.0,
     ) -> None:
-        self._index_path = Path(state_dir).resolve() / "aiqu" / "slurm.sqlite"
         self._log_dir = (log_dir or Path(state_dir) / "aiqu" / "slurm-logs").resolve()
         self._log_dir.mkdir(parents=True, exist_ok=True)
-        self._prefix = list(command_prefix)
         self._partition = partition
-        self._timeout = command_timeout_s
         self._cancel_wait = cancel_wait_s
-        self._jobcomp_log = jobcomp_log
-        self._history_source: History | None = None
-        self._client_release: tuple[int, int] | None = None
         # Client commands and jobs (sbatch --export=ALL) get the skill's environment
         # minus its private settings; the job's identity travels in the batch script.
         self._skill_env = env or SkillEnvironment()
-        self._command_env = job_env(self._skill_env, {}, {})
+        command_env = job_env(self._skill_env, {}, {})
         if slurm_conf:
-            self._command_env["SLURM_CONF"] = slurm_conf
-        self._index_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
+            command_env["SLURM_CONF"] = slurm_conf
+        self._slurm = SlurmClient(command_prefix, command_env, command_timeout_s, jobcomp_log)
+        self._index = SlurmIndex(Path(state_dir).resolve() / "aiqu" / "slurm.sqlite")
 
     @classmethod
     def from_env(cls, env: SkillEnvironment, *, command_timeout_s: float = 30.0) -> SlurmScheduler:
@@ -149,7 +108,7 @@ class SlurmScheduler:
         args += [f"--time={spec.time_limit_min}"] if spec.time_limit_min else []
         # One writer at a time across processes, so two submissions of a name never
         # get the same attempt; a failed sbatch rolls the transaction back.
-        with self._write() as conn:
+        with self._index.write() as conn:
             (last,) = conn.execute(
                 "SELECT COALESCE(MAX(attempt), 0) FROM jobs WHERE name = ?", (spec.name,)
             ).fetchone()
@@ -157,7 +116,7 @@ class SlurmScheduler:
             route = route_env(self._skill_env, spec.name, spec.labels)
             script = _batch_script(spec, {**identity, **route})
             try:
-                out = self._run(args, stdin=script)
+                out = self._slurm.run(args, stdin=script)
             except SchedulerError as exc:
                 raise self._explained(exc) from None
             job_id = int(out.split(";")[0])
@@ -170,24 +129,24 @@ class SlurmScheduler:
         return self.get(str(job_id))
 
     def get(self, job_id: str) -> Job:
-        row = self._row(_checked_id(job_id))
+        row = self._index.row(_checked_id(job_id))
         if row is not None and row["final"]:
             return self._job(job_id, row, JobRecord.stored(json.loads(row["final"])))
-        seen = self._held([job_id]).get(job_id)
+        seen = self._slurm.held([job_id]).get(job_id)
         if seen is None and row is None:
             raise self._unknown(job_id)
         if seen is None:
-            history, transient = self._remembered([job_id])
+            history, transient = self._slurm.remembered([job_id])
             return self._job(job_id, row, history[job_id], final=not transient)
         return self._job(job_id, row, seen)
 
     def list(self, *, include_finished: bool = True) -> list[Job]:
-        rows = self._rows("ORDER BY id DESC" if include_finished else "WHERE final IS NULL")
+        rows = self._index.rows("ORDER BY id DESC" if include_finished else "WHERE final IS NULL")
         unfinished = [str(r["id"]) for r in rows if not r["final"]]
-        live = self._active(also=unfinished if include_finished else ())
+        live = self._slurm.active(also=unfinished if include_finished else ())
         jobs: dict[str, Job] = {}
         gone = [job_id for job_id in unfinished if job_id not in live]
-        history, transient = self._remembered(gone) if include_finished else ({}, set())
+        history, transient = self._slurm.remembered(gone) if include_finished else ({}, set())
         for row in rows:
             job_id = str(row["id"])
             if row["final"]:
@@ -199,7 +158,7 @@ class SlurmScheduler:
                     job_id, row, history[job_id], final=job_id not in transient
                 )
         for job_id, record in live.items():
-            if job_id not in jobs and _state(record).active:
+            if job_id not in jobs and state_of(record).active:
                 jobs[job_id] = self._job(job_id, None, record)
         listed = sorted(jobs.values(), key=lambda j: int(j.id), reverse=True)
         return [j for j in listed if include_finished or j.state.active]
@@ -210,16 +169,16 @@ class SlurmScheduler:
             raise SchedulerError(
                 f"job {job_id} already {job.state}; only pending or running jobs can be cancelled"
             )
-        self._run(["scancel", job_id])
+        self._slurm.run(["scancel", job_id])
         deadline = time.monotonic() + self._cancel_wait
         while (job := self.get(job_id)).state.active and time.monotonic() < deadline:
             time.sleep(0.1)
         return job
 
     def requeue(self, job_id: str) -> Job:
-        row = self._row(_checked_id(job_id))
+        row = self._index.row(_checked_id(job_id))
         if row is None:
-            if job_id not in self._held([job_id]):
+            if job_id not in self._slurm.held([job_id]):
                 raise self._unknown(job_id)
             raise SchedulerError(
                 f"job {job_id} was not submitted through aiqu, so its command is unknown;"
@@ -228,10 +187,10 @@ class SlurmScheduler:
         return self.submit(JobSpec(**json.loads(row["spec"])))
 
     def logs(self, job_id: str, lines: int = 50) -> str:
-        row = self._row(_checked_id(job_id))
+        row = self._index.row(_checked_id(job_id))
         if row is not None:
             return tail_file(Path(row["log_path"]), lines)
-        seen = self._held([job_id]).get(job_id)
+        seen = self._slurm.held([job_id]).get(job_id)
         if seen is None:
             raise self._unknown(job_id)
         path = seen.stdout.replace("%j", job_id).replace("%x", seen.name)
@@ -240,7 +199,8 @@ class SlurmScheduler:
     def gpu_total(self) -> int:
         args = ["sinfo", "--noheader", "--Node", "--format=%N|%G"]
         args += [f"--partition={self._partition}"] if self._partition else []
-        per_node = dict(line.split("|", 1) for line in self._run(args).splitlines() if "|" in line)
+        lines = self._slurm.run(args).splitlines()
+        per_node = dict(line.split("|", 1) for line in lines if "|" in line)
         return sum(requested_gpus(gres) for gres in per_node.values())
 
     def snapshot(
@@ -255,20 +215,20 @@ class SlurmScheduler:
         the index; those whose end was never seen, and asked-for ids it forgot, from the
         history (one more call, only in a pass where such a job vanished)."""
         wanted = {i for i in job_ids if i.isdigit()}
-        rows = {str(r["id"]): r for r in self._rows("WHERE final IS NULL")}
+        rows = {str(r["id"]): r for r in self._index.rows("WHERE final IS NULL")}
         ended = "WHERE final IS NOT NULL AND json_extract(final, '$.ended_at') >= ?"
-        rows.update((str(r["id"]), r) for r in self._rows(ended, (ended_since,)))
-        rows.update((str(r["id"]), r) for r in self._rows_of(wanted))
+        rows.update((str(r["id"]), r) for r in self._index.rows(ended, (ended_since,)))
+        rows.update((str(r["id"]), r) for r in self._index.rows_of(wanted))
 
         def read(job_id: str, name: str) -> bool:
             return job_id in rows or job_id in wanted or others is None or others(name)
 
-        held = self._squeue("--states=all", where=read)
+        held = self._slurm.squeue("--states=all", where=read)
         jobs: Jobs = []
         for job_id, record in held.items():
-            if _state(record).active or job_id in wanted or (record.ended_at or 0) >= ended_since:
+            if state_of(record).active or job_id in wanted or (record.ended_at or 0) >= ended_since:
                 # Not in `rows`: someone else's, or an own job that ended long ago.
-                row = rows.get(job_id) or self._row(int(job_id))
+                row = rows.get(job_id) or self._index.row(int(job_id))
                 jobs.append(self._job(job_id, row, record))
         for job_id, row in rows.items():
             if job_id not in held and row["final"]:
@@ -277,7 +237,7 @@ class SlurmScheduler:
                     jobs.append(self._job(job_id, row, record))
         unseen = [i for i, r in rows.items() if i not in held and not r["final"]]
         unseen += [i for i in wanted if i not in held and i not in rows]
-        history, transient = self._remembered(unseen)
+        history, transient = self._slurm.remembered(unseen)
         for job_id in unseen:
             record = history[job_id]
             jobs.append(self._job(job_id, rows.get(job_id), record, final=job_id not in transient))
@@ -286,153 +246,27 @@ class SlurmScheduler:
     def health(self) -> Health:
         """Is slurmctld up; which Slurm; where finished jobs are read back from."""
         try:
-            answer = self._run(["scontrol", "ping"], timeout_s=min(self._timeout, 10)).strip()
-            release = self._run(["scontrol", "--version"]).strip()
-            history = self._history().description
+            ping_s = min(self._slurm.timeout_s, 10)
+            answer = self._slurm.run(["scontrol", "ping"], timeout_s=ping_s).strip()
+            release = self._slurm.run(["scontrol", "--version"]).strip()
+            history = self._slurm.history().description
         except SchedulerError as exc:
             return Health(False, str(exc))
         return Health(" is UP" in answer, f"{answer}; {release}; finished-job history: {history}")
 
-    # -- Slurm's view ----------------------------------------------------------
-
-    def _active(self, also: Sequence[str] = ()) -> dict[str, JobRecord]:
-        """Every active job by id, plus the jobs `also` names whatever their state.
-
-        One squeue for the active ones; the `also` that are not active cost one more
-        (`--jobs`), and those Slurm no longer holds are simply absent."""
-        held = self._squeue(f"--states={ACTIVE_FILTER}")
-        if self._client() < FILTERS_HONOURED:  # the answer holds every job slurmctld holds
-            return {i: r for i, r in held.items() if _state(r).active or i in also}
-        rest = [job_id for job_id in also if job_id not in held]
-        return {
-            **held,
-            **(self._squeue("--states=all", f"--jobs={','.join(rest)}") if rest else {}),
-        }
-
-    def _held(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
-        """These jobs as slurmctld holds them now; those it forgot (or never had) are absent."""
-        if len(job_ids) == 1 and self._client() >= SCONTROL_JSON:
-            argv = ["scontrol", "show", "job", job_ids[0], "--json"]
-            records = self._json(argv, "scontrol show job --json")
-        else:
-            records = self._squeue("--states=all", f"--jobs={','.join(job_ids)}")
-        return {job_id: records[job_id] for job_id in job_ids if job_id in records}
-
-    def _squeue(
-        self, *filters: str, where: Callable[[str, str], bool] | None = None
-    ) -> dict[str, JobRecord]:
-        return self._json(["squeue", "--json", *filters], "squeue --json", where)
-
-    def _json(
-        self,
-        args: Sequence[str],
-        command: str,
-        where: Callable[[str, str], bool] | None = None,
-    ) -> dict[str, JobRecord]:
-        try:
-            text = self._run(args)
-        except SchedulerError as exc:
-            if "Invalid job id" in str(exc):  # 23.x when asked for a job it forgot
-                return {}
-            raise
-        return read_document(text, command).jobs(where)
-
-    def _remembered(self, job_ids: Sequence[str]) -> tuple[dict[str, JobRecord], set[str]]:
-        """How these forgotten jobs ended, and which answers are only for now.
-
-        A job the history does not know ends as UNKNOWN for good; when the history
-        cannot be read just now, the UNKNOWN is not stored and is asked again later."""
-        if not job_ids:
-            return {}, set()
-        history = self._history()
-        try:
-            found = history.finished(job_ids)
-        except HistoryUnavailable as exc:
-            reason = f"{FORGOTTEN} {exc}"
-            return {i: JobRecord("UNKNOWN", reason=reason) for i in job_ids}, set(job_ids)
-        unknown = JobRecord("UNKNOWN", reason=f"{FORGOTTEN} {history.description} lacks it")
-        return {i: found.get(i, unknown) for i in job_ids}, set()
-
-    def _history(self) -> History:
-        if self._history_source is None:
-            config = ControllerConfig.parse(self._run(["scontrol", "show", "config"]))
-            self._history_source = find_history(config, self._run, self._jobcomp_log)
-        return self._history_source
-
-    def _client(self) -> tuple[int, int]:
-        """The Slurm client's release (its commands and their flags), asked once."""
-        if self._client_release is None:
-            answer = self._run(["scontrol", "--version"])
-            match = CLIENT_VERSION.search(answer)
-            if match is None:
-                raise SchedulerError(f"scontrol --version gave no release: {answer.strip()!r}")
-            self._client_release = (int(match[1]), int(match[2]))
-        return self._client_release
-
     def _job(
         self, job_id: str, row: sqlite3.Row | None, seen: JobRecord, final: bool = True
     ) -> Job:
-        state = _state(seen)
-        if row is not None and not row["final"] and not state.active and final:
-            with self._write() as conn:
-                conn.execute(
-                    "UPDATE jobs SET final = ? WHERE id = ?", (json.dumps(asdict(seen)), row["id"])
-                )
-        if row is None:  # submitted outside aiqu: what Slurm says is all there is
-            name, attempt, spec = seen.name, 1, None
-            labels, submitted_at = {"submitted_by": f"slurm:{seen.user}"}, seen.submitted_at
-        else:
-            name, attempt, spec = row["name"], row["attempt"], JobSpec(**json.loads(row["spec"]))
-            labels, submitted_at = json.loads(row["labels"]), row["submitted_at"]
-        return Job(
-            id=job_id,
-            name=name,
-            attempt=attempt,
-            state=state,
-            raw_state=seen.raw_state,
-            reason=seen.reason,
-            gpus=spec.gpus if spec is not None else seen.gpus,
-            queue=seen.queue or (spec.queue if spec is not None else None),
-            labels=labels,
-            submitted_at=submitted_at,
-            # A pending job's start_time is Slurm's forecast, not a start.
-            started_at=None if state is JobState.PENDING else seen.started_at,
-            ended_at=None if state.active else seen.ended_at,
-            exit_code=None if state.active else seen.exit_code,
-            spec=spec,
-            restarts=seen.restarts,
-        )
+        """The job in the shared words; an own job's end is stored the first time it is seen
+        (unless `final` is False: an answer only for now)."""
+        if row is not None and not row["final"] and not state_of(seen).active and final:
+            self._index.store_final(row["id"], seen)
+        return job_of(job_id, row, seen)
 
-    # -- plumbing --------------------------------------------------------------
-
-    def _run(
-        self, args: Sequence[str], stdin: str | None = None, timeout_s: float | None = None
-    ) -> str:
-        timeout_s = timeout_s or self._timeout
-        try:
-            done = subprocess.run(
-                [*self._prefix, *args],
-                input=stdin,
-                capture_output=True,
-                text=True,
-                env=self._command_env,
-                timeout=timeout_s,
-                check=False,
-            )
-        except FileNotFoundError:
-            raise SchedulerError(
-                f"{args[0]} not found: install Slurm's client commands (slurm-client) on this"
-                " machine or fix PATH / MLOPS_SLURM_COMMAND_PREFIX"
-            ) from None
-        except subprocess.TimeoutExpired:
-            raise SchedulerError(f"{args[0]} did not answer within {timeout_s} s") from None
-        if done.returncode != 0:
-            detail = done.stderr.strip() or done.stdout.strip() or "no output"
-            raise SchedulerError(f"{args[0]} failed (exit {done.returncode}): {detail}")
-        return done.stdout
+    # -- helpers ---------------------------------------------------------------
 
     def _unknown(self, job_id: str) -> SchedulerError:
-        recent = [str(r["id"]) for r in self._rows("ORDER BY id DESC LIMIT 10")]
+        recent = [str(r["id"]) for r in self._index.rows("ORDER BY id DESC LIMIT 10")]
         return SchedulerError(
             f"unknown Slurm job id {job_id!r}; recent ids: {', '.join(recent) or 'none yet'}"
         )
@@ -440,39 +274,8 @@ class SlurmScheduler:
     def _explained(self, exc: SchedulerError) -> SchedulerError:
         if "partition" not in str(exc).lower():
             return exc
-        names = sorted(set(self._run(["sinfo", "--noheader", "--format=%R"]).split()))
+        names = sorted(set(self._slurm.run(["sinfo", "--noheader", "--format=%R"]).split()))
         return SchedulerError(f"{exc}; partitions on this cluster: {', '.join(names)}")
-
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self._index_path, synchronous="NORMAL")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            with immediate(conn):
-                yield conn
-        finally:
-            conn.close()
-
-    def _rows(self, tail: str, params: tuple[Any, ...] = ()) -> Rows:
-        conn = self._connect()
-        try:
-            return conn.execute(f"SELECT * FROM jobs {tail}", params).fetchall()
-        finally:
-            conn.close()
-
-    def _rows_of(self, job_ids: Collection[str]) -> Rows:
-        ids = sorted(int(i) for i in job_ids)
-        found: Rows = []
-        for start in range(0, len(ids), 500):  # well under sqlite's limit of variables
-            chunk = ids[start : start + 500]
-            found += self._rows(f"WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
-        return found
-
-    def _row(self, job_id: int) -> sqlite3.Row | None:
-        rows = self._rows("WHERE id = ?", (job_id,))
-        return rows[0] if rows else None
 
 
 def _checked_id(job_id: str) -> int:
@@ -489,7 +292,3 @@ def _batch_script(spec: JobSpec, identity: Mapping[str, str]) -> str:
     # The Slurm id exists only once sbatch answered; the job reads it from Slurm.
     exports.append('export MLOPS_JOB_ID="$SLURM_JOB_ID"')
     return "\n".join(["#!/bin/sh", *exports, f"exec {shlex.join(spec.command)}", ""])
-
-
-def _state(record: JobRecord) -> JobState:
-    return STATES.get(record.raw_state, JobState.PENDING)

@@ -37,11 +37,7 @@ from .book import (
     check_first_trials,
     closed_trial_check,
     find_trial,
-    limits_usage,
-    open_trial_jobs,
-    read_status,
     spec_of,
-    sweep_jobs,
     trials_of,
 )
 from .models import (
@@ -54,6 +50,7 @@ from .models import (
 )
 from .quiet import check_quiet_hours
 from .spec import SweepSpec, check_sweep_id, distributions, parse_space
+from .status import limits_usage, open_trial_jobs, read_status, sweep_jobs
 
 MAX_NOTE_CHARS = 300
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -29,15 +29,11 @@ from core.clock import QuietHours, now
 from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.settings import AiquSettings
 
-from ..backends.base import Job
 from ..errors import InvalidRequest, Refused
 from . import index
 from .index import SweepRecord
-from .models import BestTrial, SweepLimitsUsage, SweepStatus, TrialRow
+from .models import BestTrial
 from .spec import CategoricalParam, ParamSpec, SweepSpec
-
-if TYPE_CHECKING:
-    from ..skill import AiquSkill
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -124,18 +120,6 @@ def trials_of(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
 
 
-def sweep_jobs(skill: AiquSkill, sweep_id: str, *, active_only: bool) -> list[Job]:
-    jobs = skill.scheduler.list(include_finished=not active_only)
-    return [j for j in jobs if j.labels.get("sweep") == sweep_id]
-
-
-def open_trial_jobs(skill: AiquSkill, sweep_id: str, trials: list[FrozenTrial]) -> list[Job]:
-    """The sweep's active jobs, less those of trials already reported or pruned (a
-    reported trial's process may take a moment to exit; it no longer counts)."""
-    closed = {t.user_attrs.get(JOB_ATTR) for t in trials if t.state in CLOSED}
-    return [j for j in sweep_jobs(skill, sweep_id, active_only=True) if j.id not in closed]
-
-
 def best_trial(trials: list[FrozenTrial], direction: str) -> BestTrial | None:
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not done:
@@ -148,62 +132,6 @@ def best_trial(trials: list[FrozenTrial], direction: str) -> BestTrial | None:
         params=best.params,
         job_id=best.user_attrs.get(JOB_ATTR),
     )
-
-
-def limits_usage(
-    skill: AiquSkill, spec: SweepSpec, trials: list[FrozenTrial], running: int
-) -> SweepLimitsUsage:
-    book = skill.sweeps
-    return SweepLimitsUsage(
-        trials_started=len(trials),
-        max_trials=spec.max_trials,
-        trials_running=running,
-        max_parallel=spec.max_parallel,
-        quiet_hours=str(book.quiet_hours) if book.quiet_hours else None,
-        agent_budget=skill.agent_usage(),
-    )
-
-
-def read_status(skill: AiquSkill, sweep: str) -> SweepStatus:
-    """A sweep's trials, best, limits and pruner advice."""
-    from .advice import advice_for  # Optuna's pruners, only when a status is read
-
-    book = skill.sweeps
-    with book.lock:
-        record = book.record(sweep)
-        spec = spec_of(record)
-        study = book.study(sweep)
-        trials = trials_of(study)
-        jobs = {j.id: j for j in sweep_jobs(skill, sweep, active_only=False)}
-        rows = []
-        for t in trials:
-            job = jobs.get(t.user_attrs.get(JOB_ATTR, ""))
-            running = t.state == TrialState.RUNNING
-            rows.append(
-                TrialRow(
-                    trial=t.number,
-                    state=STATE_WORDS.get(t.state, t.state.name.lower()),
-                    params=t.params,
-                    value=t.value if t.state == TrialState.COMPLETE else None,
-                    job_id=t.user_attrs.get(JOB_ATTR),
-                    job_state=job.state.value if job else None,
-                    last_step=t.last_step,
-                    note=t.user_attrs.get(NOTE_ATTR),
-                    advice=advice_for(study, t) if running and t.intermediate_values else None,
-                )
-            )
-        active = len(open_trial_jobs(skill, sweep, trials))
-        return SweepStatus(
-            sweep=sweep,
-            status=record.status,
-            status_note=record.status_note,
-            objective=spec.objective,
-            direction=spec.direction,
-            base_job=f"{spec.base_job_name} (id {spec.base_job_id})",
-            best=best_trial(trials, spec.direction),
-            limits=limits_usage(skill, spec, trials, active),
-            trials=rows,
-        )
 
 
 # -- checks -------------------------------------------------------------------------

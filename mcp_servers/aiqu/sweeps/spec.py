@@ -21,8 +21,8 @@ from optuna.distributions import (
 )
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from ..actions import PARAM_KEY
 from ..errors import InvalidRequest
+from ..params import PARAM_KEY
 
 SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_PARAMS = 16
