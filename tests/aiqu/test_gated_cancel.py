@@ -18,7 +18,7 @@ from mcp_servers.aiqu.backends.base import JobState
 from mcp_servers.aiqu.errors import InvalidRequest, NeedsHuman
 from mcp_servers.aiqu.server import build_server
 from mcp_servers.aiqu.skill import AiquSkill, cancel_gate
-from mcp_servers.registry import proposal_words
+from mcp_servers.registry import gate_context, proposal_words
 from tests.ledger.conftest import Clock
 
 from .conftest import spec, wait_state
@@ -247,11 +247,11 @@ def test_without_turn_id_nothing_is_proposed(
 
 def test_gate_from_env_needs_the_service_s_ledger(state_dir: Path, ledger: Ledger) -> None:
     env = {"MLOPS_STATE_DIR": str(state_dir), "MLOPS_ALLOWED_USERS": f" {ALICE} ,U_BO"}
-    gate = cancel_gate(SkillEnvironment.from_env(env))
+    gate = cancel_gate(SkillEnvironment.from_env(env), gate_context())
     assert gate is not None and gate.approvers == {ALICE, "U_BO"}
     assert gate.ledger.path == ledger.path
     elsewhere = SkillEnvironment.from_env({"MLOPS_STATE_DIR": str(state_dir / "elsewhere")})
-    assert cancel_gate(elsewhere) is None
+    assert cancel_gate(elsewhere, gate_context()) is None
     with pytest.raises(
         SkillEnvironmentError, match="MLOPS_PROPOSAL_TTL_S='a day': must be a number"
     ):
