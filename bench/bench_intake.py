@@ -5,7 +5,7 @@
 
 Two servers run as subprocesses on 127.0.0.1 with the service's uvicorn
 settings (one process, `lifespan="off"`, no access log): the real intake
-(`agent.app.build_app` + `TrainingHook` + `Inbox` on a sqlite file, WAL,
+(`agent.service.app.build_app` + `TrainingHook` + `Inbox` on a sqlite file, WAL,
 synchronous=FULL, group commit) and, as the baseline, a bare Starlette route
 that reads the body and answers 202 without verifying or persisting.
 
@@ -74,10 +74,10 @@ def uvicorn_config(app: object, port: int) -> object:
 async def serve_real(port: int, state: Path, secret: str, timings: dict | None) -> None:
     import uvicorn
 
-    from agent.app import build_app
     from agent.engine.db import Database
     from agent.engine.inbox import Inbox
     from agent.intake.webhook import TrainingHook
+    from agent.service.app import build_app
 
     db = Database(state / "service.sqlite")
     if timings is not None:

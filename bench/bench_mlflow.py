@@ -35,7 +35,7 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Metric  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from agent.mlflow_server import MlflowServer  # noqa: E402
+from agent.service.mlflow_server import MlflowServer  # noqa: E402
 from mcp_servers.mlflow.plots import plot_metrics  # noqa: E402
 from mcp_servers.mlflow.server import build_server  # noqa: E402
 from mcp_servers.mlflow.skill import MlflowSkill  # noqa: E402

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.cli_plugins import CliError
+from agent.cli.plugins import CliError
 
 if TYPE_CHECKING:
-    from agent.cli_plugins import PluginRun, Subparsers
+    from agent.cli.plugins import PluginRun, Subparsers
 
 
 def register(commands: Subparsers) -> PluginRun:

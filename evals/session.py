@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from agent.mlflow_server import MlflowServer
+from agent.service.mlflow_server import MlflowServer
 from evals.errors import EvalError
 from evals.judge import Judge
 from evals.namespace import Namespace

@@ -6,7 +6,7 @@ allowance an attempt answers 429, before any password is checked. A password
 is checked off the event loop, and an unknown name costs the same check
 (`passwords`). A hash made with older parameters is made again on sign-in.
 The client's address is the connection's, or, behind a proxy named in
-MLOPS_TRUSTED_PROXIES, what that proxy says (`agent.app`).
+MLOPS_TRUSTED_PROXIES, what that proxy says (`agent.service.app`).
 """
 
 from __future__ import annotations

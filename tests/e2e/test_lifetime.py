@@ -39,7 +39,7 @@ def instance(state: Path) -> dict[int, str]:
 
 
 def mlflow_servers(state: Path) -> list[str]:
-    return [cmd for cmd in instance(state).values() if "agent.mlflow_app" in cmd]
+    return [cmd for cmd in instance(state).values() if "agent.service.mlflow_app" in cmd]
 
 
 async def test_nothing_outlives_a_sigkilled_supervisor_and_a_restart_starts_one_mlflow(

@@ -27,8 +27,8 @@ import pytest_asyncio
 from mlflow import MlflowClient
 
 from agent.engine.schedule import Schedule
-from agent.mlflow_server import MlflowServer
 from agent.service import Service
+from agent.service.mlflow_server import MlflowServer
 from agent.settings import Settings
 from core.skill_env import SkillEnvironment
 from mcp_servers.aiqu.backends.base import JobSpec

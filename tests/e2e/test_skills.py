@@ -19,8 +19,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from agent.mlflow_server import MlflowServer
 from agent.service import Service
+from agent.service.mlflow_server import MlflowServer
 from mcp_servers.aiqu.backends.local import LocalScheduler
 from tests.datasets.tree import build_tree
 from tests.e2e.harness import ALICE, service_settings, serving, turns

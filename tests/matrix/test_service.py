@@ -20,8 +20,8 @@ import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
 
-from agent.mlflow_server import MlflowServer
 from agent.service import Service
+from agent.service.mlflow_server import MlflowServer
 from agent.settings import Settings
 from tests.aiqu.conftest import kill_leftovers
 from tests.e2e.harness import eventually, post_event, service_settings

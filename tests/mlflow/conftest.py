@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from agent.mlflow_server import MlflowServer
+from agent.service.mlflow_server import MlflowServer
 from mcp_servers.mlflow.skill import MlflowSkill
 
 TRAIN_LIKE = Path(__file__).with_name("train_like.py")

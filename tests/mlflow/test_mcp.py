@@ -11,7 +11,7 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 from mlflow import MlflowClient
 
-from agent.mlflow_server import MlflowServer
+from agent.service.mlflow_server import MlflowServer
 from mcp_servers.mlflow.server import build_server
 from mcp_servers.mlflow.skill import MlflowSkill
 from tests.conftest import ROOT, free_port

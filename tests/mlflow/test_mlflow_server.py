@@ -1,4 +1,5 @@
-"""agent.mlflow_server: one process, start, health, stop (whole group), restart on the same data."""
+"""agent.service.mlflow_server: one process, start, health, stop (whole group), restart
+on the same data."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from agent.mlflow_server import MlflowServer, MlflowServerError
+from agent.service.mlflow_server import MlflowServer, MlflowServerError
 from mcp_servers.mlflow.health import health
 from tests.conftest import ROOT, free_port
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from agent.app import build_app
 from agent.engine.brief import load_brief
 from agent.engine.db import Database
 from agent.engine.inbox import Inbox
 from agent.intake.webhook import TrainingHook
+from agent.service.app import build_app
 from agent.settings import SettingsError, load_settings, new_webhook_secret
 from tests.conftest import ROOT, free_port
 from tests.fakes import slack as fake_slack

@@ -1,4 +1,4 @@
-"""Commands from outside agent/ reach `mlops-agent` as entry points (agent.cli_plugins).
+"""Commands from outside agent/ reach `mlops-agent` as entry points (agent.cli.plugins).
 
 The entry points are passed in here, not read from the installed metadata: these tests
 hold whatever the shared environment's install says. `test_pyproject_declares_eval`
@@ -14,7 +14,7 @@ from importlib.metadata import EntryPoint
 import pytest
 
 from agent import cli
-from agent.cli_plugins import COMMAND_GROUP, CliError, PluginRun
+from agent.cli.plugins import COMMAND_GROUP, CliError, PluginRun
 from tests.conftest import ROOT
 
 EVAL = EntryPoint("eval", "evals.command:register", COMMAND_GROUP)

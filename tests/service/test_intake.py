@@ -17,10 +17,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from agent.app import build_app
 from agent.engine.db import Database
 from agent.engine.inbox import Inbox
 from agent.intake.webhook import Signers, TrainingHook
+from agent.service.app import build_app
 from agent.settings import new_webhook_secret
 
 SECRET = new_webhook_secret()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.service.skills import skill_environment
 from agent.settings import SECRET_VARIABLES, SettingsError, load_settings
-from agent.skills import skill_environment
 
 VALUES = {
     "slack_bot_token": "xoxb-from-a-file",

@@ -13,8 +13,8 @@ import anyio
 import mcp
 import pytest
 
-from agent.doctor import skill_checks
-from agent.skills import skill_specs
+from agent.cli.doctor import skill_checks
+from agent.service.skills import skill_specs
 from core.skill_env import SkillEnvironment
 from mcp_servers import registry
 from mcp_servers.plugin import Skill

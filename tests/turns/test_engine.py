@@ -14,8 +14,8 @@ from agent.engine.inbox import Inbox
 from agent.engine.outbox import Outbox
 from agent.engine.steps.base import TurnContext, TurnStep
 from agent.engine.turns import MAX_RESTART_RETRIES
-from agent.model_watch import ModelWatch
 from agent.opencode.errors import OpencodeRestarted, TurnTimeout
+from agent.service.model_watch import ModelWatch
 from tests.fakes.runtime import Answer
 from tests.turns.conftest import NOTIFY, SILENCE, StartEngine, eventually
 

@@ -149,7 +149,7 @@ def test_the_page_warns_when_it_listens_beyond_this_machine() -> None:
 def test_web_users_hashes_never_reach_a_skill(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.skills import skill_environment
+    from agent.service.skills import skill_environment
 
     users = json.dumps({"alice": {"password": hash_password("a"), "approver": True}})
     monkeypatch.setenv("MLOPS_WEB_USERS", users)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from agent.app import build_app
 from agent.intake.webhook import TrainingHook
+from agent.service.app import build_app
 from agent.settings import SettingsError, load_settings, new_webhook_secret
 from agent.web.accounts import read_users_file
 from agent.web.page import page_routes

@@ -6,8 +6,8 @@ middle of a turn. Every secret also reads from a file named by its `*_FILE` twin
 arrive, so a secret need not sit in the environment. Skills run as their own
 processes and read only the variables the supervisor hands them (`core.skill_env`).
 
-The fields live in groups by concern (`agent.settings_groups`, `agent.settings_chat`,
-`agent.settings_skills`); `Settings` joins them and keeps what spans groups: the
+The fields live in groups by concern (`agent.settings.groups`, `agent.settings.chat`,
+`agent.settings.skills`); `Settings` joins them and keeps what spans groups: the
 sources, the env prefix, the checks across settings.
 """
 
@@ -27,8 +27,8 @@ from pydantic_settings import (
 )
 
 from agent.model.weights import EMBEDDED
-from agent.settings_chat import DEFAULT_CONFIRM_PHRASES, ChatSettings
-from agent.settings_groups import (
+from agent.settings.chat import DEFAULT_CONFIRM_PHRASES, ChatSettings
+from agent.settings.groups import (
     DEFAULT_MODEL_DIR,
     HttpSettings,
     ModelSettings,
@@ -36,7 +36,7 @@ from agent.settings_groups import (
     ServiceSettings,
     WatchSettings,
 )
-from agent.settings_skills import SkillSettings
+from agent.settings.skills import SkillSettings
 from agent.web.accounts import read_users_file
 from core.routes import RoutesError
 

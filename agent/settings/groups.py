@@ -1,6 +1,6 @@
 """The service's settings by concern: the model, HTTP, the service's own run, the schedule
 and the scheduler watch. `agent.settings.Settings` puts them together (with the chat's in
-`agent.settings_chat` and the skills' in `agent.settings_skills`) and owns the checks that
+`agent.settings.chat` and the skills' in `agent.settings.skills`) and owns the checks that
 span groups, the sources and the env prefix.
 """
 
@@ -94,7 +94,7 @@ class ServiceSettings(BaseSettings):
     """State and turns, and the processes the service runs beside them."""
 
     state_dir: Path = Path("state")
-    brief_dir: Path = Path(__file__).resolve().parent.parent / "brief"
+    brief_dir: Path = Path(__file__).resolve().parents[2] / "brief"
     silence_marker: str = Field("<silent/>", min_length=1)
     # None: 4, or 2 with the embedded model (each is one of its slots on a few cores).
     max_concurrent_turns: int | None = Field(None, ge=1)

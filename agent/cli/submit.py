@@ -21,8 +21,8 @@ from typing import Any
 
 from agent.children import StateDirBusy, claim_state_dir
 from agent.opencode.process import PASSTHROUGH_ENV
+from agent.service.skills import skill_environment
 from agent.settings import Settings
-from agent.skills import skill_environment
 from core.skill_env import LEDGER_KEY_FILE
 
 ENTRY = "mcp_servers.aiqu.submit"

@@ -1,7 +1,7 @@
 """The settings only the skills read: their backends and the budgets they enforce.
 
 One group, kept apart so that each skill can later carry its own part in its own
-folder. The supervisor hands them to the skills' processes (`agent.skills`,
+folder. The supervisor hands them to the skills' processes (`agent.service.skills`,
 `core.skill_env`); nothing else in the service decides on them.
 """
 
@@ -21,7 +21,7 @@ class SkillSettings(BaseSettings):
     """Each backend is one setting away from the real thing (MLOPS_SCHEDULER, …)."""
 
     if TYPE_CHECKING:
-        # The service's state dir (agent.settings_groups.ServiceSettings); a field there.
+        # The service's state dir (agent.settings.groups.ServiceSettings); a field there.
         state_dir: Path
 
     scheduler: Literal["local", "slurm", "ray"] = "local"

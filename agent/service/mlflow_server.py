@@ -1,6 +1,6 @@
 """A local MLflow tracking server: the service's embedded default and the tests' real MLflow.
 
-MLflow's own app in one process (`agent.mlflow_app`: uvicorn in-process, one
+MLflow's own app in one process (`agent.service.mlflow_app`: uvicorn in-process, one
 worker, job execution off). `mlflow server` would be two processes of ~0.5 GB
 each, the first only waiting for the second; its defaults start 15 (~2.7 GB).
 Runs live in sqlite under the given directory; artifacts are proxied by the
@@ -78,7 +78,7 @@ class MlflowServer:
             # This interpreter, so the server matches the client library's version.
             sys.executable,
             "-m",
-            "agent.mlflow_app",
+            "agent.service.mlflow_app",
             "--backend-store-uri",
             f"sqlite:///{self.data_dir / 'mlflow.db'}",
             "--artifacts-destination",
@@ -95,7 +95,7 @@ class MlflowServer:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # `agent` must import from wherever the service itself was started.
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         env = {
             **os.environ,

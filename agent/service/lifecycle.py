@@ -3,7 +3,7 @@
 Start order: state dir → ledger key → MLflow (embedded unless configured) →
 opencode (with the skills) → database and inbox → chat bridge → turn engine
 → HTTP. Stop is the reverse. Nothing here decides what to say. The parts are
-built in `agent.compose` (the composition root); this class owns their lifecycle.
+built in `agent.service.compose` (the composition root); this class owns their lifecycle.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import IO, Any
 
 import uvicorn
 
-from agent import compose, front
 from agent.chat.base import ChatBridge
 from agent.children import claim_state_dir, stop_stale_children
 from agent.engine.brief import BriefWatch
@@ -26,9 +25,10 @@ from agent.engine.routing import Routing
 from agent.intake.webhook import Signers, TrainingHook
 from agent.model.embedded import EmbeddedModel
 from agent.model.path import ModelPath
-from agent.model_link import ModelLink
+from agent.service import compose, front
+from agent.service.model_link import ModelLink
+from agent.service.skills import skill_environment
 from agent.settings import Settings
-from agent.skills import skill_environment
 from agent.watch.probe import SchedulerProbe
 from agent.watch.watcher import Watcher
 from agent.web.bridge import WebBridge
@@ -44,8 +44,8 @@ def webhook_secret(settings: Settings) -> str:
         return settings.webhook_secret
     path = settings.state_dir / "webhook_secret"
     if not path.exists():
+        from agent.service.setup_help import WEBHOOK_HELP
         from agent.settings import new_webhook_secret
-        from agent.setup_help import WEBHOOK_HELP
 
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

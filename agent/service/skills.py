@@ -43,7 +43,7 @@ def skill_environment(
     extra = _pass_through(os.environ)
     extra.update(skill_settings(settings, tracking_uri))
     extra.update(registry.environment())
-    extra["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    extra["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return SkillEnvironment(
         state_dir=state,
         attachments_dir=state / "attachments",

@@ -7,8 +7,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.service.skills import skill_environment
 from agent.settings import Settings, SettingsError, load_settings
-from agent.skills import skill_environment
 from core.skill_env import LEDGER_KEY_FILE, SkillEnvironment
 from mcp_servers import registry
 from mcp_servers.plugin import Skill

@@ -29,11 +29,11 @@ from agent.engine.transcript import Transcript
 from agent.engine.turn_log import TurnLog
 from agent.engine.turns import TurnEngine
 from agent.intake.chat import ChatIntake
-from agent.model_link import ModelLink
-from agent.model_watch import ModelWatch
 from agent.opencode.runtime import OpencodeRuntime
+from agent.service.model_link import ModelLink
+from agent.service.model_watch import ModelWatch
+from agent.service.skills import skill_specs
 from agent.settings import Settings
-from agent.skills import skill_specs
 from agent.watch.facts import WatchConfig
 from agent.watch.probe import SchedulerProbe
 from agent.watch.watcher import Watcher
@@ -56,7 +56,7 @@ def start_mlflow(settings: Settings, state_dir: Path) -> tuple[Any, str]:
     """MLflow's server (None when MLOPS_MLFLOW_TRACKING_URI names one) and its URI."""
     if settings.mlflow_tracking_uri is not None:
         return None, settings.mlflow_tracking_uri
-    from agent.mlflow_server import MlflowServer
+    from agent.service.mlflow_server import MlflowServer
 
     # Started from the loop's own thread on purpose: its parent-death signal is
     # tied to the forking thread, and a pool thread may exit before we do.

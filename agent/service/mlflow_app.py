@@ -1,7 +1,7 @@
 """The MLflow tracking server as one process: MLflow's own app served by uvicorn in-process.
 
-    python -m agent.mlflow_app --backend-store-uri sqlite:///… --artifacts-destination DIR \\
-        --host 127.0.0.1 --port P
+    python -m agent.service.mlflow_app --backend-store-uri sqlite:///… \\
+        --artifacts-destination DIR --host 127.0.0.1 --port P
 
 `mlflow server` is a launcher that stays resident (~0.5 GB) only to wait for
 the uvicorn process it spawns. This does what that launcher does for our one
@@ -23,7 +23,7 @@ PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m agent.mlflow_app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m agent.service.mlflow_app", description=__doc__)
     parser.add_argument("--backend-store-uri", required=True)
     parser.add_argument("--artifacts-destination", required=True)
     parser.add_argument("--host", default="127.0.0.1")

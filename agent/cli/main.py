@@ -18,10 +18,10 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli_plugins import CliError, plugin_commands
+from agent.cli.plugins import CliError, plugin_commands
 
 if TYPE_CHECKING:
-    from agent.cli_plugins import Subparsers
+    from agent.cli.plugins import Subparsers
 
 
 def main(argv: list[str] | None = None, commands: Iterable[EntryPoint] | None = None) -> int:
@@ -136,8 +136,8 @@ def cmd_serve(_: argparse.Namespace) -> int:
     import logging
 
     from agent.service import Service
+    from agent.service.setup_help import SLACK_HELP, embedded_model_note
     from agent.settings import SettingsError, load_settings
-    from agent.setup_help import SLACK_HELP, embedded_model_note
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -217,8 +217,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from agent.cli.submit import SubmitError, submit
     from agent.settings import SettingsError, load_settings
-    from agent.submit import SubmitError, submit
 
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
@@ -243,7 +243,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(_: argparse.Namespace) -> int:
-    from agent.doctor import run_checks
+    from agent.cli.doctor import run_checks
 
     return run_checks()
 

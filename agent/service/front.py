@@ -40,7 +40,7 @@ def http_server(
     slack_endpoint: Any,
     page_routes: list[Any],
 ) -> uvicorn.Server:
-    from agent.app import build_app
+    from agent.service.app import build_app
 
     app = build_app(
         hook, ready, slack_endpoint, page_routes, trusted_proxies=settings.trusted_proxies
