@@ -58,61 +58,17 @@ def build_config(
     names = [s.name for s in mcp_servers]
     if len(set(names)) != len(names):
         raise ValueError(f"MCP server names must be unique, got {names}")
-    timeout_ms = int(request_timeout_s * 1000)
-    permission: dict[str, str] = {"*": "deny"}
-    permission.update({f"{name}_*": "allow" for name in names})
-    # opencode asks a person before a third identical call in one step; nobody is there to
-    # answer a headless turn, and the refusal ended the turn as an error. The model path
-    # stops repeated calls instead (agent/model/loops.py). The last matching rule wins.
-    permission["doom_loop"] = "allow"
+    provider = _provider(base_url, model_id, api_key, context, max_output, request_timeout_s)
     return {
         "$schema": "https://opencode.ai/config.json",
-        "provider": {
-            PROVIDER_ID: {
-                "npm": "@ai-sdk/openai-compatible",
-                "name": "Self-hosted model",
-                "options": {
-                    "baseURL": base_url.rstrip("/"),
-                    "apiKey": api_key,
-                    "timeout": timeout_ms,
-                    "headerTimeout": timeout_ms,
-                    "chunkTimeout": timeout_ms,
-                },
-                "models": {
-                    model_id: {
-                        "name": model_id,
-                        "tool_call": True,
-                        # Without it opencode sends no temperature at all (llama.cpp: 0.8).
-                        "temperature": True,
-                        "limit": {"context": context, "output": max_output},
-                    }
-                },
-            }
-        },
+        "provider": {PROVIDER_ID: provider},
         "enabled_providers": [PROVIDER_ID],
         "model": f"{PROVIDER_ID}/{model_id}",
         # The small model titles sessions and summarises; same endpoint, same model.
         "small_model": f"{PROVIDER_ID}/{model_id}",
-        "agent": {
-            AGENT_NAME: {
-                "mode": "primary",
-                "description": "Watches training jobs and talks about them in chat",
-                "prompt": "{file:" + str(prompt_file.resolve()) + "}",
-                "permission": permission,
-                "temperature": temperature,
-            }
-        },
+        "agent": {AGENT_NAME: _agent(prompt_file, _permission(names), temperature)},
         "default_agent": AGENT_NAME,
-        "mcp": {
-            s.name: {
-                "type": "local",
-                "command": list(s.command),
-                "environment": dict(s.environment),
-                "enabled": True,
-                "timeout": s.timeout_ms,
-            }
-            for s in mcp_servers
-        },
+        "mcp": {s.name: _mcp_server(s) for s in mcp_servers},
         "instructions": [],
         "snapshot": False,
         "share": "disabled",
@@ -121,4 +77,69 @@ def build_config(
         # auto: summarise with the model once usage nears context - output;
         # prune: drop old tool outputs (metric dumps, log tails) first.
         "compaction": {"auto": True, "prune": True},
+    }
+
+
+def _provider(
+    base_url: str,
+    model_id: str,
+    api_key: str,
+    context: int,
+    max_output: int,
+    request_timeout_s: float,
+) -> dict[str, Any]:
+    """The one OpenAI-compatible provider: the model endpoint and its one model."""
+    timeout_ms = int(request_timeout_s * 1000)
+    return {
+        "npm": "@ai-sdk/openai-compatible",
+        "name": "Self-hosted model",
+        "options": {
+            "baseURL": base_url.rstrip("/"),
+            "apiKey": api_key,
+            "timeout": timeout_ms,
+            "headerTimeout": timeout_ms,
+            "chunkTimeout": timeout_ms,
+        },
+        "models": {
+            model_id: {
+                "name": model_id,
+                "tool_call": True,
+                # Without it opencode sends no temperature at all (llama.cpp: 0.8).
+                "temperature": True,
+                "limit": {"context": context, "output": max_output},
+            }
+        },
+    }
+
+
+def _permission(skill_names: list[str]) -> dict[str, str]:
+    """Deny everything, then allow each skill's tool prefix."""
+    permission: dict[str, str] = {"*": "deny"}
+    permission.update({f"{name}_*": "allow" for name in skill_names})
+    # opencode asks a person before a third identical call in one step; nobody is there to
+    # answer a headless turn, and the refusal ended the turn as an error. The model path
+    # stops repeated calls instead (agent/model/loops.py). The last matching rule wins.
+    permission["doom_loop"] = "allow"
+    return permission
+
+
+def _agent(prompt_file: Path, permission: dict[str, str], temperature: float) -> dict[str, Any]:
+    """The one primary agent: the brief file as its prompt."""
+    return {
+        "mode": "primary",
+        "description": "Watches training jobs and talks about them in chat",
+        "prompt": "{file:" + str(prompt_file.resolve()) + "}",
+        "permission": permission,
+        "temperature": temperature,
+    }
+
+
+def _mcp_server(spec: McpServerSpec) -> dict[str, Any]:
+    """A skill as a local MCP server opencode starts and stops with itself."""
+    return {
+        "type": "local",
+        "command": list(spec.command),
+        "environment": dict(spec.environment),
+        "enabled": True,
+        "timeout": spec.timeout_ms,
     }

@@ -6,21 +6,34 @@ and the tool-call path load and compile on first use. One turn against this
 endpoint pays that before the runtime counts as up — never against the real
 model, which sees no extra request. The endpoint asks for a tool that does not
 exist (opencode answers it with an error and runs nothing), then says "ok";
-the runtime deletes the warm-up session afterwards. Its first request is kept:
+`WarmUp` deletes the warm-up session afterwards. Its first request is kept:
 the system prompt and tools in it are those of every real turn, for a model
 whose prompt cache should hold them before the first turn (`first_request`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
 
+from agent.opencode.client import ModelRef, OpencodeClient
+from agent.opencode.errors import OpencodeError
+
+# The runtime's logger: its log lines read as they did before it was split into parts.
+log = logging.getLogger("agent.opencode.runtime")
+
 PROVIDER_ID = "warmup"
 MODEL_ID = "canned"
 NO_SUCH_TOOL = "warmup_noop"
+_WARMUP_S = 60.0
+
+PromptHook = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 def provider_config(base_url: str) -> dict[str, Any]:
@@ -90,3 +103,62 @@ def _chunks(tool_answered: bool) -> list[dict[str, Any]]:
     usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     tail = {"id": "warmup", "object": "chat.completion.chunk", "choices": [], "usage": usage}
     return [*answer, tail]
+
+
+class WarmUp:
+    """The warm-up turn at each opencode start: its endpoint, entered in the runtime's
+    config, and the hand-over of its first request to `on_prompt` (the prefill)."""
+
+    def __init__(self, config: dict[str, Any], agent: str, on_prompt: PromptHook | None) -> None:
+        self._config = config  # the opencode config the runtime writes at each start
+        self.agent = agent
+        # Called with the warm-up's first request after every start: the system prompt and
+        # tools every turn will send (the embedded model reads them ahead of the first turn).
+        self.on_prompt = on_prompt
+        self._endpoint: WarmupEndpoint | None = None
+        self._prefill: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Start the canned endpoint (once) and add its provider to the config."""
+        if self._endpoint is not None:
+            return
+        self._endpoint = WarmupEndpoint()
+        url = await self._endpoint.start()
+        # Only in the config this runtime writes: the agent's turns always name the model.
+        self._config["provider"][PROVIDER_ID] = provider_config(url)
+        self._config["enabled_providers"].append(PROVIDER_ID)
+
+    async def run(self, client: OpencodeClient) -> None:
+        """One turn against the canned local endpoint, its session deleted after."""
+        began = time.monotonic()
+        try:
+            session = await client.create_session("warm-up")
+            canned = ModelRef(PROVIDER_ID, MODEL_ID)
+            await asyncio.wait_for(
+                client.prompt(session, "warm-up", agent=self.agent, model=canned), _WARMUP_S
+            )
+            await client.delete_session(session)
+        except (OpencodeError, TimeoutError) as exc:
+            log.warning("opencode warm-up turn failed (the first real turn pays it): %r", exc)
+            return
+        log.info("opencode warmed up in %.1f s", time.monotonic() - began)
+        assert self._endpoint is not None
+        body, self._endpoint.first_request = self._endpoint.first_request, None
+        if self.on_prompt is not None and body is not None:
+            if self._prefill is not None:
+                self._prefill.cancel()
+            self._prefill = asyncio.create_task(self.on_prompt(body), name="model-prefill")
+
+    async def cancel_prefill(self) -> None:
+        if self._prefill is not None:
+            self._prefill.cancel()
+            await asyncio.gather(self._prefill, return_exceptions=True)
+            self._prefill = None
+
+    async def close(self) -> None:
+        """Stop the endpoint and take its provider out of the config again."""
+        if self._endpoint is not None:
+            await self._endpoint.stop()
+            self._endpoint = None
+            del self._config["provider"][PROVIDER_ID]
+            self._config["enabled_providers"].remove(PROVIDER_ID)
