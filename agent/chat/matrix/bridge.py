@@ -30,6 +30,7 @@ service) and `SyncLoop` (the long poll and the stored position).
 
 from __future__ import annotations
 
+from collections.abc import Container
 from pathlib import Path
 
 from nio import AsyncClient
@@ -44,6 +45,7 @@ from agent.chat.matrix.rooms import Rooms
 from agent.chat.matrix.session import Connection, MatrixBridgeError, log_in, new_client
 from agent.chat.matrix.store import MatrixStore
 from agent.chat.matrix.sync import SyncLoop, sync_filter
+from agent.chat.safety import without_broadcasts
 
 __all__ = ["STORE_FILE", "MatrixBridge", "MatrixBridgeError", "sync_filter"]
 
@@ -153,6 +155,11 @@ class MatrixBridge:
         # A Matrix id reads as itself; the renderer turns it into a pill for people we may
         # mention and lists them in m.mentions.
         return user
+
+    def safe(self, text: str, mentionable: Container[str]) -> str:
+        """The broadcast words (`@room`) neutralised. Mentions need nothing here: the
+        renderer pills, and lists in `m.mentions`, only the people it may mention."""
+        return without_broadcasts(text, mentionable)
 
     # -- for tests that reach past the interface -----------------------------------------
 
