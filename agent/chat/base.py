@@ -4,16 +4,20 @@ A bridge delivers people's messages and button clicks to the service, and
 posts, updates and uploads on its behalf. It drops what is not a person
 talking (bot messages, its own messages, edits, retries); the allowlist is
 enforced by the service behind it, so every bridge gets it for free.
+
+What is posted is made safe by the bridge that carries it (`Sanitising`), in its
+own syntax; a bridge without a sanitiser of its own gets the chat-neutral one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.chat.card import Card
+from agent.chat.safety import Sanitiser, without_broadcasts
 
 
 @dataclass(frozen=True)
@@ -75,3 +79,17 @@ class ChatBridge(Protocol):
 
     def mention(self, user: str) -> str:
         """How this chat writes a mention of `user` in a message."""
+
+
+@runtime_checkable
+class Sanitising(Protocol):
+    """A bridge that knows what its chat's syntax makes dangerous."""
+
+    def safe(self, text: str, mentionable: Container[str]) -> str:
+        """`text` as this chat may be sent it: no broadcast, mentions only of people in
+        `mentionable`, in this chat's syntax."""
+
+
+def sanitiser(bridge: object | None) -> Sanitiser:
+    """How a message to `bridge` is made safe: its own way, else the chat-neutral one."""
+    return bridge.safe if isinstance(bridge, Sanitising) else without_broadcasts

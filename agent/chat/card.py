@@ -8,10 +8,9 @@ come from here, so every chat shows the same thing.
 from __future__ import annotations
 
 import time
-from collections.abc import Container
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from agent.chat.safety import safe_text
 from core.ledger import Proposal
 
 
@@ -40,14 +39,15 @@ class Card:
             outcome=outcome,
         )
 
-    def safe(self, mentionable: Container[str]) -> Card:
-        """The card with every field a model or a file could fill made safe to post."""
+    def safe(self, clean: Callable[[str], str]) -> Card:
+        """The card with every field a model or a file could fill passed through `clean`
+        (the sanitising of the chat that carries it)."""
         return replace(
             self,
-            where=safe_text(self.where, mentionable),
-            reason=safe_text(self.reason, mentionable),
-            diff=safe_text(self.diff, mentionable),
-            outcome=safe_text(self.outcome, mentionable) if self.outcome else None,
+            where=clean(self.where),
+            reason=clean(self.reason),
+            diff=clean(self.diff),
+            outcome=clean(self.outcome) if self.outcome else None,
         )
 
     @property

@@ -21,7 +21,7 @@ _FENCE = "```"
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _FENCE_LANG = re.compile(r"^```[\w+#.-]+[ \t]*$", re.MULTILINE)
 # Kept as Slack reads them: mentions, channels, links. Special `<!…>` tokens (broadcasts)
-# are not: `agent.chat.safety` turns them into text first, and any left are escaped.
+# are not: `agent.chat.slack_safety` turns them into text first, and any left are escaped.
 _SLACK_TOKEN = re.compile(r"<(?:[@#]|https?:|mailto:)[^<>\s|]*(?:\|[^<>\n]*)?>")
 _ENTITY = re.compile(r"&(?:amp|lt|gt);")
 _PLACEHOLDER = "\x00{}\x00"

@@ -1,46 +1,38 @@
-"""What the agent may say to a room full of people: no broadcast pings, mentions only of people
-it may mention.
+"""What the agent may say to a room full of people, whatever the chat: no broadcast words.
 
-A model quotes logs and tracebacks back, and those may carry `<!channel>` or
-`@room`: posted as is, one reply could notify hundreds of people. Everything
-the service posts passes through `safe_text` first, whichever chat carries it.
-Broadcasts keep their words but lose their power (a word joiner after the `@`,
-invisible when read, breaks every chat's broadcast syntax); a user mention
-stays a mention only for someone in `mentionable` (the allowlist, the people
-map), and is shown as plain text otherwise.
+A model quotes logs and tracebacks back, and those may carry `@room` or
+`@channel`: posted as is, one reply could notify hundreds of people. Broadcasts
+keep their words but lose their power (a word joiner after the `@`, invisible
+when read, breaks every chat's broadcast syntax).
+
+This is the chat-neutral part. Each bridge adds what its own syntax needs
+(`Sanitising.safe` in `agent.chat.base`): Slack its `<!channel>` tokens and
+`<@U…>` mentions (`agent.chat.slack_safety`); Matrix needs nothing more, since
+its renderer pills and lists in `m.mentions` only the people it may mention.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 WORD_JOINER = "\u2060"
 
-# Slack's special tokens: <!channel>, <!here>, <!everyone>, <!subteam^S123|@team>, <!date…>…
-_SLACK_SPECIAL = re.compile(r"<!([^<>|\s]+)(?:\|([^<>]*))?>")
-# Slack user mentions: <@U123> or <@U123|name>.
-_SLACK_USER = re.compile(r"<@([A-Z0-9]+)(?:\|[^<>]*)?>")
+# `(text, mentionable) -> text`: a message made safe to post, mentions kept only of people in
+# `mentionable` (the allowlist, the people map).
+Sanitiser = Callable[[str, Container[str]], str]
+
 # Plain-text broadcasts: Matrix's @room (legacy push rule on the body), Slack's and others'
 # @channel / @here / @everyone when a client links names.
 _BARE_BROADCAST = re.compile(r"(?<![\w@])@(room|channel|here|everyone)\b", re.IGNORECASE)
 
 
-def safe_text(text: str, mentionable: Container[str] = frozenset()) -> str:
-    """`text` with every broadcast neutralised and mentions of others shown as plain text."""
-    text = _SLACK_SPECIAL.sub(_special_as_text, text)
-    text = _SLACK_USER.sub(lambda m: m[0] if m[1] in mentionable else _inert(m[1]), text)
-    return _BARE_BROADCAST.sub(lambda m: _inert(m[1]), text)
+def without_broadcasts(text: str, mentionable: Container[str] = frozenset()) -> str:
+    """`text` with every plain-text broadcast word neutralised. Mentions are left to the
+    bridge: none of this chat-neutral text's syntax is one."""
+    return _BARE_BROADCAST.sub(lambda m: inert(m[1]), text)
 
 
-def _special_as_text(match: re.Match[str]) -> str:
-    name, label = match[1], match[2]
-    # A date token's label is its readable fallback; everything else reads as its own name.
-    if name.startswith("date^") and label:
-        return label
-    word = label.lstrip("@") if label else name.split("^", 1)[0]
-    return _inert(word)
-
-
-def _inert(word: str) -> str:
+def inert(word: str) -> str:
+    """`@word` that reads the same and notifies nobody."""
     return f"@{WORD_JOINER}{word}"

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Container, Coroutine, Hashable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from agent.chat.base import ButtonClick, ClickHandler, IncomingMessage, MessageH
 from agent.chat.card import Card
 from agent.chat.mrkdwn import MAX_CHARS, split_message, to_mrkdwn
 from agent.chat.slack_blocks import card_blocks
+from agent.chat.slack_safety import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,10 @@ class SlackBridge:
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"
+
+    def safe(self, text: str, mentionable: Container[str]) -> str:
+        """Slack's broadcast tokens as words, `<@U…>` kept only for people we may mention."""
+        return safe_text(text, mentionable)
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None

@@ -5,7 +5,9 @@ A job's (or sweep's) first message starts a thread in its route's channel
 person's DM or thread already has its place. Threads a person started on the
 web page are carried by the page even when another chat carries the rest.
 Every post, card, card update and upload is also written to the transcript,
-whatever chat carried it, so the web page shows every thread. Without a chat
+whatever chat carried it, so the web page shows every thread. What is posted is
+made safe first by the bridge that carries it, in its own syntax (no broadcasts,
+mentions only of people in `mentionable`), and the transcript records it so. Without a chat
 bridge, messages are logged, so the service still runs (and records every
 turn) on a machine with no chat yet.
 """
@@ -17,9 +19,8 @@ import logging
 from collections.abc import Callable, Container
 from pathlib import Path
 
-from agent.chat.base import ChatBridge
+from agent.chat.base import ChatBridge, sanitiser
 from agent.chat.card import Card
-from agent.chat.safety import safe_text
 from agent.engine.conversations import Conversations
 from agent.engine.transcript import Transcript
 from agent.web import WEB_CHANNEL, WEB_USER_PREFIX
@@ -44,7 +45,7 @@ class Outbox:
         self.notify_channel = notify_channel
         # Where a conversation's thread starts: its route's channel, else the notify channel.
         self.channel_for = channel_for
-        # Who a message may mention; everything posted passes `safe_text` (no broadcasts).
+        # Who a message may mention; everything posted passes its bridge's sanitiser.
         self.mentionable = mentionable
         self.transcript = transcript
         self.page = page
@@ -52,13 +53,13 @@ class Outbox:
 
     async def reply(self, conversation: str, text: str, card: Card | None = None) -> str | None:
         """Post into the conversation's thread, starting it if this is the first message."""
-        text = safe_text(text, self.mentionable)
-        card = card.safe(self.mentionable) if card is not None else None
         # One lock per conversation: two first messages must not start two threads.
         async with self._locks.setdefault(conversation, asyncio.Lock()):
             conv = await self.conversations.get(conversation)
             channel = conv.channel if conv.thread_ts else self._first_channel(conversation)
             bridge = self._bridge(channel)
+            safe = self._safe(bridge)
+            text, card = safe(text), card.safe(safe) if card is not None else None
             ts: str | None = None
             if bridge is None:
                 log.info("[%s] %s", conversation, text)
@@ -87,9 +88,9 @@ class Outbox:
             await self.transcript.uploaded(conversation, conv.channel, path, title)
 
     async def update(self, channel: str, ts: str, text: str, card: Card | None = None) -> None:
-        card = card.safe(self.mentionable) if card is not None else None
-        text = safe_text(text, self.mentionable)
         bridge = self._bridge(channel)
+        safe = self._safe(bridge)
+        text, card = safe(text), card.safe(safe) if card is not None else None
         if bridge is not None:
             await bridge.update(channel, ts, text, card=card)
         if self.transcript is not None:
@@ -103,7 +104,7 @@ class Outbox:
 
     async def notice(self, text: str) -> None:
         """A plain operational notice to the notify channel (not part of any conversation)."""
-        text = safe_text(text, self.mentionable)
+        text = self._safe(self.chat)(text)
         ts = None
         if self.chat is None or not self.notify_channel:
             log.warning("notice: %s", text)
@@ -117,6 +118,11 @@ class Outbox:
         if channel == WEB_CHANNEL and self.page is not None:
             return self.page
         return self.chat
+
+    def _safe(self, bridge: ChatBridge | None) -> Callable[[str], str]:
+        """The sanitising of the chat that carries a message, for the people we may mention."""
+        clean = sanitiser(bridge)
+        return lambda text: clean(text, self.mentionable)
 
     def _first_channel(self, conversation: str) -> str | None:
         """Where a conversation's thread starts: its route's channel, else the notify channel."""

@@ -10,10 +10,12 @@ chat intake, the same door every chat uses (allowlist, then the inbox).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Container
 from pathlib import Path
 
 from agent.chat.base import ButtonClick, ClickHandler, IncomingMessage, MessageHandler
 from agent.chat.card import Card
+from agent.chat.safety import without_broadcasts
 from agent.intake.chat import person_conversation
 from agent.web import WEB_CHANNEL
 
@@ -58,6 +60,11 @@ class WebBridge:
 
     def mention(self, user: str) -> str:
         return user
+
+    def safe(self, text: str, mentionable: Container[str]) -> str:
+        """The page notifies nobody, and shows Markdown with raw HTML off: only the
+        broadcast words are neutralised, so a thread reads the same in every chat."""
+        return without_broadcasts(text, mentionable)
 
     # -- from the page -----------------------------------------------------------------
 

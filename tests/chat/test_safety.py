@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.chat.safety import WORD_JOINER, safe_text
+from agent.chat.safety import WORD_JOINER
+from agent.chat.slack_safety import safe_text
 
 ALLOWED = frozenset({"UALICE"})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from agent.chat.base import ClickHandler, MessageHandler
 from agent.chat.card import Card
 from agent.chat.slack_blocks import card_blocks
+from agent.chat.slack_safety import safe_text
 
 
 class ChatDown(ConnectionError):
@@ -67,6 +69,10 @@ class RecordingChat:
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"
+
+    def safe(self, text: str, mentionable: Container[str]) -> str:
+        # Sanitised as Slack is: this chat stands in for Slack (its mentions, its cards).
+        return safe_text(text, mentionable)
 
     async def upload(
         self, channel: str, path: Path, *, thread_ts: str | None = None, title: str | None = None

@@ -25,7 +25,6 @@ from agent.chat.matrix.encryption import NOTICE
 from agent.chat.matrix.html import MAX_EVENT_BYTES
 from agent.chat.matrix.session import new_client
 from agent.chat.matrix.store import MatrixStore
-from agent.chat.safety import safe_text
 from agent.settings import Settings
 from tests.chat.received import Received
 from tests.matrix.conftest import NOTIFY_ALIAS, World
@@ -80,7 +79,7 @@ async def test_a_post_is_html_with_the_markdown_as_body_and_mentions_only_people
 ) -> None:
     bridge, _ = running
     room = bridge.notify_room_id
-    text = safe_text(
+    text = bridge.safe(
         f"**Crashed** at epoch 3 — {world.ann.user_id}, see `loss <nan>`\n"
         f"log said: @room {world.mallory.user_id} <b>bold?</b>",
         world.allowed,

@@ -113,3 +113,21 @@ async def _use_token(client: AsyncClient, token: str, source: str) -> str:
         )
     client.device_id = who.device_id or client.device_id
     return str(client.device_id)
+
+
+class Connection:
+    """The logged-in client and the bridge's store, shared by its parts; absent until
+    connected (and again after a stop), which every use reports as an error."""
+
+    def __init__(self) -> None:
+        self.client: AsyncClient | None = None
+        self.store: MatrixStore | None = None
+
+    def require_client(self) -> AsyncClient:
+        if self.client is None:
+            raise MatrixBridgeError("the Matrix bridge is not connected yet")
+        return self.client
+
+    def require_store(self) -> MatrixStore:
+        assert self.store is not None, "the Matrix bridge is not connected yet"
+        return self.store
