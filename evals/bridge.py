@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.chat.base import ButtonClick, ClickHandler, IncomingMessage, MessageHandler
 from agent.chat.card import Card
+from agent.chat.slack_safety import safe_text
 from evals.clip import clip
 
 
@@ -83,6 +85,10 @@ class RecordingBridge:
 
     async def update(self, channel: str, ts: str, text: str, *, card: Card | None = None) -> None:
         self.posts.append(Post("update", channel, ts, text, None, card))
+
+    def safe(self, text: str, mentionable: Container[str]) -> str:
+        # Sanitised as Slack is: the harness's chat stands where Slack would.
+        return safe_text(text, mentionable)
 
     def mention(self, user: str) -> str:
         return f"<@{user}>"  # people are Slack-like ids in scenarios
