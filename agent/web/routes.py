@@ -31,6 +31,7 @@ from starlette.routing import Route
 from agent.web.guard import SESSION_COOKIE, field, read_form, viewer
 from agent.web.markup import IMAGE_TYPES, is_image
 from agent.web.sweeps import read_sweep_views
+from core.ledger import decision_refusal
 
 if TYPE_CHECKING:
     from agent.web.page import WebPage
@@ -134,8 +135,13 @@ def routes(page: WebPage) -> list[Route]:
             )
         found = await asyncio.to_thread(page.ledger.proposal, proposal)
         who = page.site.deciders(found) if found is not None else None
-        if who is not None and not who.allows(me.id):
-            # The same rule as the approvals step's and the gate's (core.approvers).
+        if (
+            found is not None
+            and who is not None
+            and decision_refusal(found, me.id, deciders=who.people) is not None
+        ):
+            # The one rule the approvals step and the gate ask too (core.ledger.rule): who,
+            # here; where and when are the approvals step's, once the click is a turn.
             return answer(
                 request,
                 403,

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.clock import now
 from core.ledger import signing
+from core.ledger.audit import AuditTrail
 from core.ledger.gate import check_gate
 from core.ledger.records import (
     HOWS,
@@ -29,6 +30,7 @@ from core.ledger.records import (
     Proposal,
     Turn,
 )
+from core.ledger.rule import Refusal, decision_refusal
 from core.ledger.tables import SignedTables
 
 DEFAULT_PROPOSAL_TTL_S = 24 * 3600.0
@@ -47,6 +49,7 @@ class Ledger:
         self._db = SignedTables(self.path, key)
         self._ttl = float(proposal_ttl_s)
         self._clock = clock
+        self._trail = AuditTrail(self._db, self._now)
 
     create_key = staticmethod(signing.create_key)
     load_key = staticmethod(signing.load_key)
@@ -99,7 +102,7 @@ class Ledger:
                 outcome=None,
             )
             self._db.insert(conn, "proposals", proposal)
-            self._audit(
+            self._trail.record(
                 conn, turn, "agent", "proposal.created", {"proposal": proposal.id, "kind": kind}
             )
         return proposal
@@ -144,7 +147,7 @@ class Ledger:
             closed = replace(proposal, status=status, outcome=outcome)
             self._db.update(conn, "proposals", closed, "id")
             detail = {"proposal": proposal_id, "status": status, "outcome": outcome}
-            self._audit(
+            self._trail.record(
                 conn, self._db.turn(conn, proposal.turn_id), "agent", "proposal.closed", detail
             )
         return closed
@@ -177,19 +180,24 @@ class Ledger:
             proposing = self._db.turn(conn, proposal.turn_id)
             if turn is None or proposing is None:
                 raise LedgerError(f"unknown turn_id {turn_id!r}")
-            if turn.conversation != proposal.conversation:
+            refusal = decision_refusal(
+                proposal, person, proposing=proposing, deciding=turn, now=self._now()
+            )
+            if refusal is Refusal.ELSEWHERE:
                 raise LedgerError(
                     f"proposal {proposal_id} belongs to another conversation; "
                     "a decision must be made in the conversation that proposed it"
                 )
-            if turn.seq <= proposing.seq:
+            if refusal is Refusal.TOO_EARLY:
                 raise LedgerError(
                     f"a decision on proposal {proposal_id} must come in a later turn than its own"
                 )
+            # A double click or a racing click gets the decision already in force, whatever
+            # has happened to the proposal since.
             existing = self._db.decision(conn, proposal_id)
             if existing is not None:
                 return Decision(recorded=False, record=existing)
-            if proposal.status != "open" or self._now() > proposal.expires:
+            if refusal is Refusal.CLOSED:
                 state = "expired" if proposal.status == "open" else proposal.status
                 raise LedgerError(f"proposal {proposal_id} is {state}; nothing to decide")
             record = Confirmation(
@@ -207,7 +215,7 @@ class Ledger:
             if decision == "reject":
                 self._db.update(conn, "proposals", replace(proposal, status="rejected"), "id")
             detail = {"proposal": proposal_id, "how": how}
-            self._audit(conn, turn, person, f"proposal.{decision}d", detail)
+            self._trail.record(conn, turn, person, f"proposal.{decision}d", detail)
         return Decision(recorded=True, record=record)
 
     # -- the gate ------------------------------------------------------------
@@ -230,7 +238,7 @@ class Ledger:
             used = replace(confirmation, used=self._now(), used_turn=turn_id)
             self._db.update(conn, "confirmations", used, "id")
             detail = {"proposal": proposal_id, "confirmed_by": confirmation.person}
-            self._audit(conn, self._db.turn(conn, turn_id), "agent", "approval.used", detail)
+            self._trail.record(conn, self._db.turn(conn, turn_id), "agent", "approval.used", detail)
         return used
 
     def _check(
@@ -250,7 +258,7 @@ class Ledger:
             now=self._now(),
         )
 
-    # -- audit ---------------------------------------------------------------
+    # -- audit (`audit.AuditTrail`) ----------------------------------------------
 
     def audit(
         self,
@@ -262,13 +270,9 @@ class Ledger:
         detail: dict[str, Any] | None = None,
     ) -> AuditRow:
         """Append one audit row. Given only `turn_id`, the conversation is the turn's."""
-        with self._db.write() as conn:
-            if conversation is None and turn_id is not None:
-                turn = self._db.turn(conn, turn_id)
-                conversation = turn.conversation if turn else None
-            return self._db.append_audit(
-                conn, self._now(), conversation, turn_id, actor, action, detail or {}
-            )
+        return self._trail.append(
+            action, actor=actor, conversation=conversation, turn_id=turn_id, detail=detail or {}
+        )
 
     def audit_rows(
         self,
@@ -278,32 +282,7 @@ class Ledger:
         until: float | None = None,
     ) -> list[AuditRow]:
         """Audit rows in order; `job` matches its conversation `job:<name>` and rows naming it."""
-        where: list[str] = []
-        args: list[object] = []
-        if job is not None:
-            where.append("(conversation = ? OR json_extract(detail_json, '$.job') = ?)")
-            args += [f"job:{job}", job]
-        if conversation is not None:
-            where.append("conversation = ?")
-            args.append(conversation)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("ts <= ?")
-            args.append(until)
-        return self._db.audit_rows(where, args)
-
-    def _audit(
-        self,
-        conn: sqlite3.Connection,
-        turn: Turn | None,
-        actor: str,
-        action: str,
-        detail: dict[str, Any],
-    ) -> None:
-        conversation, turn_id = (turn.conversation, turn.turn_id) if turn else (None, None)
-        self._db.append_audit(conn, self._now(), conversation, turn_id, actor, action, detail)
+        return self._trail.rows(job, conversation, since, until)
 
     def _now(self) -> float:
         return float(self._clock())
