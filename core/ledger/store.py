@@ -18,6 +18,7 @@ from typing import Any
 from core.clock import now
 from core.ledger import signing
 from core.ledger.audit import AuditTrail
+from core.ledger.decisions import record_decision
 from core.ledger.gate import check_gate
 from core.ledger.records import (
     HOWS,
@@ -30,7 +31,6 @@ from core.ledger.records import (
     Proposal,
     Turn,
 )
-from core.ledger.rule import Refusal, decision_refusal
 from core.ledger.tables import SignedTables
 
 DEFAULT_PROPOSAL_TTL_S = 24 * 3600.0
@@ -173,50 +173,9 @@ class Ledger:
         if how not in HOWS:
             raise LedgerError(f"unknown confirmation method {how!r}; valid: {sorted(HOWS)}")
         with self._db.write() as conn:
-            proposal = self._db.proposal(conn, proposal_id)
-            if proposal is None:
-                raise LedgerError(f"unknown proposal {proposal_id!r}")
-            turn = self._db.turn(conn, turn_id)
-            proposing = self._db.turn(conn, proposal.turn_id)
-            if turn is None or proposing is None:
-                raise LedgerError(f"unknown turn_id {turn_id!r}")
-            refusal = decision_refusal(
-                proposal, person, proposing=proposing, deciding=turn, now=self._now()
+            return record_decision(
+                self._db, self._trail, conn, proposal_id, decision, person, turn_id, how, self._now
             )
-            if refusal is Refusal.ELSEWHERE:
-                raise LedgerError(
-                    f"proposal {proposal_id} belongs to another conversation; "
-                    "a decision must be made in the conversation that proposed it"
-                )
-            if refusal is Refusal.TOO_EARLY:
-                raise LedgerError(
-                    f"a decision on proposal {proposal_id} must come in a later turn than its own"
-                )
-            # A double click or a racing click gets the decision already in force, whatever
-            # has happened to the proposal since.
-            existing = self._db.decision(conn, proposal_id)
-            if existing is not None:
-                return Decision(recorded=False, record=existing)
-            if refusal is Refusal.CLOSED:
-                state = "expired" if proposal.status == "open" else proposal.status
-                raise LedgerError(f"proposal {proposal_id} is {state}; nothing to decide")
-            record = Confirmation(
-                self._db.next_id(conn, "confirmations"),
-                proposal_id,
-                decision,
-                person,
-                turn_id,
-                how,
-                self._now(),
-                None,
-                None,
-            )
-            self._db.insert(conn, "confirmations", record)
-            if decision == "reject":
-                self._db.update(conn, "proposals", replace(proposal, status="rejected"), "id")
-            detail = {"proposal": proposal_id, "how": how}
-            self._trail.record(conn, turn, person, f"proposal.{decision}d", detail)
-        return Decision(recorded=True, record=record)
 
     # -- the gate ------------------------------------------------------------
 
