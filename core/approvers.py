@@ -8,9 +8,10 @@ place). Whoever decides must be an approver of every route involved; where no
 one is, the proposal is refused when it is made, so nothing waits for an
 approval that cannot come.
 
-This is the one rule the approvals step (a click or an explicit yes), the web
-page's Approve button and the skills' write gate all ask; the ledger adds the
-"now" (a later turn of the same conversation, open, unexpired, unused).
+This is the "who" of the one approval rule (`core.ledger.rule.decision_refusal`),
+which the approvals step (a click or an explicit yes), the web page's Approve
+button, the ledger and the skills' write gate all ask; the rule adds the "now"
+(a later turn of the same conversation, open, unexpired).
 """
 
 from __future__ import annotations

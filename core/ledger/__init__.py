@@ -9,6 +9,7 @@ from core.ledger.records import (
     Proposal,
     Turn,
 )
+from core.ledger.rule import Refusal, decision_refusal
 from core.ledger.signing import create_key, load_key
 from core.ledger.store import DEFAULT_PROPOSAL_TTL_S, Ledger
 
@@ -21,7 +22,9 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "Proposal",
+    "Refusal",
     "Turn",
     "create_key",
+    "decision_refusal",
     "load_key",
 ]

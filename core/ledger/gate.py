@@ -8,6 +8,7 @@ ids from the supervisor, never from what the model says.
 from __future__ import annotations
 
 from core.ledger.records import Confirmation, GateRefused, Proposal, Turn
+from core.ledger.rule import Refusal, decision_refusal
 
 
 def check_gate(
@@ -35,12 +36,14 @@ def check_gate(
         )
     if proposal is None or proposing is None:
         raise GateRefused(f"unknown proposal {proposal_id!r}: check the id the proposal returned")
-    if applying.conversation != proposal.conversation:
+    # Applying, like deciding, only in a later turn of the proposal's own conversation.
+    where = decision_refusal(proposal, applying.sender, proposing=proposing, deciding=applying)
+    if where is Refusal.ELSEWHERE:
         raise GateRefused(
             f"proposal {proposal_id} belongs to another conversation; "
             "it can only be applied from the conversation that proposed it"
         )
-    if applying.seq <= proposing.seq:
+    if where is Refusal.TOO_EARLY:
         raise GateRefused(
             f"proposal {proposal_id} was made in this turn: end your turn and wait for a "
             "human to approve it; apply it only in the turn that tells you it was approved"
@@ -60,16 +63,16 @@ def check_gate(
             f"no confirmation from an allowed person yet: end your turn and wait for a "
             f"human to approve proposal {proposal_id}"
         )
-    if decision.person not in allowed_users:
+    # The recorded approval, asked the one rule again: by whom, where and when it was given.
+    refusal = decision_refusal(
+        proposal, decision.person, deciders=allowed_users, proposing=proposing, deciding=deciding
+    )
+    if refusal is Refusal.NOT_A_DECIDER:
         raise GateRefused(
             f"proposal {proposal_id} was approved by {decision.person}, who may not approve "
             "writes: end your turn and wait for an allowed person to approve it"
         )
-    if (
-        deciding is None
-        or deciding.conversation != proposal.conversation
-        or not proposing.seq < deciding.seq <= applying.seq
-    ):
+    if deciding is None or refusal is not None or deciding.seq > applying.seq:
         raise GateRefused(
             f"the approval of proposal {proposal_id} was not given in this conversation "
             "between the proposal and now: wait for a human to approve it here"

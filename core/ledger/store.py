@@ -17,6 +17,8 @@ from typing import Any
 
 from core.clock import now
 from core.ledger import signing
+from core.ledger.audit import AuditTrail
+from core.ledger.decisions import record_decision
 from core.ledger.gate import check_gate
 from core.ledger.records import (
     HOWS,
@@ -46,6 +48,7 @@ class Ledger:
         self._db = SignedTables(self.path, key)
         self._ttl = float(proposal_ttl_s)
         self._clock = clock
+        self._trail = AuditTrail(self._db, self._now)
 
     create_key = staticmethod(signing.create_key)
     load_key = staticmethod(signing.load_key)
@@ -96,7 +99,7 @@ class Ledger:
                 outcome=None,
             )
             self._db.insert(conn, "proposals", proposal)
-            self._audit(
+            self._trail.record(
                 conn, turn, "agent", "proposal.created", {"proposal": proposal.id, "kind": kind}
             )
         return proposal
@@ -141,7 +144,7 @@ class Ledger:
             closed = replace(proposal, status=status, outcome=outcome)
             self._db.update(conn, "proposals", closed, "id")
             detail = {"proposal": proposal_id, "status": status, "outcome": outcome}
-            self._audit(
+            self._trail.record(
                 conn, self._db.turn(conn, proposal.turn_id), "agent", "proposal.closed", detail
             )
         return closed
@@ -167,45 +170,9 @@ class Ledger:
         if how not in HOWS:
             raise LedgerError(f"unknown confirmation method {how!r}; valid: {sorted(HOWS)}")
         with self._db.write() as conn:
-            proposal = self._db.proposal(conn, proposal_id)
-            if proposal is None:
-                raise LedgerError(f"unknown proposal {proposal_id!r}")
-            turn = self._db.turn(conn, turn_id)
-            proposing = self._db.turn(conn, proposal.turn_id)
-            if turn is None or proposing is None:
-                raise LedgerError(f"unknown turn_id {turn_id!r}")
-            if turn.conversation != proposal.conversation:
-                raise LedgerError(
-                    f"proposal {proposal_id} belongs to another conversation; "
-                    "a decision must be made in the conversation that proposed it"
-                )
-            if turn.seq <= proposing.seq:
-                raise LedgerError(
-                    f"a decision on proposal {proposal_id} must come in a later turn than its own"
-                )
-            existing = self._db.decision(conn, proposal_id)
-            if existing is not None:
-                return Decision(recorded=False, record=existing)
-            if proposal.status != "open" or self._now() > proposal.expires:
-                state = "expired" if proposal.status == "open" else proposal.status
-                raise LedgerError(f"proposal {proposal_id} is {state}; nothing to decide")
-            record = Confirmation(
-                self._db.next_id(conn, "confirmations"),
-                proposal_id,
-                decision,
-                person,
-                turn_id,
-                how,
-                self._now(),
-                None,
-                None,
+            return record_decision(
+                self._db, self._trail, conn, proposal_id, decision, person, turn_id, how, self._now
             )
-            self._db.insert(conn, "confirmations", record)
-            if decision == "reject":
-                self._db.update(conn, "proposals", replace(proposal, status="rejected"), "id")
-            detail = {"proposal": proposal_id, "how": how}
-            self._audit(conn, turn, person, f"proposal.{decision}d", detail)
-        return Decision(recorded=True, record=record)
 
     # -- the gate ------------------------------------------------------------
 
@@ -227,7 +194,7 @@ class Ledger:
             used = replace(confirmation, used=self._now(), used_turn=turn_id)
             self._db.update(conn, "confirmations", used, "id")
             detail = {"proposal": proposal_id, "confirmed_by": confirmation.person}
-            self._audit(conn, self._db.turn(conn, turn_id), "agent", "approval.used", detail)
+            self._trail.record(conn, self._db.turn(conn, turn_id), "agent", "approval.used", detail)
         return used
 
     def _check(
@@ -247,7 +214,7 @@ class Ledger:
             now=self._now(),
         )
 
-    # -- audit ---------------------------------------------------------------
+    # -- audit (`audit.AuditTrail`) ----------------------------------------------
 
     def audit(
         self,
@@ -259,13 +226,9 @@ class Ledger:
         detail: dict[str, Any] | None = None,
     ) -> AuditRow:
         """Append one audit row. Given only `turn_id`, the conversation is the turn's."""
-        with self._db.write() as conn:
-            if conversation is None and turn_id is not None:
-                turn = self._db.turn(conn, turn_id)
-                conversation = turn.conversation if turn else None
-            return self._db.append_audit(
-                conn, self._now(), conversation, turn_id, actor, action, detail or {}
-            )
+        return self._trail.append(
+            action, actor=actor, conversation=conversation, turn_id=turn_id, detail=detail or {}
+        )
 
     def audit_rows(
         self,
@@ -275,32 +238,7 @@ class Ledger:
         until: float | None = None,
     ) -> list[AuditRow]:
         """Audit rows in order; `job` matches its conversation `job:<name>` and rows naming it."""
-        where: list[str] = []
-        args: list[object] = []
-        if job is not None:
-            where.append("(conversation = ? OR json_extract(detail_json, '$.job') = ?)")
-            args += [f"job:{job}", job]
-        if conversation is not None:
-            where.append("conversation = ?")
-            args.append(conversation)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("ts <= ?")
-            args.append(until)
-        return self._db.audit_rows(where, args)
-
-    def _audit(
-        self,
-        conn: sqlite3.Connection,
-        turn: Turn | None,
-        actor: str,
-        action: str,
-        detail: dict[str, Any],
-    ) -> None:
-        conversation, turn_id = (turn.conversation, turn.turn_id) if turn else (None, None)
-        self._db.append_audit(conn, self._now(), conversation, turn_id, actor, action, detail)
+        return self._trail.rows(job, conversation, since, until)
 
     def _now(self) -> float:
         return float(self._clock())

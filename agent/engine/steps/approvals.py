@@ -17,7 +17,7 @@ from agent.engine.inbox import Item
 from agent.engine.render import person
 from agent.engine.steps.base import TurnContext, TurnStep
 from core.approvers import Deciders, deciders
-from core.ledger import Ledger, LedgerError, Proposal
+from core.ledger import Ledger, LedgerError, Proposal, decision_refusal
 from core.routes import Routes
 
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
@@ -92,7 +92,8 @@ class Approvals(TurnStep):
         if proposal is None:
             return None  # the ledger says "unknown proposal" itself
         who = self.deciders_of(proposal)
-        if who.allows(user):
+        # The one rule (`core.ledger.rule`): who here; where and when, as the ledger records it.
+        if decision_refusal(proposal, user, deciders=who.people) is None:
             return None
         self.ledger.audit(
             f"proposal.{action}_refused",
