@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from core.ledger import Ledger, LedgerError
+from core.proposals import GatedProposals
+from mcp_servers.registry import proposal_words
 
 
 def test_turn_ids_are_random_128_bit_and_seq_counts_per_conversation(ledger: Ledger) -> None:
@@ -51,10 +53,12 @@ def test_propose_needs_a_recorded_turn(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="unknown turn_id 'nope'"):
         ledger.propose("nope", "git_change", {"path": "x"}, "diff")
     turn = ledger.record_turn("job:a", "event", "training")
+    # A kind no skill declares is refused where proposals are made: the gate.
+    gate = GatedProposals(ledger, frozenset({"U1"}), kinds=proposal_words())
     with pytest.raises(
         LedgerError, match="valid: \\['aiqu_cancel', 'aiqu_requeue', 'git_change'\\]"
     ):
-        ledger.propose(turn.turn_id, "rm_rf", {}, "x")
+        gate.propose(turn.turn_id, "rm_rf", {}, "x")
     assert ledger.proposals_of_turn(turn.turn_id) == []
 
 
