@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.web.accounts import hash_password  # noqa: E402
+from agent.accounts.users import hash_password  # noqa: E402
 from bench.bench_turns import EventSender, bench_service, quantiles_ms  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.web.browser import CHROMIUM, QUIET, sign_in  # noqa: E402

@@ -246,3 +246,37 @@ def oversized(path: Path) -> Iterator[str]:
 @pytest.mark.parametrize("package", SIZED)
 def test_no_function_over_80_lines_and_no_class_over_250(package: str) -> None:
     assert [hit for path in modules(package) for hit in oversized(path)] == []
+
+
+def part(module: str) -> str:
+    """`agent.engine.turns` is part of `agent.engine`; a top-level package is its own part."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "agent" and len(parts) > 1 else parts[0]
+
+
+def part_graph() -> dict[str, set[str]]:
+    """Part -> the parts it imports. A `__main__` module is an entry point: it is run, never
+    imported, so its imports make no part depend on another."""
+    graph: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        if module.endswith("__main__"):
+            continue
+        edges = graph.setdefault(part(module), set())
+        edges.update(part(t) for t in targets if part(t) != part(module))
+    for edges in list(graph.values()):
+        for target in edges:
+            graph.setdefault(target, set())
+    return graph
+
+
+def test_the_parts_form_layers_with_no_arrow_back_up() -> None:
+    """The wings of `agent/` (model, opencode, chat, engine, intake, watch, web, ...), the
+    composition root (`agent.service`), the commands (`agent.cli`), `core`, the skills and
+    the eval harness: no loop between any of them, so each sits above what it imports."""
+    assert cycles(part_graph()) == []
+
+
+@pytest.mark.parametrize("top", ["agent.service", "agent.cli"])
+def test_only_the_commands_reach_the_composition_root(top: str) -> None:
+    reaching = {p for p, targets in part_graph().items() if top in targets}
+    assert reaching <= {"agent.cli", "evals"} - {top}

@@ -81,6 +81,12 @@ class ChatBridge(Protocol):
         """How this chat writes a mention of `user` in a message."""
 
 
+class PageBridge(ChatBridge, Protocol):
+    """A chat that carries one channel of its own beside the main chat (the web page)."""
+
+    channel: str
+
+
 @runtime_checkable
 class Sanitising(Protocol):
     """A bridge that knows what its chat's syntax makes dangerous."""

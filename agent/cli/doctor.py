@@ -6,12 +6,16 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.service.skills import skill_environment
 from agent.settings import Settings, SettingsError, load_settings
 from core.skill_env import LEDGER_KEY_FILE, SkillEnvironment
 from mcp_servers import registry
 from mcp_servers.plugin import Skill
+
+if TYPE_CHECKING:  # nio loads only when a Matrix check runs
+    from agent.chat.matrix.doctor import MatrixAccount
 
 Check = tuple[str, Callable[[Settings], tuple[bool, str]]]
 
@@ -130,7 +134,21 @@ def check_matrix(s: Settings) -> tuple[bool, str]:
         return True, "not used (MLOPS_CHAT=matrix to chat over Matrix)"
     from agent.chat.matrix import doctor
 
-    return doctor.check(s)
+    return doctor.check(matrix_account(s))
+
+
+def matrix_account(s: Settings) -> MatrixAccount:
+    """The Matrix bot's account as the settings give it."""
+    from agent.chat.matrix.doctor import MatrixAccount
+
+    return MatrixAccount(
+        s.state_dir,
+        s.matrix_homeserver,
+        s.matrix_user_id,
+        s.matrix_notify_room,
+        access_token=s.matrix_access_token,
+        password=s.matrix_password,
+    )
 
 
 def skill_checks() -> list[Check]:

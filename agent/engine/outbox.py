@@ -19,11 +19,11 @@ import logging
 from collections.abc import Callable, Container
 from pathlib import Path
 
-from agent.chat.base import ChatBridge, sanitiser
+from agent.accounts import WEB_USER_PREFIX
+from agent.chat.base import ChatBridge, PageBridge, sanitiser
 from agent.chat.card import Card
 from agent.engine.conversations import Conversations
 from agent.engine.transcript import Transcript
-from agent.web import WEB_CHANNEL, WEB_USER_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Outbox:
         *,
         channel_for: Callable[[str], str | None] = lambda _: None,
         transcript: Transcript | None = None,
-        page: ChatBridge | None = None,
+        page: PageBridge | None = None,
     ) -> None:
         self.chat = chat
         self.conversations = conversations
@@ -115,7 +115,7 @@ class Outbox:
 
     def _bridge(self, channel: str | None) -> ChatBridge | None:
         """The page carries the threads people started on it; the chat carries the rest."""
-        if channel == WEB_CHANNEL and self.page is not None:
+        if self.page is not None and channel == self.page.channel:
             return self.page
         return self.chat
 

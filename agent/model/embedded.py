@@ -20,16 +20,11 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
 from agent.children import die_with_parent, forget_child, record_child
-from agent.model.serve import cpu_threads
 from agent.model.weights import Weights
-
-if TYPE_CHECKING:
-    from agent.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +70,6 @@ class EmbeddedModel:
         self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._began = 0.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EmbeddedModel | None:
-        """The embedded model the settings ask for (None: they name an endpoint): one slot
-        per turn the service runs at once, each with the context a turn may use."""
-        weights = settings.embedded_model
-        if weights is None:
-            return None
-        return cls(
-            weights,
-            settings.model_dir,
-            state_dir=settings.state_dir,
-            context=settings.resolved_model_context,
-            slots=settings.resolved_max_concurrent_turns,
-            threads=settings.model_threads or cpu_threads(),
-        )
 
     @property
     def url(self) -> str:

@@ -24,23 +24,20 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from agent import metrics
 from agent.opencode.admission import TurnAdmission
 from agent.opencode.client import ModelRef, OpencodeClient, TurnResult
-from agent.opencode.config import AGENT_NAME, PROVIDER_ID, McpServerSpec, build_config
+from agent.opencode.config import AGENT_NAME
 from agent.opencode.lifecycle import OpencodeLifecycle
 from agent.opencode.liveness import rss_bytes, skill_commands
 from agent.opencode.process import STARTUP_TIMEOUT_S, OpencodeProcess
 from agent.opencode.skills import SkillKeeper
 from agent.opencode.turn import TurnRunner
 from agent.opencode.warmup import PromptHook, WarmUp
-
-if TYPE_CHECKING:
-    from agent.settings import Settings
 
 DEFAULT_BINARY = Path(__file__).resolve().parents[2] / ".tools/opencode/node_modules/.bin/opencode"
 _MIB = 1024 * 1024
@@ -82,44 +79,6 @@ class OpencodeRuntime:
         self._turns = TurnRunner(self._life, agent=agent, model=model)
         self._admission = TurnAdmission()
         self._upkeep = asyncio.Lock()  # one between-turns check at a time
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        prompt_file: Path,
-        mcp_servers: list[McpServerSpec],
-        prompt: PromptSource | None = None,
-        model_url: str,
-        model_id: str,
-        on_prompt: PromptHook | None = None,
-    ) -> OpencodeRuntime:
-        """`model_url`, `model_id`: the endpoint opencode talks to (the service's model path)
-        and the model it asks for there."""
-        config = build_config(
-            base_url=model_url,
-            model_id=model_id,
-            api_key=settings.model_api_key,
-            context=settings.resolved_model_context,
-            max_output=settings.resolved_model_max_output,
-            prompt_file=prompt_file,
-            mcp_servers=mcp_servers,
-            temperature=settings.model_temperature,
-            # A request never outlives its turn; the turn's own timeout fires first.
-            request_timeout_s=settings.resolved_turn_timeout_s + 30.0,
-        )
-        return cls(
-            binary=settings.opencode_bin or DEFAULT_BINARY,
-            state_dir=settings.state_dir,
-            config=config,
-            model=ModelRef(PROVIDER_ID, model_id),
-            model_base_url=model_url,
-            model_api_key=settings.model_api_key,
-            max_rss_mb=settings.opencode_max_rss_mb,
-            prompt=prompt,
-            on_prompt=on_prompt,
-        )
 
     @property
     def pid(self) -> int | None:

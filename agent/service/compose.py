@@ -29,7 +29,9 @@ from agent.engine.transcript import Transcript
 from agent.engine.turn_log import TurnLog
 from agent.engine.turns import TurnEngine
 from agent.intake.chat import ChatIntake
-from agent.opencode.runtime import OpencodeRuntime
+from agent.opencode.client import ModelRef
+from agent.opencode.config import PROVIDER_ID, build_config
+from agent.opencode.runtime import DEFAULT_BINARY, OpencodeRuntime
 from agent.service.model_link import ModelLink
 from agent.service.model_watch import ModelWatch
 from agent.service.skills import skill_specs
@@ -75,13 +77,27 @@ def open_runtime(
 ) -> OpencodeRuntime:
     """opencode with the skills, reaching the model through the model path."""
     assert model.path is not None
-    return OpencodeRuntime.from_settings(
-        settings,
+    config = build_config(
+        base_url=model.path.url,
+        model_id=model_id,
+        api_key=settings.model_api_key,
+        context=settings.resolved_model_context,
+        max_output=settings.resolved_model_max_output,
         prompt_file=prompt_file,
         mcp_servers=skill_specs(env),
+        temperature=settings.model_temperature,
+        # A request never outlives its turn; the turn's own timeout fires first.
+        request_timeout_s=settings.resolved_turn_timeout_s + 30.0,
+    )
+    return OpencodeRuntime(
+        binary=settings.opencode_bin or DEFAULT_BINARY,
+        state_dir=settings.state_dir,
+        config=config,
+        model=ModelRef(PROVIDER_ID, model_id),
+        model_base_url=model.path.url,
+        model_api_key=settings.model_api_key,
+        max_rss_mb=settings.opencode_max_rss_mb,
         prompt=brief,
-        model_url=model.path.url,
-        model_id=model_id,
         # The embedded model reads the prompt's fixed part (~3,200 tokens: minutes on a
         # CPU) after each start, not in the first turn; a remote server sees no extra request.
         on_prompt=model.prefill if model.embedded is not None else None,

@@ -91,7 +91,7 @@ async def announce_page(
     page: WebPage, settings: Settings, made_operator: bool, sign_in_urls: dict[str, str]
 ) -> None:
     """Where the page is; for an operator this start created, a one-time sign-in link."""
-    from agent.web.accounts import OPERATOR
+    from agent.accounts.users import OPERATOR
     from agent.web.page import exposure_warning
 
     url = people_url(settings)

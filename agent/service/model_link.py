@@ -11,9 +11,26 @@ import httpx
 
 from agent.model.embedded import EmbeddedModel
 from agent.model.path import ModelPath
+from agent.model.serve import cpu_threads
 from agent.settings import Settings
 
 log = logging.getLogger("agent.service")  # the service's own lines, as before the split
+
+
+def embedded_model(settings: Settings) -> EmbeddedModel | None:
+    """The embedded model the settings ask for (None: they name an endpoint): one slot
+    per turn the service runs at once, each with the context a turn may use."""
+    weights = settings.embedded_model
+    if weights is None:
+        return None
+    return EmbeddedModel(
+        weights,
+        settings.model_dir,
+        state_dir=settings.state_dir,
+        context=settings.resolved_model_context,
+        slots=settings.resolved_max_concurrent_turns,
+        threads=settings.model_threads or cpu_threads(),
+    )
 
 
 class ModelLink:
@@ -26,7 +43,7 @@ class ModelLink:
 
     async def spawn(self) -> None:
         """Start the embedded model, when it is the one; it loads while the rest starts."""
-        self.embedded = EmbeddedModel.from_settings(self.settings)
+        self.embedded = embedded_model(self.settings)
         if self.embedded is not None:
             await self.embedded.spawn()
 

@@ -26,6 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from agent.accounts.users import read_users_file
 from agent.model.weights import EMBEDDED
 from agent.settings.chat import DEFAULT_CONFIRM_PHRASES, ChatSettings
 from agent.settings.groups import (
@@ -37,7 +38,6 @@ from agent.settings.groups import (
     WatchSettings,
 )
 from agent.settings.skills import SkillSettings
-from agent.web.accounts import read_users_file
 from core.routes import RoutesError
 
 __all__ = [

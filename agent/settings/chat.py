@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from agent.web import web_user
-from agent.web.accounts import WebUser, parse_users
+from agent.accounts import web_user
+from agent.accounts.users import WebUser, parse_users
 from core.routes import Routes
 from core.skill_env import split_users
 
@@ -33,7 +33,7 @@ class ChatSettings(BaseSettings):
     slack_api_url: str | None = None
     slack_mode: Literal["socket", "http"] = "socket"
     confirm_phrases: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONFIRM_PHRASES
-    # The web page's people (JSON, see agent.web.accounts), merged with the users file's.
+    # The web page's people (JSON, see agent.accounts.users), merged with the users file's.
     web_users: Annotated[dict[str, WebUser], NoDecode] = Field(default_factory=dict)
     web_users_file: Path | None = None  # None: <state_dir>/web_users.json
     slack_bot_token: str | None = Field(

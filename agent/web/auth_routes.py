@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent.accounts.passwords import needs_upgrade
 from agent.web.guard import (
     FORM_COOKIE,
     SESSION_COOKIE,
@@ -25,7 +26,6 @@ from agent.web.guard import (
     safe_next,
     set_cookie,
 )
-from agent.web.passwords import needs_upgrade
 from agent.web.state import page_of
 from agent.web.throttle import keys_for
 

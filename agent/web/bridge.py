@@ -30,6 +30,8 @@ def new_id() -> str:
 
 
 class WebBridge:
+    channel = WEB_CHANNEL  # the threads people start on the page; the page carries them
+
     def __init__(self) -> None:
         self._on_message: MessageHandler | None = None
         self._on_click: ClickHandler | None = None

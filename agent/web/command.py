@@ -13,9 +13,9 @@ import getpass
 import sys
 from collections.abc import Iterator
 
+from agent.accounts.passwords import PasswordError, hash_password
+from agent.accounts.users import AccountsError, WebUser, read_users_file, set_user
 from agent.settings import SettingsError, load_settings
-from agent.web.accounts import AccountsError, WebUser, read_users_file, set_user
-from agent.web.passwords import PasswordError, hash_password
 from agent.web.sessions import issue_link
 from core.sqlite import connect
 

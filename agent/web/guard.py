@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent.web import web_user
-from agent.web.accounts import WebUser
+from agent.accounts import web_user
+from agent.accounts.users import WebUser
 from agent.web.sessions import Session, Sessions, same_token
 
 SESSION_COOKIE = "mlops_session"

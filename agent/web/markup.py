@@ -16,7 +16,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from agent.web import WEB_USER_PREFIX
+from agent.accounts import WEB_USER_PREFIX
 
 _MD = MarkdownIt("js-default", {"breaks": True, "html": False})
 _MD.add_render_rule(

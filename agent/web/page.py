@@ -16,9 +16,9 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from agent.accounts.users import OPERATOR, WebUser, set_user
 from agent.settings import Settings
 from agent.web import auth_routes, routes
-from agent.web.accounts import OPERATOR, WebUser, set_user
 from agent.web.guard import MAX_SIGN_IN_BYTES, BodyLimit, SecurityHeaders
 from agent.web.state import HERE, PageState
 

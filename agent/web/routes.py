@@ -31,8 +31,8 @@ from starlette.routing import Route
 from agent.web.guard import SESSION_COOKIE, Guard, Viewer, field, read_form, viewer
 from agent.web.markup import IMAGE_TYPES, is_image
 from agent.web.state import PageState, page_of
-from agent.web.sweeps import read_sweep_views
 from core.ledger import decision_refusal
+from mcp_servers.registry import sweep_views
 
 MAX_MESSAGE_CHARS = 8000
 KEEPALIVE_S = 15.0
@@ -239,7 +239,7 @@ async def audit(request: Request) -> Response:
 
 async def sweeps(request: Request) -> Response:
     page = page_of(request)
-    views = await asyncio.to_thread(read_sweep_views, page.settings.state_dir)
+    views = await asyncio.to_thread(sweep_views, page.settings.state_dir)
     shown = await page.visibility.visible(viewer(request), [f"sweep:{v.record.id}" for v in views])
     views = [v for v in views if f"sweep:{v.record.id}" in shown]
     return page.render(request, "sweeps.html", sweeps=views)

@@ -15,17 +15,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from agent.accounts.passwords import PasswordChecker
+from agent.accounts.users import WebUser, read_users_file, set_user
 from agent.engine.conversations import Conversations
 from agent.engine.db import Database
 from agent.engine.hub import Hub
 from agent.engine.routing import Routing
 from agent.engine.transcript import Transcript
 from agent.settings import Settings
-from agent.web.accounts import WebUser, read_users_file, set_user
 from agent.web.bridge import WebBridge
 from agent.web.guard import Guard
 from agent.web.markup import FILTERS
-from agent.web.passwords import PasswordChecker
 from agent.web.sessions import OneTimeLinks, Sessions
 from agent.web.throttle import LoginThrottle
 from agent.web.timeline import Timeline

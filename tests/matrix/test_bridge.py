@@ -19,12 +19,12 @@ from nio import SyncResponse
 from agent.chat.base import ButtonClick
 from agent.chat.card import Card
 from agent.chat.matrix import MatrixBridge, MatrixBridgeError
-from agent.chat.matrix import doctor as matrix_doctor
 from agent.chat.matrix.bridge import STORE_FILE, sync_filter
 from agent.chat.matrix.encryption import NOTICE
 from agent.chat.matrix.html import MAX_EVENT_BYTES
 from agent.chat.matrix.session import new_client
 from agent.chat.matrix.store import MatrixStore
+from agent.cli.doctor import check_matrix
 from agent.settings import Settings
 from tests.chat.received import Received
 from tests.matrix.conftest import NOTIFY_ALIAS, World
@@ -574,7 +574,7 @@ async def test_doctor_checks_login_membership_power_and_encryption(
 
     async def doctor(room: str, **extra: Any) -> tuple[bool, str]:
         settings = doctor_settings(world, tmp_path, room, **extra)
-        return await asyncio.to_thread(matrix_doctor.check, settings)
+        return await asyncio.to_thread(check_matrix, settings)
 
     assert await doctor(NOTIFY_ALIAS) == (
         True,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.web.sweeps import read_sweep_views
 from mcp_servers.aiqu.backends.base import Job
 from mcp_servers.aiqu.skill import AiquSkill
 from mcp_servers.aiqu.sweeps import actions as act
 from mcp_servers.aiqu.sweeps.book import SweepBook
+from mcp_servers.registry import sweep_views as read_sweep_views
 from tests.aiqu.conftest import wait_state
 
 # One parameter of each kind Optuna stores differently (float, int as float, choice as index).

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from agent.accounts.passwords import hash_password
 from agent.chat.card import Card
 from agent.engine.conversations import Conversations
 from agent.engine.db import Database
@@ -26,7 +27,6 @@ from agent.intake.chat import ChatIntake
 from agent.settings import Settings, load_settings
 from agent.web.bridge import WebBridge
 from agent.web.page import WebPage
-from agent.web.passwords import hash_password
 from core.ledger import Ledger, Proposal, create_key
 
 BASE = "http://127.0.0.1:8080"

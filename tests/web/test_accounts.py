@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from agent import cli
-from agent.settings import SettingsError, load_settings
-from agent.web.accounts import (
+from agent.accounts.users import (
     OPERATOR,
     WebUser,
     hash_password,
     read_users_file,
     verify_password,
 )
+from agent.settings import SettingsError, load_settings
 from agent.web.page import exposure_warning, with_first_operator
 
 

@@ -11,12 +11,12 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from agent.accounts.passwords import N, P, R, hash_password, needs_upgrade, verify_password
+from agent.accounts.users import read_users_file
 from agent.intake.webhook import TrainingHook
 from agent.service.app import build_app
 from agent.settings import SettingsError, load_settings, new_webhook_secret
-from agent.web.accounts import read_users_file
 from agent.web.page import page_routes
-from agent.web.passwords import N, P, R, hash_password, needs_upgrade, verify_password
 from agent.web.throttle import PER_ADDRESS, PER_NAME, LoginThrottle, keys_for
 from tests.ledger.conftest import Clock
 from tests.web.rig import BASE, CSRF, PASSWORDS, PageRig, page_rig

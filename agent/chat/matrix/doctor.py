@@ -5,6 +5,8 @@ neither read nor write an encrypted room)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nio import (
@@ -18,22 +20,35 @@ from nio import (
 from agent.chat.matrix.bridge import STORE_FILE
 from agent.chat.matrix.session import MatrixBridgeError, call, log_in, new_client
 from agent.chat.matrix.store import MatrixStore
-from agent.settings import Settings
 
 
-def check(s: Settings) -> tuple[bool, str]:
-    if not (s.matrix_homeserver and s.matrix_user_id and s.matrix_notify_room):
+@dataclass(frozen=True)
+class MatrixAccount:
+    """The bot's account and room as the settings give them (`mlops-agent doctor`)."""
+
+    state_dir: Path
+    homeserver: str | None
+    user_id: str | None
+    room: str | None
+    access_token: str | None = None
+    password: str | None = None
+
+
+def check(account: MatrixAccount) -> tuple[bool, str]:
+    if not (account.homeserver and account.user_id and account.room):
         return False, "set MATRIX_HOMESERVER, MATRIX_USER_ID and MATRIX_NOTIFY_ROOM"
-    return asyncio.run(_check(s, s.matrix_homeserver, s.matrix_user_id, s.matrix_notify_room))
+    return asyncio.run(_check(account, account.homeserver, account.user_id, account.room))
 
 
-async def _check(s: Settings, homeserver: str, user_id: str, room: str) -> tuple[bool, str]:
+async def _check(
+    account: MatrixAccount, homeserver: str, user_id: str, room: str
+) -> tuple[bool, str]:
     client = new_client(homeserver, user_id, request_timeout_s=10)
-    store = MatrixStore(s.state_dir.resolve() / STORE_FILE)
+    store = MatrixStore(account.state_dir.resolve() / STORE_FILE)
     try:
         try:
             await log_in(
-                client, store, access_token=s.matrix_access_token, password=s.matrix_password
+                client, store, access_token=account.access_token, password=account.password
             )
         except MatrixBridgeError as exc:
             return False, f"login as {user_id} failed: {exc}"

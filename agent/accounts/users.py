@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from agent.web.passwords import (
+from agent.accounts.passwords import (
     PasswordError,
     check_hash,
     hash_password,
