@@ -328,6 +328,3 @@ COMMANDS = {
     "audit": cmd_audit,
     "web-user": cmd_web_user,
 }
-
-if __name__ == "__main__":
-    sys.exit(main())

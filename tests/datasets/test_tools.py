@@ -22,7 +22,7 @@ from mcp_servers.datasets.health import check
 
 def health(root: Path) -> tuple[bool, str]:
     """What `doctor` reports for a datasets root."""
-    return check(SkillEnvironment(datasets_root=root))
+    return check(SkillEnvironment(extra={"MLOPS_DATASETS_ROOT": str(root)}))
 
 
 def test_list_shows_datasets_versions_counts_and_creation(store: DatasetStore) -> None:
