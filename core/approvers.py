@@ -34,9 +34,6 @@ class Deciders:
     routes: tuple[Route, ...]
     people: frozenset[str]
 
-    def allows(self, person: str) -> bool:
-        return person in self.people
-
     def describe(self, name: Callable[[str], str] = str) -> str:
         """'an approver of customer-a (<@U0ANN>)', for a refusal the person reads."""
         routes = " and of ".join(r.name for r in self.routes)

@@ -33,3 +33,25 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def create(path: Path, schema: str, *, synchronous: str = "FULL") -> None:
+    """The file (and its folder) with `schema`'s tables, made once by whoever opens it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path, synchronous=synchronous)
+    try:
+        conn.executescript(schema)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def writing(path: Path, *, synchronous: str = "FULL") -> Iterator[sqlite3.Connection]:
+    """A connection of its own holding the write lock for the block (`immediate`): a
+    check-then-write inside it cannot interleave with another writer's."""
+    conn = connect(path, synchronous=synchronous)
+    try:
+        with immediate(conn):
+            yield conn
+    finally:
+        conn.close()

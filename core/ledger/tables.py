@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from core.ledger import signing
 from core.ledger.records import AuditRow, Confirmation, Proposal, Turn
-from core.sqlite import connect, immediate
+from core.sqlite import connect, create, writing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -49,12 +49,7 @@ class SignedTables:
             raise ValueError(f"ledger key must be {signing.KEY_BYTES} bytes, not {len(key)}")
         self.path = path
         self._key = key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
+        create(path, SCHEMA)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -68,14 +63,9 @@ class SignedTables:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A transaction that holds the write lock from its first statement, so a
-        check-then-write inside it cannot interleave with another writer's."""
-        conn = self._connect()
-        try:
-            with immediate(conn):
-                yield conn
-        finally:
-            conn.close()
+        """A transaction that holds the write lock from its first statement."""
+        with writing(self.path) as conn:
+            yield conn
 
     def turn(self, conn: sqlite3.Connection, turn_id: str) -> Turn | None:
         row = conn.execute("SELECT * FROM turns WHERE turn_id = ?", (turn_id,)).fetchone()

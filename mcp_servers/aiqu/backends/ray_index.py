@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from core.sqlite import connect, immediate
+from core.sqlite import connect, create, writing
 
 from .base import JobSpec
 from .ray_records import RayRecord
@@ -48,12 +48,7 @@ CREATE TABLE IF NOT EXISTS stops (
 class RayIndex:
     def __init__(self, state_dir: Path) -> None:
         self._path = Path(state_dir).resolve() / "aiqu" / "ray.sqlite"
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
+        create(self._path, SCHEMA, synchronous="NORMAL")
 
     # -- reads -------------------------------------------------------------------
 
@@ -148,12 +143,8 @@ class RayIndex:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            with immediate(conn):
-                yield conn
-        finally:
-            conn.close()
+        with writing(self._path, synchronous="NORMAL") as conn:
+            yield conn
 
 
 def _ran(record: RayRecord) -> bool:

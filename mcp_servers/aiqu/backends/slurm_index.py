@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from core.sqlite import connect, immediate
+from core.sqlite import connect, create, writing
 
 from .slurm_json import JobRecord
 
@@ -37,24 +37,15 @@ CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs(name);
 class SlurmIndex:
     def __init__(self, path: Path) -> None:
         self._path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
+        create(path, SCHEMA, synchronous="NORMAL")
 
     def _connect(self) -> sqlite3.Connection:
         return connect(self._path, synchronous="NORMAL")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            with immediate(conn):
-                yield conn
-        finally:
-            conn.close()
+        with writing(self._path, synchronous="NORMAL") as conn:
+            yield conn
 
     def rows(self, tail: str, params: tuple[Any, ...] = ()) -> Rows:
         conn = self._connect()
