@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -67,7 +68,7 @@ async def open_page(
     transcript: Transcript,
     bridge: WebBridge,
     ledger: Ledger,
-    attachments: Any,
+    attachments: Path,
     routing: Routing,
 ) -> WebPage:
     from agent.web.page import WebPage
